@@ -1,0 +1,61 @@
+import type { Context } from "./context.js";
+import type { Listener, Owner, ChildNode } from "./cancel.js";
+import { attach, unlink } from "./cancel.js";
+import { describe } from "./key.js";
+import { checkContext } from "./validate.js";
+
+const PENDING = 0;
+const STARTED = 1;
+const STOPPED = 2;
+
+/** AfterFunc waits in its context's list of children until the context is done or stop() is called. */
+class AfterFunc implements Listener {
+  _prev: ChildNode | null = null;
+  _next: ChildNode | null = null;
+  _owner: Owner | null = null;
+  /** PENDING until the context is done (STARTED) or stop() wins (STOPPED); never changes after. */
+  _state = PENDING;
+  constructor(readonly _f: () => void) {}
+
+  _fire(): void {
+    if (this._state !== PENDING) return;
+    this._state = STARTED;
+    // Never inside the cancel() that got us here: f runs once that call has returned.
+    queueMicrotask(this._f);
+  }
+}
+
+/**
+ * afterFunc arranges to call `f` once, asynchronously, after `ctx` is done,
+ * and returns `stop`. `stop()` returns `true` if it prevented `f` from
+ * running, `false` if `f` already started, was already committed to run, or
+ * `stop` was already called; its answer always matches whether `f` runs. On a
+ * context that can never be canceled, the first `stop()` returns `true`.
+ *
+ * `f` runs as a microtask: an exception it throws is reported like any
+ * uncaught exception.
+ *
+ * @example
+ * ```ts
+ * const stop = afterFunc(ctx, () => socket.destroy());
+ * await exchange(socket);
+ * stop(); // the exchange finished first: keep the socket open
+ * ```
+ */
+export function afterFunc(ctx: Context, f: () => void): () => boolean {
+  checkContext("afterFunc(ctx, f)", ctx, "ctx");
+  if (typeof f !== "function") {
+    throw new TypeError(
+      `afterFunc(ctx, f): f must be a function, got ${describe(f)}; pass the function to run once ctx is done`,
+    );
+  }
+  const a = new AfterFunc(f);
+  attach(a, ctx);
+  return () => {
+    if (a._state !== PENDING) return false;
+    a._state = STOPPED;
+    const o = a._owner;
+    if (o !== null) unlink(o, a);
+    return true;
+  };
+}

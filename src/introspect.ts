@@ -1,0 +1,65 @@
+/**
+ * Read-only views of the tree for `taproot/testing` and `taproot/node`'s
+ * debug page. Not part of the public API of `taproot`: the shapes may change
+ * with any release.
+ */
+import type { Context } from "./context.js";
+import { Node, cancelCtxKey } from "./context.js";
+import { CancelCtx, KIND_DEADLINE, KIND_SIGNAL } from "./cancel.js";
+
+export { setDebugHooks } from "./debug-hooks.js";
+export type { DebugHooks } from "./debug-hooks.js";
+
+/** What made a context. "foreign" is a user's own Context implementation. */
+export type ContextKind =
+  | "background"
+  | "withCancel"
+  | "withDeadline"
+  | "withSignal"
+  | "withValue"
+  | "withoutCancel"
+  | "foreign";
+
+/** kindOf tells which function made ctx. */
+export function kindOf(ctx: Context): ContextKind {
+  if (ctx instanceof CancelCtx) {
+    return ctx._kind === KIND_DEADLINE
+      ? "withDeadline"
+      : ctx._kind === KIND_SIGNAL
+        ? "withSignal"
+        : "withCancel";
+  }
+  if (ctx instanceof Node) {
+    if (ctx._parent === null) return "background";
+    return ctx._key === cancelCtxKey ? "withoutCancel" : "withValue";
+  }
+  return "foreign";
+}
+
+/** parentOf returns the parent of one of taproot's contexts; null for background and for user contexts. */
+export function parentOf(ctx: Context): Context | null {
+  return ctx instanceof Node ? ctx._parent : null;
+}
+
+/** isCancelable tells whether ctx is one of taproot's own cancelable contexts (the ones that own children). */
+export function isCancelable(ctx: Context): boolean {
+  return ctx instanceof CancelCtx;
+}
+
+/**
+ * liveChildren returns the live cancelable contexts registered under ctx
+ * (its direct children in the cancellation tree; value contexts in between
+ * are skipped). Empty for contexts that are not cancelable nodes of taproot.
+ */
+export function liveChildren(ctx: Context): Context[] {
+  const out: Context[] = [];
+  if (ctx instanceof CancelCtx) {
+    for (let c = ctx._head; c !== null; c = c._next) if (c instanceof CancelCtx) out.push(c);
+  }
+  return out;
+}
+
+/** liveChildCount returns how many children (contexts, afterFunc and sleep registrations) ctx holds now. */
+export function liveChildCount(ctx: Context): number {
+  return ctx instanceof CancelCtx ? ctx._n : 0;
+}

@@ -1,0 +1,66 @@
+declare const keyType: unique symbol;
+
+/**
+ * Key is a typed key for {@link withValue} and `ctx.value()`: looking up a
+ * `Key<T>` gives `T | undefined`. Keys are compared by identity, so two keys
+ * with the same name never collide.
+ */
+export interface Key<T> {
+  /** The name given to {@link createKey}, used only for printing. */
+  readonly name: string;
+  /** Carries `T` for the type checker; never set at run time. */
+  readonly [keyType]?: T;
+  toString(): string;
+}
+
+class KeyImpl {
+  constructor(readonly name: string) {}
+  toString(): string {
+    return this.name;
+  }
+}
+
+/**
+ * createKey returns a new, unique key for request-scoped values. The name is
+ * for printing only (`toString()`, `inspectTree`); two keys with the same
+ * name are still different keys.
+ *
+ * @example
+ * ```ts
+ * const userKey = createKey<User>("user");
+ * const ctx = withValue(parent, userKey, user);
+ * ctx.value(userKey); // User | undefined
+ * ```
+ */
+export function createKey<T>(name: string): Key<T> {
+  if (typeof name !== "string") {
+    throw new TypeError(
+      `createKey(name): name must be a string, got ${describe(name)}; name the value the key carries, e.g. createKey<User>("user")`,
+    );
+  }
+  return Object.freeze(new KeyImpl(name)) as Key<T>;
+}
+
+/** describe prints a bad argument for an error message: `"100" (string)`. */
+export function describe(v: unknown): string {
+  if (v === null) return "null";
+  switch (typeof v) {
+    case "string":
+      return `${JSON.stringify(v)} (string)`;
+    case "number":
+    case "bigint":
+    case "boolean":
+    case "undefined":
+      return `${String(v)} (${typeof v})`;
+    case "function":
+      return `a function${v.name ? ` named ${v.name}` : ""}`;
+    case "symbol":
+      return `${String(v)} (symbol)`;
+    default: {
+      const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+      return typeof name === "string" && name !== "" && name !== "Object"
+        ? `an instance of ${name}`
+        : "an object";
+    }
+  }
+}
