@@ -1,0 +1,386 @@
+import {
+  createServer,
+  STATUS_CODES,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  afterFunc,
+  background,
+  cause,
+  withCancelCause,
+  withoutCancel,
+  withTimeout,
+  type CancelCauseFunc,
+  type Context,
+} from "../index.js";
+import { checkContext, checkMs, describe } from "./describe.js";
+import { ShutdownError } from "./errors.js";
+import {
+  bindRequest,
+  resolvePolicy,
+  type RequestContextOptions,
+  type RequestPolicy,
+} from "./request-context.js";
+
+/**
+ * InflightRequest describes a request that a {@link serve} server is handling:
+ * its context, method, target and the time it arrived (epoch ms).
+ */
+export interface InflightRequest {
+  ctx: Context;
+  method: string;
+  url: string;
+  startedAt: number;
+}
+
+/**
+ * Handler handles one request of a {@link serve} server. `ctx` is the
+ * request's context (also returned by `requestContext(req)`). A rejection or
+ * throw becomes a 500, or a 503 when `ctx` is done, if nothing was sent yet.
+ */
+export type Handler = (ctx: Context, req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** ServeOptions configure {@link serve}. */
+export interface ServeOptions extends RequestContextOptions {
+  /**
+   * The server's base context, Go's `BaseContext`: request contexts see its
+   * values. Its cancellation does not cut requests short: it starts a graceful
+   * shutdown with a grace period of `shutdownTimeout`, so one root from
+   * `signalContext()` can stop the server and the workers alike.
+   */
+  context?: Context;
+  /** The grace period in milliseconds of the shutdown started by `context` ending. Default 10,000. */
+  shutdownTimeout?: number;
+  /** The server to serve on, e.g. from `https.createServer(tls)`. Default: a new `http.createServer()`. */
+  server?: Server;
+  /**
+   * onError reports a handler's failure that is not its context's own
+   * cancellation. Default: `console.error`.
+   */
+  onError?: (err: unknown, ctx: Context, req: IncomingMessage) => void;
+}
+
+/** ShutdownResult counts how a shutdown ended the requests it found in flight. */
+export interface ShutdownResult {
+  /** Requests that finished during the grace period. */
+  completed: number;
+  /** Requests whose context was canceled when the grace period ran out. */
+  canceled: number;
+}
+
+/**
+ * ContextServer is a server started by {@link serve}.
+ */
+export interface ContextServer extends AsyncDisposable {
+  /** The underlying `node:http` (or `node:https`) server. */
+  readonly server: Server;
+  /** The server's context: the parent of every request context. It ends when the server has stopped. */
+  readonly context: Context;
+  /** Settles once the server has stopped, by {@link ContextServer.shutdown} or by its base context ending. */
+  readonly closed: Promise<ShutdownResult>;
+  /** inflight returns a snapshot of the requests being handled, oldest first. */
+  inflight(): InflightRequest[];
+  /** listen starts accepting connections on `port` (default 0, any free port) and resolves with the bound address. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /**
+   * shutdown stops accepting connections, closes idle keep-alive connections
+   * at once, lets requests in flight finish until `ctx` is done, then cancels
+   * the rest (cause {@link ShutdownError}) and closes their connections. It
+   * resolves when every connection is closed; calling it again joins the
+   * same shutdown, and the earliest `ctx` to end cuts the grace period.
+   */
+  shutdown(ctx?: Context): Promise<ShutdownResult>;
+}
+
+/** How long handlers whose context the shutdown canceled get to answer before their connections are closed. */
+const HAMMER_MS = 1_000;
+
+/**
+ * serve returns a server that calls `handler(ctx, req, res)` for every
+ * request, with the request's context (see {@link requestContext}) and a
+ * graceful {@link ContextServer.shutdown}. Call `listen()` to start it, and
+ * `shutdown()` (or cancel `options.context`) to stop it.
+ *
+ * @example
+ * ```ts
+ * const [root, stop] = signalContext(background());
+ * const app = serve(async (ctx, req, res) => {
+ *   await sleep(ctx, 100); // "database work" that stops when the client leaves
+ *   res.end("ok\n");
+ * }, { context: root, timeout: 5_000 });
+ * await app.listen(8080);
+ * await app.closed; // SIGINT or SIGTERM: drains for up to 10 s, then resolves
+ * stop();
+ * ```
+ */
+export function serve(handler: Handler, options?: ServeOptions): ContextServer {
+  const fn = "serve(handler, options)";
+  if (typeof handler !== "function") {
+    throw new TypeError(
+      `${fn}: handler must be a function (ctx, req, res) => ..., got ${describe(handler)}`,
+    );
+  }
+  if (options?.server !== undefined && typeof options.server?.on !== "function") {
+    throw new TypeError(
+      `${fn}: options.server must be an http.Server or https.Server, got ${describe(options.server)}`,
+    );
+  }
+  if (options?.onError !== undefined && typeof options.onError !== "function") {
+    throw new TypeError(
+      `${fn}: options.onError must be a function, got ${describe(options.onError)}`,
+    );
+  }
+  const grace =
+    options?.shutdownTimeout === undefined
+      ? 10_000
+      : checkMs(fn, "options.shutdownTimeout", options.shutdownTimeout, false);
+  return new Serving(handler, options ?? {}, resolvePolicy(fn, options), grace);
+}
+
+/** One request in flight. */
+class Entry {
+  /** Set once the response has closed (finished, or the client left). */
+  closed = false;
+  /** Set once the handler has returned or its promise settled. */
+  settled = false;
+  ctx!: Context;
+  cancel!: CancelCauseFunc;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly startedAt: number,
+  ) {}
+}
+
+class Serving implements ContextServer {
+  readonly server: Server;
+  readonly context: Context;
+  readonly closed: Promise<ShutdownResult>;
+  readonly #handler: Handler;
+  readonly #policy: RequestPolicy;
+  readonly #onError: (err: unknown, ctx: Context, req: IncomingMessage) => void;
+  readonly #base: Context;
+  readonly #cancel: CancelCauseFunc;
+  readonly #requests = new Set<Entry>();
+  #resolveClosed!: (r: ShutdownResult) => void;
+  /** Set by the first shutdown() call; from then on responses close their connection. */
+  #draining = false;
+  /** Set when the grace period ran out and the remaining requests were canceled. */
+  #forced = false;
+  #finished = false;
+  #result: ShutdownResult = { completed: 0, canceled: 0 };
+  #hammer: ReturnType<typeof setTimeout> | undefined;
+  /** Stops watching the base context; cleared at shutdown. */
+  #stopBaseWatch: (() => boolean) | undefined;
+  #idleSweep = false;
+
+  constructor(handler: Handler, options: ServeOptions, policy: RequestPolicy, grace: number) {
+    this.#handler = handler;
+    this.#onError = options.onError ?? reportError;
+    this.#base = policy.parent;
+    // The server's own context keeps the base's values but not its
+    // cancellation: the base ending means "drain", not "drop everything".
+    const [ctx, cancel] = withCancelCause(withoutCancel(policy.parent));
+    this.context = ctx;
+    this.#cancel = cancel;
+    this.#policy = { ...policy, parent: ctx };
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.server = options.server ?? createServer();
+    this.server.on("request", (req: IncomingMessage, res: ServerResponse) =>
+      this.#handle(req, res),
+    );
+    if (this.#base.done() !== null) {
+      this.#stopBaseWatch = afterFunc(this.#base, () => {
+        const [graceCtx, cancelGrace] = withTimeout(background(), grace);
+        void this.shutdown(graceCtx).finally(cancelGrace);
+      });
+    }
+  }
+
+  inflight(): InflightRequest[] {
+    const out: InflightRequest[] = [];
+    for (const e of this.#requests) {
+      out.push({
+        ctx: e.ctx,
+        method: e.req.method ?? "GET",
+        url: e.req.url ?? "/",
+        startedAt: e.startedAt,
+      });
+    }
+    return out;
+  }
+
+  listen(port = 0, host?: string): Promise<AddressInfo> {
+    if (this.#draining) {
+      return Promise.reject(
+        new Error("listen(port, host): the server is shutting down; create a new one with serve()"),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        this.server.off("listening", onListening);
+        reject(err);
+      };
+      const onListening = (): void => {
+        this.server.off("error", onError);
+        resolve(this.server.address() as AddressInfo);
+      };
+      this.server.once("error", onError);
+      this.server.once("listening", onListening);
+      this.server.listen(port, host);
+    });
+  }
+
+  shutdown(ctx: Context = background()): Promise<ShutdownResult> {
+    checkContext("shutdown(ctx)", "ctx", ctx);
+    if (!this.#draining) this.#startShutdown();
+    if (!this.#finished) {
+      const stop = afterFunc(ctx, () => this.#force());
+      void this.closed.then(stop);
+    }
+    return this.closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    // Disposal means "now": no grace period.
+    const [ctx, cancel] = withCancelCause(background());
+    cancel();
+    await this.shutdown(ctx);
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    // During a drain a keep-alive client must reconnect elsewhere.
+    if (this.#draining) res.setHeader("connection", "close");
+    const entry = new Entry(req, res, Date.now());
+    const [ctx, cancel] = bindRequest(req, res, this.#policy, () => {
+      entry.closed = true;
+      if (entry.settled) this.#release(entry);
+    });
+    entry.ctx = ctx;
+    entry.cancel = cancel;
+    this.#requests.add(entry);
+    let result: unknown;
+    try {
+      result = this.#handler(ctx, req, res);
+    } catch (err) {
+      this.#fail(entry, err);
+      this.#settle(entry);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        () => this.#settle(entry),
+        (err: unknown) => {
+          this.#fail(entry, err);
+          this.#settle(entry);
+        },
+      );
+    } else {
+      this.#settle(entry);
+    }
+  }
+
+  #settle(entry: Entry): void {
+    entry.settled = true;
+    if (entry.closed) this.#release(entry);
+  }
+
+  /**
+   * release ends a request once both its response closed and its handler
+   * returned, as Go cancels r.Context() when ServeHTTP returns: work the
+   * handler started and did not wait for stops here.
+   */
+  #release(entry: Entry): void {
+    if (!this.#requests.delete(entry)) return;
+    entry.cancel();
+    if (!this.#draining) return;
+    if (!this.#forced) this.#result.completed++;
+    this.#sweepIdle();
+  }
+
+  #fail(entry: Entry, err: unknown): void {
+    const { ctx, res } = entry;
+    const done = ctx.err();
+    const expected =
+      done !== null &&
+      (err === done ||
+        err === cause(ctx) ||
+        (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError")));
+    if (!expected) this.#onError(err, ctx, entry.req);
+    if (entry.closed || res.writableEnded) return;
+    if (res.headersSent) {
+      // Half a response cannot be fixed; a reset tells the client it is broken.
+      res.destroy();
+      return;
+    }
+    const status = done !== null ? 503 : 500;
+    res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+    res.end(`${STATUS_CODES[status]}\n`);
+  }
+
+  #startShutdown(): void {
+    this.#draining = true;
+    this.#stopBaseWatch?.();
+    for (const e of this.#requests) {
+      if (!e.res.headersSent) e.res.setHeader("connection", "close");
+    }
+    this.#result.completed = 0;
+    // close() refuses new connections and (Node >= 19) closes idle ones; the
+    // callback runs once the last connection is gone.
+    this.server.close(() => this.#finish());
+    this.server.closeIdleConnections();
+  }
+
+  /**
+   * sweepIdle closes keep-alive connections that became idle during the
+   * drain. It waits a turn: a connection counts as idle only after Node has
+   * detached the finished response from it.
+   */
+  #sweepIdle(): void {
+    if (this.#idleSweep || this.#finished) return;
+    this.#idleSweep = true;
+    setImmediate(() => {
+      this.#idleSweep = false;
+      if (!this.#finished) this.server.closeIdleConnections();
+    });
+  }
+
+  #force(): void {
+    if (this.#forced || this.#finished) return;
+    this.#forced = true;
+    this.#result.canceled = this.#requests.size;
+    // One cancel reaches every request context: they are all children.
+    this.#cancel(this.#shutdownError());
+    this.#sweepIdle();
+    // Handlers that honour their context answer within a few turns; the
+    // connections of the others are closed.
+    this.#hammer = setTimeout(() => this.server.closeAllConnections(), HAMMER_MS);
+  }
+
+  #shutdownError(): ShutdownError {
+    return new ShutdownError(this.#base.err() !== null ? cause(this.#base) : undefined);
+  }
+
+  #finish(): void {
+    this.#finished = true;
+    clearTimeout(this.#hammer);
+    this.#cancel(this.#shutdownError());
+    this.#resolveClosed({ ...this.#result });
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    v !== null &&
+    (typeof v === "object" || typeof v === "function") &&
+    typeof (v as { then?: unknown }).then === "function"
+  );
+}
+
+function reportError(err: unknown, _ctx: Context, req: IncomingMessage): void {
+  console.error(`serve: handler for ${req.method} ${req.url} failed:`, err);
+}
