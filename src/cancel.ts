@@ -354,7 +354,7 @@ export function withCancelCause(parent: Context): [Context, CancelCauseFunc] {
   checkContext("withCancelCause(parent)", parent);
   const c = newCancelCtx(parent, KIND_CANCEL);
   const f = ((why?: unknown) => c._cancel(Canceled, why ?? Canceled)) as CancelCauseFunc;
-  f[DISPOSE] = () => f();
+  f[DISPOSE] = f;
   if (hooks !== null) hooks.created(c, f);
   return [c, f];
 }
