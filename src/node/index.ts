@@ -25,6 +25,17 @@ export {
   type ShutdownResult,
 } from "./serve.js";
 
+// Adapters: Express/Connect middleware, Fetch API handlers
+export { contextMiddleware } from "./middleware.js";
+export { fetchHandler, type FetchHandler } from "./fetch-handler.js";
+
+// Process signals and background workers
+export { signalContext } from "./signal-context.js";
+export { every, type EveryOptions } from "./every.js";
+
+// Deadlines across services
+export { fetchWithContext, type FetchWithContextInit } from "./fetch.js";
+
 // Causes
 export {
   ClientDisconnectedError,

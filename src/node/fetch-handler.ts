@@ -1,0 +1,82 @@
+import { withCancelCause, withDeadlineCause, type Context } from "../index.js";
+import { CONNECT_TIMEOUT, GRPC_TIMEOUT, headerBudget } from "./deadline-header.js";
+import { describe } from "./describe.js";
+import { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
+import { contexts, resolvePolicy, type RequestContextOptions } from "./request-context.js";
+
+/** FetchHandler is a Fetch API handler that takes the request's context first. */
+export type FetchHandler<A extends unknown[]> = (
+  ctx: Context,
+  request: Request,
+  ...rest: A
+) => Response | Promise<Response>;
+
+/**
+ * fetchHandler adapts a context-aware handler to the Fetch API shape
+ * `(request, ...rest) => Promise<Response>` of Hono, Bun, Deno and Next route
+ * handlers. Each request gets a context that is canceled when `request.signal`
+ * aborts (the client left; cause {@link ClientDisconnectedError}), at the
+ * deadline (`options.timeout` and the caller's deadline headers), and when the
+ * handler's promise settles, as Go's is when `ServeHTTP` returns. Work that
+ * streams the response body after the handler returned must watch
+ * `request.signal` instead. `requestContext(request)` returns the same context.
+ *
+ * @example
+ * ```ts
+ * export default {
+ *   fetch: fetchHandler(async (ctx, request) => {
+ *     const rows = await db.query(ctx, "select 1");
+ *     return Response.json(rows);
+ *   }, { timeout: 5_000 }),
+ * };
+ * ```
+ */
+export function fetchHandler<A extends unknown[]>(
+  handler: FetchHandler<A>,
+  options?: RequestContextOptions,
+): (request: Request, ...rest: A) => Promise<Response> {
+  const fn = "fetchHandler(handler, options)";
+  if (typeof handler !== "function") {
+    throw new TypeError(
+      `${fn}: handler must be a function (ctx, request) => Response, got ${describe(handler)}`,
+    );
+  }
+  const policy = resolvePolicy(fn, options);
+  return async (request, ...rest) => {
+    const [outer, cancel] = withCancelCause(policy.parent);
+    let ctx = outer;
+    let budget = policy.timeout;
+    let source: RequestTimeoutError["source"] = "timeout";
+    if (policy.headers) {
+      const b = headerBudget(
+        request.headers.get(CONNECT_TIMEOUT) ?? undefined,
+        request.headers.get(GRPC_TIMEOUT) ?? undefined,
+      );
+      if (b !== undefined && Math.min(b.ms, policy.maxHeader) < budget) {
+        budget = Math.min(b.ms, policy.maxHeader);
+        source = b.source;
+      }
+    }
+    if (budget !== Infinity) {
+      ctx = withDeadlineCause(
+        outer,
+        Date.now() + budget,
+        new RequestTimeoutError(budget, source),
+      )[0];
+    }
+    const signal = request.signal;
+    const onAbort = (): void => {
+      const url = new URL(request.url);
+      cancel(new ClientDisconnectedError(request.method, url.pathname + url.search));
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    contexts.set(request, ctx);
+    try {
+      return await handler(ctx, request, ...rest);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      cancel();
+    }
+  };
+}
