@@ -1,0 +1,244 @@
+import { AST_NODE_TYPES, type TSESLint, type TSESTree } from "@typescript-eslint/utils";
+import type { CodePath, CodePathSegment } from "@typescript-eslint/utils/ts-eslint";
+import { CodePathTracker } from "../code-path.js";
+import { createRule } from "../create-rule.js";
+import { CANCEL_PAIR_FUNCTIONS, findVariable, taprootCallName, unwrap } from "../taproot.js";
+
+type MessageIds = "discarded" | "neverUsed" | "notUsedOnAllPaths" | "returnWithoutCancel";
+
+// What each kind of context holds until its cancel function runs.
+const HELD: Record<string, string> = {
+  withCancel: "the context and its parent's reference to it",
+  withCancelCause: "the context and its parent's reference to it",
+  withSignal: "the listener on the signal and the parent's reference",
+  signalContext: "the process signal handlers",
+};
+const TIMER = "the timer and the parent's reference";
+
+// A cancel variable being followed: where it was defined, and where it is used.
+interface Tracked {
+  name: string;
+  fn: string;
+  node: TSESTree.Node;
+  variable: TSESLint.Scope.Variable;
+  segments: CodePathSegment[];
+  order: number;
+}
+
+/**
+ * lost-cancel reports a cancel function from `withCancel`, `withTimeout`,
+ * `withDeadline`, `withSignal`, `signalContext` and their `Cause` variants
+ * that is discarded, never used, or not used on some path from where it is
+ * defined to a return, like `go vet`'s lostcancel. Any use counts: a call,
+ * `using`, returning it, storing it or passing it on.
+ */
+export default createRule<[], MessageIds>({
+  name: "lost-cancel",
+  meta: {
+    type: "problem",
+    docs: {
+      description:
+        "Require the cancel function of a derived context to be called on every path, held with `using`, returned, stored or passed on",
+      recommended: "error",
+      usesTypeInformation: true,
+    },
+    schema: [],
+    messages: {
+      discarded:
+        "The cancel function returned by {{fn}}() is discarded, so {{held}} stay alive until the parent is done (a context leak); keep it and call it when the work is done, or hold it with `using`.",
+      neverUsed:
+        "The cancel function `{{name}}` returned by {{fn}}() is never called, so {{held}} stay alive until the parent is done (a context leak); call it when the work is done, in a `finally` block or by holding it with `using`.",
+      notUsedOnAllPaths:
+        "The cancel function `{{name}}` returned by {{fn}}() is not called on every path (a possible context leak): {{where}} skips it, so {{held}} stay alive; call it in a `finally` block or hold it with `using`.",
+      returnWithoutCancel:
+        "This return can be reached without calling `{{name}}`, the cancel function returned by {{fn}}() on line {{line}}, so {{held}} stay alive (a possible context leak); call it before returning, or use `try`/`finally` or `using`.",
+    },
+  },
+  defaultOptions: [],
+  create(context) {
+    const tracker = new CodePathTracker();
+    const byCodePath = new Map<string, Tracked[]>();
+    // Identifier (a use of a tracked variable) → the variable followed.
+    const usesOf = new Map<TSESTree.Identifier, Tracked>();
+    // Segment id → tracked variable → traversal order of the uses in it.
+    const usedIn = new Map<string, Map<Tracked, number[]>>();
+    // Segment id → the return statement that ends it.
+    const returns = new Map<string, TSESTree.ReturnStatement>();
+    let order = 0;
+
+    const held = (fn: string) => HELD[fn] ?? TIMER;
+
+    function follow(
+      fn: string,
+      id: TSESTree.Identifier,
+      variable: TSESLint.Scope.Variable | undefined,
+    ): void {
+      if (!variable) return;
+      const reads = variable.references.filter((r) => r.isRead());
+      if (reads.length === 0) {
+        context.report({ node: id, messageId: "neverUsed", data: { name: id.name, fn, held: held(fn) } });
+        return;
+      }
+      // A use inside another function (a callback, a closure handed to
+      // someone) may run at any time: treat the cancel function as passed on.
+      const home = variable.scope.variableScope;
+      if (reads.some((r) => r.from.variableScope !== home)) return;
+      const codePath = tracker.codePath;
+      if (!codePath) return;
+      const tracked: Tracked = {
+        name: id.name,
+        fn,
+        node: id,
+        variable,
+        segments: tracker.segments,
+        order: order++,
+      };
+      for (const r of reads) usesOf.set(r.identifier as TSESTree.Identifier, tracked);
+      const list = byCodePath.get(codePath.id) ?? [];
+      list.push(tracked);
+      byCodePath.set(codePath.id, list);
+    }
+
+    function check(
+      fn: string,
+      target: TSESTree.Node | null | undefined,
+      call: TSESTree.Node,
+      declarator?: TSESTree.VariableDeclarator,
+    ): void {
+      if (!target) return;
+      if (target.type === AST_NODE_TYPES.ArrayPattern) {
+        let cancel: TSESTree.Node | null | undefined = target.elements[1];
+        if (cancel?.type === AST_NODE_TYPES.AssignmentPattern) cancel = cancel.left;
+        if (!cancel) {
+          context.report({ node: call, messageId: "discarded", data: { fn, held: held(fn) } });
+          return;
+        }
+        if (cancel.type !== AST_NODE_TYPES.Identifier) return; // stored in a property, or a rest element
+        const variable = declarator
+          ? context.sourceCode
+              .getDeclaredVariables(declarator)
+              .find((v) => v.name === (cancel as TSESTree.Identifier).name)
+          : findVariable(context, cancel);
+        follow(fn, cancel, variable);
+        return;
+      }
+      if (target.type === AST_NODE_TYPES.Identifier && declarator) {
+        // The pair itself is kept: any use of it may use the cancel function.
+        const variable = context.sourceCode.getDeclaredVariables(declarator)[0];
+        if (variable && !variable.references.some((r) => r.isRead())) {
+          context.report({ node: target, messageId: "neverUsed", data: { name: target.name, fn, held: held(fn) } });
+        }
+      }
+    }
+
+    function leakFrom(
+      codePath: CodePath,
+      t: Tracked,
+    ): { at: TSESTree.ReturnStatement | undefined } | undefined {
+      const exits = new Set(codePath.returnedSegments);
+      const usedAfter = (segment: CodePathSegment, after: number) =>
+        (usedIn.get(segment.id)?.get(t) ?? []).some((o) => o > after);
+      const seen = new Set<string>();
+      const queue: { segment: CodePathSegment; last: TSESTree.ReturnStatement | undefined }[] = [];
+      for (const segment of t.segments) {
+        if (!segment.reachable || usedAfter(segment, t.order)) continue;
+        const last = returns.get(segment.id);
+        if (exits.has(segment)) return { at: last };
+        for (const next of segment.nextSegments) queue.push({ segment: next, last });
+      }
+      while (queue.length > 0) {
+        const { segment, last: before } = queue.shift()!;
+        if (seen.has(segment.id)) continue;
+        seen.add(segment.id);
+        if (!segment.reachable || usedAfter(segment, -1)) continue;
+        const last = returns.get(segment.id) ?? before;
+        if (exits.has(segment)) return { at: last };
+        for (const next of segment.nextSegments) queue.push({ segment: next, last });
+      }
+      return undefined;
+    }
+
+    return {
+      ...tracker.listeners((codePath) => {
+        for (const t of byCodePath.get(codePath.id) ?? []) {
+          const leak = leakFrom(codePath, t);
+          if (!leak) continue;
+          const data = { name: t.name, fn: t.fn, held: held(t.fn) };
+          const line = t.node.loc.start.line;
+          context.report({
+            node: t.node,
+            messageId: "notUsedOnAllPaths",
+            data: {
+              ...data,
+              where: leak.at
+                ? `the return on line ${leak.at.loc.start.line}`
+                : "the path to the end of the function",
+            },
+          });
+          if (leak.at) {
+            context.report({
+              node: leak.at,
+              messageId: "returnWithoutCancel",
+              data: { ...data, line: String(line) },
+            });
+          }
+        }
+        byCodePath.delete(codePath.id);
+      }),
+      Identifier(node) {
+        const t = usesOf.get(node);
+        if (!t) return;
+        const n = order++;
+        for (const segment of tracker.segments) {
+          const uses = usedIn.get(segment.id) ?? new Map<Tracked, number[]>();
+          uses.set(t, [...(uses.get(t) ?? []), n]);
+          usedIn.set(segment.id, uses);
+        }
+      },
+      ReturnStatement(node) {
+        for (const segment of tracker.segments) returns.set(segment.id, node);
+      },
+      "CallExpression:exit"(node: TSESTree.CallExpression) {
+        const fn = taprootCallName(context, node);
+        if (!fn || !CANCEL_PAIR_FUNCTIONS.has(fn)) return;
+        // Climb past wrappers that do not change the value: `(x as T)`, `x!`.
+        let value: TSESTree.Node = node;
+        while (value.parent && unwrap(value.parent) !== value.parent && unwrap(value.parent) === node) {
+          value = value.parent;
+        }
+        const parent = value.parent;
+        if (!parent) return;
+        switch (parent.type) {
+          case AST_NODE_TYPES.ExpressionStatement:
+            context.report({ node, messageId: "discarded", data: { fn, held: held(fn) } });
+            return;
+          case AST_NODE_TYPES.UnaryExpression:
+            if (parent.operator === "void") {
+              context.report({ node, messageId: "discarded", data: { fn, held: held(fn) } });
+            }
+            return;
+          case AST_NODE_TYPES.MemberExpression:
+            if (
+              parent.object === value &&
+              parent.computed &&
+              parent.property.type === AST_NODE_TYPES.Literal &&
+              parent.property.value === 0
+            ) {
+              context.report({ node, messageId: "discarded", data: { fn, held: held(fn) } });
+            }
+            return;
+          case AST_NODE_TYPES.VariableDeclarator:
+            if (parent.init === value) check(fn, parent.id, node, parent);
+            return;
+          case AST_NODE_TYPES.AssignmentExpression:
+            if (parent.right === value && parent.operator === "=") check(fn, parent.left, node);
+            return;
+          default:
+            // Returned, passed as an argument, stored in an object or array:
+            // whoever receives the pair owns the cancel function now.
+            return;
+        }
+      },
+    };
+  },
+});

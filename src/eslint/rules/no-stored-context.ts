@@ -1,0 +1,180 @@
+import { AST_NODE_TYPES, type TSESTree } from "@typescript-eslint/utils";
+import ts from "typescript";
+import { isFunction } from "../ast.js";
+import { createRule } from "../create-rule.js";
+import { typeServices } from "../services.js";
+import { importedName, memberName } from "../taproot.js";
+import { isContextExpression, isContextType, isContextTypeNode, typeAnnotationOf } from "../types.js";
+
+type MessageIds = "stored";
+type Options = [{ allowClasses?: string[] }];
+
+type ClassNode = TSESTree.ClassDeclaration | TSESTree.ClassExpression;
+
+/**
+ * no-stored-context reports a Context kept beyond the call it belongs to: in a
+ * class field, a constructor parameter property, `this.x = ctx`, a module-level
+ * `let`, or a module-level collection of contexts (containedctx). Classes that
+ * implement Context themselves may hold their parent.
+ */
+export default createRule<Options, MessageIds>({
+  name: "no-stored-context",
+  meta: {
+    type: "suggestion",
+    docs: {
+      description: "Disallow keeping a Context in a class field or a long-lived object",
+      recommended: "error",
+      usesTypeInformation: true,
+    },
+    schema: [
+      {
+        type: "object",
+        properties: {
+          allowClasses: {
+            type: "array",
+            items: { type: "string" },
+            description: "Names of classes that may hold a Context (e.g. a framework's request object).",
+          },
+        },
+        additionalProperties: false,
+      },
+    ],
+    messages: {
+      stored:
+        "A Context kept in {{where}} outlives the call it belongs to: later calls use a context that may be canceled already (or never will be), and its values leak into unrelated work; pass the context as the first parameter (`ctx`) of each function that needs it instead.",
+    },
+  },
+  defaultOptions: [{ allowClasses: [] }],
+  create(context, [options]) {
+    const allowed = new Set(options.allowClasses ?? []);
+    const services = typeServices(context);
+
+    function enclosingClass(node: TSESTree.Node): ClassNode | undefined {
+      for (let n = node.parent; n; n = n.parent) {
+        if (n.type === AST_NODE_TYPES.ClassDeclaration || n.type === AST_NODE_TYPES.ClassExpression) {
+          return n;
+        }
+      }
+      return undefined;
+    }
+
+    function isExempt(cls: ClassNode | undefined): boolean {
+      if (!cls) return false;
+      if (cls.id && allowed.has(cls.id.name)) return true;
+      const implementsContext = (cls.implements ?? []).some((clause) => {
+        const e = clause.expression;
+        if (e.type === AST_NODE_TYPES.Identifier) return importedName(context, e) === "Context" || e.name === "Context";
+        return (
+          e.type === AST_NODE_TYPES.MemberExpression &&
+          e.object.type === AST_NODE_TYPES.Identifier &&
+          importedName(context, e.object) === "*" &&
+          memberName(e) === "Context"
+        );
+      });
+      if (implementsContext) return true;
+      if (!services) return false;
+      const checker = services.program.getTypeChecker();
+      return isContextType(checker, services.getTypeAtLocation(cls));
+    }
+
+    function isContextProperty(node: TSESTree.PropertyDefinition | TSESTree.AccessorProperty | TSESTree.TSAbstractPropertyDefinition): boolean {
+      const annotation = node.typeAnnotation?.typeAnnotation;
+      if (annotation) return isContextTypeNode(context, annotation);
+      return node.value !== null && isContextExpression(context, node.value);
+    }
+
+    function holdsContexts(node: TSESTree.NewExpression): boolean {
+      if (node.typeArguments?.params.some((t) => isContextTypeNode(context, t))) return true;
+      if (!services) return false;
+      const checker = services.program.getTypeChecker();
+      const type = services.getTypeAtLocation(node);
+      if (!(type.flags & ts.TypeFlags.Object)) return false;
+      return checker.getTypeArguments(type as ts.TypeReference).some((t) => isContextType(checker, t));
+    }
+
+    function atModuleLevel(node: TSESTree.Node): boolean {
+      for (let n = node.parent; n; n = n.parent) if (isFunction(n)) return false;
+      return true;
+    }
+
+    function checkProperty(
+      node: TSESTree.PropertyDefinition | TSESTree.AccessorProperty | TSESTree.TSAbstractPropertyDefinition,
+    ) {
+      if (isExempt(enclosingClass(node)) || !isContextProperty(node)) return;
+      const name = keyName(node.key) ?? "…";
+      context.report({ node, messageId: "stored", data: { where: `the class field \`${name}\`` } });
+    }
+
+    return {
+      PropertyDefinition: checkProperty,
+      AccessorProperty: checkProperty,
+      TSAbstractPropertyDefinition: checkProperty,
+      TSParameterProperty(node) {
+        const annotation = typeAnnotationOf(node);
+        if (!annotation || !isContextTypeNode(context, annotation)) return;
+        if (isExempt(enclosingClass(node))) return;
+        const p = node.parameter;
+        const name = p.type === AST_NODE_TYPES.Identifier ? p.name : "…";
+        context.report({ node, messageId: "stored", data: { where: `the parameter property \`${name}\`` } });
+      },
+      AssignmentExpression(node) {
+        const left = node.left;
+        if (left.type !== AST_NODE_TYPES.MemberExpression) return;
+        if (!isContextExpression(context, node.right)) return;
+        if (left.object.type === AST_NODE_TYPES.ThisExpression) {
+          const cls = enclosingClass(node);
+          if (isExempt(cls)) return;
+          const name = left.computed ? undefined : keyName(left.property);
+          // A declared field is reported where it is declared.
+          const declared = cls?.body.body.some(
+            (m) =>
+              (m.type === AST_NODE_TYPES.PropertyDefinition ||
+                m.type === AST_NODE_TYPES.AccessorProperty) &&
+              keyName(m.key) === name,
+          );
+          if (declared) return;
+          context.report({ node, messageId: "stored", data: { where: `\`this.${name ?? "…"}\`` } });
+        }
+      },
+      NewExpression(node) {
+        if (!atModuleLevel(node) && !inClassField(node)) return;
+        if (holdsContexts(node)) {
+          context.report({ node, messageId: "stored", data: { where: "a long-lived collection" } });
+        }
+      },
+      VariableDeclarator(node) {
+        const declaration = node.parent;
+        if (declaration.type !== AST_NODE_TYPES.VariableDeclaration || declaration.kind === "const") return;
+        if (!atModuleLevel(node) || node.id.type !== AST_NODE_TYPES.Identifier) return;
+        const annotation = node.id.typeAnnotation?.typeAnnotation;
+        const isContext = annotation ? isContextTypeNode(context, annotation) : isContextExpression(context, node.id);
+        if (!isContext) return;
+        const variable = context.sourceCode.getDeclaredVariables(node)[0];
+        const writtenLater = variable?.references.some(
+          (r) => r.isWrite() && r.from.variableScope !== variable.scope.variableScope,
+        );
+        if (writtenLater) {
+          context.report({ node, messageId: "stored", data: { where: `the module variable \`${node.id.name}\`` } });
+        }
+      },
+    };
+
+  },
+});
+
+/** keyName returns the name of a property key: `x`, `#x` or `"x"`. */
+function keyName(key: TSESTree.Node): string | undefined {
+  if (key.type === AST_NODE_TYPES.Identifier) return key.name;
+  if (key.type === AST_NODE_TYPES.PrivateIdentifier) return `#${key.name}`;
+  if (key.type === AST_NODE_TYPES.Literal && typeof key.value === "string") return key.value;
+  return undefined;
+}
+
+/** inClassField reports whether a node is part of a class field's initializer. */
+function inClassField(node: TSESTree.Node): boolean {
+  for (let n = node.parent; n; n = n.parent) {
+    if (isFunction(n)) return false;
+    if (n.type === AST_NODE_TYPES.PropertyDefinition) return true;
+  }
+  return false;
+}
