@@ -86,6 +86,8 @@ export abstract class Node implements Context {
   _src: Context | null;
   /** The effective deadline in epoch ms, inherited or own; undefined for none. Set at creation. */
   _dl: number | undefined;
+  /** Whether _parent is one of ours too, so value() can walk on with field reads alone. */
+  _pn: boolean;
 
   constructor(parent: Context | null, key: unknown, val: unknown) {
     this._parent = parent;
@@ -93,6 +95,7 @@ export abstract class Node implements Context {
     this._val = val;
     this._src = null;
     this._dl = undefined;
+    this._pn = parent instanceof Node;
   }
 
   abstract deadline(): Date | undefined;
@@ -107,15 +110,15 @@ export abstract class Node implements Context {
   value(key: unknown): unknown {
     // NaN and -0 need Object.is; every other key compares with ===.
     if (key !== key || key === 0) return valueSlow(this, key);
-    let c: Context = this;
-    while (c instanceof Node) {
+    let c: Node = this;
+    for (;;) {
       if (c._key === key) return c._val;
-      const p: Context | null = c._parent;
-      if (p === null) return undefined;
-      c = p;
+      if (!c._pn) break;
+      c = c._parent as Node;
     }
-    // A user's own context: it answers for itself and its ancestors.
-    return c.value(key);
+    // The root (null), or a user's own context that answers for itself and its ancestors.
+    const p = c._parent;
+    return p === null ? undefined : p.value(key);
   }
 
   toString(): string {
