@@ -79,9 +79,9 @@ export function snapshotTree(ctx: Context, options?: TreeOptions): ContextNode {
   const name = safeString(ctx);
   const root = nodeOf(ctx, name, name, now);
   // Breadth first, so that a limit cuts the deepest levels, not a whole branch.
-  const queue: [ContextNode, Context, string, number][] = [[root, ctx, name, 0]];
+  const queue: [ContextNode, Context, number][] = [[root, ctx, 0]];
   for (let i = 0; i < queue.length; i++) {
-    const [node, c, cname, depth] = queue[i]!;
+    const [node, c, depth] = queue[i]!;
     const kids = childrenOf(c);
     node.childCount = kids.length;
     node.waiting = Math.max(0, (isCancelable(c) ? liveChildCount(c) : 0) - kids.length);
@@ -92,14 +92,9 @@ export function snapshotTree(ctx: Context, options?: TreeOptions): ContextNode {
       }
       budget--;
       const kname = safeString(k);
-      const child = nodeOf(
-        k,
-        kname,
-        kname.startsWith(cname) ? kname.slice(cname.length) : kname,
-        now,
-      );
+      const child = nodeOf(k, kname, relativeLabel(k, c) ?? kname, now);
       node.children.push(child);
-      queue.push([child, k, kname, depth + 1]);
+      queue.push([child, k, depth + 1]);
     }
   }
   return root;
@@ -199,6 +194,24 @@ function childrenOf(ctx: Context): Context[] {
     for (let p = parentOf(c); p !== null && p !== src; p = parentOf(p)) if (p === ctx) return true;
     return false;
   });
+}
+
+/**
+ * relativeLabel returns the part of child's toString() below ancestor, built
+ * from each node's own label: slicing String(child) by String(ancestor)
+ * would break whenever a deadline's remaining time changed between the two
+ * calls. Null if ancestor is not on child's chain.
+ */
+function relativeLabel(child: Context, ancestor: Context): string | null {
+  let s = "";
+  for (let c: Context | null = child; c !== null; c = parentOf(c)) {
+    if (c === ancestor) return s;
+    // Every context of taproot has _label(); the introspection module does not export it yet.
+    const label = (c as { _label?: () => string })._label;
+    if (typeof label !== "function") return null;
+    s = label.call(c) + s;
+  }
+  return null;
 }
 
 /** canBeCanceled walks up past value layers to the first context that decides: without calling done(), which would allocate. */

@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import * as context from "../../src/index.js";
+import { hooks } from "../../src/debug-hooks.js";
+import { collectGarbage } from "../../src/testing/gc.js";
+import {
+  LOST_CANCEL,
+  TOO_MANY_CHILDREN,
+  debugEnabled,
+  installGuard,
+} from "../../src/testing/index.js";
+import type { TaprootWarning } from "../../src/testing/index.js";
+
+const bg = context.background();
+
+/** Collects garbage until `until()` holds or 5 s pass: finalizers run a turn or two after the collection. */
+async function collectUntil(until: () => boolean): Promise<void> {
+  const end = Date.now() + 5_000;
+  while (!until() && Date.now() < end) {
+    await collectGarbage();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe("debugEnabled", () => {
+  const cases: [Record<string, string | undefined>, boolean][] = [
+    [{}, true],
+    [{ NODE_ENV: "development" }, true],
+    [{ NODE_ENV: "test" }, true],
+    [{ NODE_ENV: "production" }, false],
+    [{ NODE_ENV: "production", TAPROOT_DEBUG: "1" }, true],
+    [{ NODE_ENV: "production", TAPROOT_DEBUG: "true" }, true],
+    [{ NODE_ENV: "production", TAPROOT_DEBUG: " ON " }, true],
+    [{ TAPROOT_DEBUG: "0" }, false],
+    [{ TAPROOT_DEBUG: "off" }, false],
+    [{ NODE_ENV: "development", TAPROOT_DEBUG: "no" }, false],
+    [{ NODE_ENV: "production", TAPROOT_DEBUG: "" }, false],
+  ];
+  for (const [env, want] of cases) {
+    test(`is ${want} for ${JSON.stringify(env)}`, () => {
+      assert.equal(
+        debugEnabled(env),
+        want,
+        `debugEnabled(${JSON.stringify(env)}) = ${!want}, want ${want}`,
+      );
+    });
+  }
+});
+
+describe("installGuard", () => {
+  test("installs nothing when not enabled, so the core keeps its fast path", () => {
+    const guard = installGuard({ enabled: false });
+    assert.equal(guard.enabled, false);
+    assert.equal(hooks, null);
+    guard.uninstall();
+  });
+
+  test("warns once, with a code and the parent's creation site, when a context passes childLimit", () => {
+    const warnings: TaprootWarning[] = [];
+    using _guard = installGuard({
+      enabled: true,
+      childLimit: 3,
+      onWarning: (w) => warnings.push(w),
+    });
+    const [parent, cancelParent] = context.withCancel(bg);
+    const cancels: (() => void)[] = [];
+    try {
+      for (let i = 0; i < 6; i++) cancels.push(context.withCancel(parent)[1]);
+      assert.equal(warnings.length, 1, `got ${warnings.length} warnings, want 1`);
+      const w = warnings[0]!;
+      assert.equal(w.code, TOO_MANY_CHILDREN);
+      assert.equal(w.name, "TaprootWarning");
+      assert.equal(w.context, parent);
+      assert.match(
+        w.message,
+        /^context\.Background\.WithCancel has 4 live children \(more than 3\)/,
+      );
+      assert.match(w.message, /Parent created at:\n\s+at .*guard\.test\.ts:\d+/);
+      assert.match(w.message, /Latest child created at:\n\s+at .*guard\.test\.ts:\d+/);
+      assert.match(w.message, /Cancel each child when its work ends/);
+    } finally {
+      for (const c of cancels) c();
+      cancelParent();
+    }
+  });
+
+  test("emits a process warning by default", async () => {
+    const got = new Promise<Error>((resolve) => process.once("warning", resolve));
+    const guard = installGuard({ enabled: true, childLimit: 1, lostCancel: false });
+    const [parent, cancelParent] = context.withCancel(bg);
+    const [, c1] = context.withCancel(parent);
+    const [, c2] = context.withCancel(parent);
+    try {
+      const w = (await got) as TaprootWarning;
+      assert.equal(w.code, TOO_MANY_CHILDREN);
+    } finally {
+      c1();
+      c2();
+      cancelParent();
+      guard.uninstall();
+    }
+    assert.equal(hooks, null);
+  });
+
+  test("warns when a cancel function is garbage-collected while its deadline timer is pending", async () => {
+    const warnings: TaprootWarning[] = [];
+    const guard = installGuard({ enabled: true, onWarning: (w) => warnings.push(w) });
+    const [parent, cancelParent] = context.withCancel(bg);
+    try {
+      (function forgetful() {
+        context.withTimeout(parent, 60_000); // the cancel function is dropped here
+      })();
+      await collectUntil(() => warnings.length > 0);
+      assert.equal(warnings.length, 1, `got ${warnings.length} warnings, want 1`);
+      const w = warnings[0]!;
+      assert.equal(w.code, LOST_CANCEL);
+      assert.match(
+        w.message,
+        /^the cancel function of context\.Background\.WithCancel\.WithDeadline\(/,
+      );
+      assert.match(w.message, /its deadline timer is still pending/);
+      assert.match(w.message, /Created at:\n\s+at forgetful .*guard\.test\.ts:\d+/);
+    } finally {
+      cancelParent();
+      guard.uninstall();
+    }
+  });
+
+  test("warns when a lost cancel leaves a context attached to a live parent", async () => {
+    const warnings: TaprootWarning[] = [];
+    const guard = installGuard({ enabled: true, onWarning: (w) => warnings.push(w) });
+    const [parent, cancelParent] = context.withCancel(bg);
+    try {
+      (() => void context.withCancel(context.withValue(parent, "k", 1)))();
+      await collectUntil(() => warnings.length > 0);
+      assert.equal(warnings.length, 1);
+      assert.match(
+        warnings[0]!.message,
+        /still attached to its live parent context\.Background\.WithCancel\./,
+      );
+    } finally {
+      cancelParent();
+      guard.uninstall();
+    }
+  });
+
+  test("stays quiet for cancels that were called, contexts already done, and contexts that hold nothing", async () => {
+    const warnings: TaprootWarning[] = [];
+    const guard = installGuard({ enabled: true, onWarning: (w) => warnings.push(w) });
+    const [parent, cancelParent] = context.withCancel(bg);
+    try {
+      (() => {
+        const [, cancel] = context.withTimeout(parent, 60_000);
+        cancel();
+        context.withTimeout(context.withCancel(parent)[0], 60_000); // parent's child...
+        context.withCancel(bg); // holds nothing: no timer, no live parent
+      })();
+      cancelParent(); // ...done by its parent before the collection
+      // A canary that must be collected tells that the collection really ran.
+      let canary = false;
+      const registry = new FinalizationRegistry(() => (canary = true));
+      (() => registry.register({}, 0))();
+      await collectUntil(() => canary);
+      assert.equal(canary, true, "no garbage collection happened");
+      await collectGarbage();
+      assert.deepEqual(
+        warnings.map((w) => w.message),
+        [],
+      );
+    } finally {
+      cancelParent();
+      guard.uninstall();
+    }
+  });
+
+  test("uninstall restores the core's fast path; a second install replaces the first", () => {
+    const a = installGuard({ enabled: true, onWarning() {} });
+    const b = installGuard({ enabled: true, onWarning() {} });
+    assert.equal(a.enabled, false);
+    assert.equal(b.enabled, true);
+    b.uninstall();
+    assert.equal(hooks, null);
+  });
+
+  test("rejects a bad childLimit with a TypeError naming the option and the default", () => {
+    assert.throws(() => installGuard({ enabled: true, childLimit: 0 }), {
+      name: "TypeError",
+      message:
+        /^installGuard\(options\): options\.childLimit must be a number of at least 1, got 0; the default is 10000/,
+    });
+    assert.equal(hooks, null);
+  });
+});

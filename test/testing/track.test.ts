@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import * as context from "../../src/index.js";
+import { hooks } from "../../src/debug-hooks.js";
+import { LeakError, checkLeaks, trackContexts } from "../../src/testing/index.js";
+
+const bg = context.background();
+
+describe("checkLeaks", () => {
+  test("resolves with the body's result when every context it created is done", async () => {
+    const got = await checkLeaks(async () => {
+      const [ctx, cancel] = context.withTimeout(bg, 60_000);
+      const [child, cancelChild] = context.withCancel(ctx);
+      await context.sleep(child, 1);
+      cancelChild();
+      cancel();
+      return 42;
+    });
+    assert.equal(got, 42);
+    assert.equal(hooks, null, "debug hooks left installed after checkLeaks");
+  });
+
+  test("reports a live context with its toString(), age and creation stack", async () => {
+    const [parent, cancelParent] = context.withCancel(bg);
+    const held: context.Context[] = [];
+    try {
+      const err = await checkLeaks(
+        () => {
+          const [ctx] = context.withTimeout(parent, 60_000);
+          held.push(ctx);
+        },
+        { grace: 0 },
+      ).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(
+        err instanceof LeakError,
+        `checkLeaks rejected with ${String(err)}, want a LeakError`,
+      );
+      assert.equal(err.leaks.length, 1);
+      assert.equal(err.leaks[0]!.context, held[0]);
+      assert.equal(err.leaks[0]!.kind, "withDeadline");
+      assert.match(
+        err.message,
+        /^checkLeaks\(fn\): 1 of the 1 context created while tracking is still live/,
+      );
+      assert.ok(err.message.includes(String(held[0]).slice(0, 40)), err.message);
+      assert.match(err.message, /withDeadline · live · deadline in \d/);
+      assert.match(err.message, /age \d/);
+      assert.match(err.message, /created at:\n\s+at .*track\.test\.ts:\d+:\d+/);
+      assert.doesNotMatch(
+        err.message,
+        /src\/deadline\.ts|src\/cancel\.ts/,
+        "core frames in the creation stack",
+      );
+      assert.match(err.message, /call its cancel function/);
+    } finally {
+      cancelParent();
+    }
+  });
+
+  test("does not report a context that is unreachable, even never canceled", async () => {
+    await checkLeaks(() => {
+      // withCancel under background holds nothing once dropped: garbage, not a leak.
+      context.withCancel(bg);
+    });
+  });
+
+  test("waits up to grace for contexts that finish soon after the body", async () => {
+    const [parent, cancelParent] = context.withCancel(bg);
+    try {
+      await checkLeaks(
+        () => {
+          const [ctx] = context.withTimeout(parent, 20);
+          void ctx; // its deadline ends it 20ms later, well inside the grace period
+        },
+        { grace: 2_000 },
+      );
+    } finally {
+      cancelParent();
+    }
+  });
+
+  test("sees contexts created on other code paths while it runs", async () => {
+    const [parent, cancelParent] = context.withCancel(bg);
+    const kept: context.Context[] = [];
+    try {
+      await assert.rejects(
+        checkLeaks(
+          async () => {
+            await new Promise<void>((resolve) =>
+              setTimeout(() => {
+                kept.push(context.withCancel(parent)[0]);
+                resolve();
+              }, 1),
+            );
+          },
+          { grace: 0 },
+        ),
+        (e: unknown) => e instanceof LeakError && e.leaks.length === 1,
+      );
+    } finally {
+      cancelParent();
+    }
+  });
+
+  test("rethrows the body's own error unchanged and stops tracking", async () => {
+    const boom = new Error("boom");
+    await assert.rejects(
+      checkLeaks(() => {
+        context.withCancel(bg);
+        throw boom;
+      }),
+      (e: unknown) => e === boom,
+    );
+    assert.equal(hooks, null, "debug hooks left installed after a failing body");
+  });
+
+  test("ignore leaves chosen contexts out of the report", async () => {
+    const [parent, cancelParent] = context.withCancel(bg);
+    const kept: context.Context[] = [];
+    try {
+      await checkLeaks(() => void kept.push(context.withCancel(parent)[0]), {
+        grace: 0,
+        ignore: (ctx) => ctx === kept[0],
+      });
+    } finally {
+      cancelParent();
+    }
+  });
+
+  test("rejects a non-function with a TypeError naming checkLeaks and the fix", async () => {
+    await assert.rejects(checkLeaks(null as never), {
+      name: "TypeError",
+      message: /^checkLeaks\(fn, options\): fn must be a function, got null; pass the test body/,
+    });
+  });
+});
+
+describe("trackContexts", () => {
+  test("leaks() lists live contexts, oldest first, without stopping", async () => {
+    const [parent, cancelParent] = context.withCancel(bg);
+    const tracker = trackContexts();
+    try {
+      const [a, cancelA] = context.withCancel(parent);
+      const [b, cancelB] = context.withCancel(a);
+      const found = await tracker.leaks();
+      assert.deepEqual(
+        found.map((l) => l.context),
+        [a, b],
+      );
+      assert.equal(tracker.active, true);
+      cancelB();
+      cancelA();
+      assert.deepEqual(await tracker.leaks(), []);
+    } finally {
+      tracker.stop();
+      cancelParent();
+    }
+    assert.equal(tracker.active, false);
+    assert.equal(hooks, null);
+  });
+
+  test("assertNoLeaks stops the tracker, and passes once everything is canceled", async () => {
+    const tracker = trackContexts({ grace: 0 });
+    const [ctx, cancel] = context.withCancelCause(bg);
+    cancel(new Error("done"));
+    await tracker.assertNoLeaks();
+    assert.equal(tracker.active, false);
+    assert.equal(ctx.err(), context.Canceled);
+  });
+
+  test("is Disposable: `using` stops it at the end of the scope", () => {
+    {
+      using tracker = trackContexts();
+      assert.equal(tracker.active, true);
+      assert.notEqual(hooks, null);
+    }
+    assert.equal(hooks, null);
+  });
+
+  test("nested trackers each see the contexts created while they are active", async () => {
+    const outer = trackContexts({ grace: 0 });
+    const inner = trackContexts({ grace: 0 });
+    const [parent, cancelParent] = context.withCancel(bg);
+    await assert.rejects(inner.assertNoLeaks(), LeakError);
+    assert.notEqual(hooks, null, "the outer tracker lost its hooks when the inner one stopped");
+    cancelParent();
+    await outer.assertNoLeaks();
+    assert.equal(hooks, null);
+    void parent;
+  });
+
+  test("rejects a bad grace with a TypeError naming the option", () => {
+    assert.throws(() => trackContexts({ grace: -1 }), {
+      name: "TypeError",
+      message:
+        /^trackContexts\(options\): options\.grace must be a number of milliseconds, zero or more, got -1/,
+    });
+  });
+});

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import * as context from "../../src/index.js";
+import { inspectTree, snapshotTree, trackContexts } from "../../src/testing/index.js";
+
+const bg = context.background();
+
+describe("inspectTree", () => {
+  test("renders the live subtree, one line per context, labels relative to the parent", () => {
+    const [root, cancelRoot] = context.withCancel(bg);
+    const [dl, cancelDl] = context.withTimeout(root, 60_000);
+    const user = context.createKey<string>("user");
+    const [leaf, cancelLeaf] = context.withCancel(context.withValue(dl, user, "ann"));
+    const [sib, cancelSib] = context.withCancel(root);
+    try {
+      const lines = inspectTree(root).split("\n");
+      assert.equal(lines.length, 4, inspectTree(root));
+      assert.equal(lines[0], "context.Background.WithCancel  withCancel · live · 2 children");
+      // Newest child first: the list is kept newest at the head.
+      assert.equal(lines[1], "├── .WithCancel  withCancel · live");
+      assert.match(
+        lines[2]!,
+        /^└── \.WithDeadline\(\S+Z \[\S+\]\) {2}withDeadline · live · deadline in (59|1m)\S* · 1 child$/,
+      );
+      assert.match(
+        lines[3]!,
+        /^ {4}└── \.WithValue\(user, ann\)\.WithCancel {2}withCancel · live · deadline in \S+$/,
+      );
+      void leaf;
+      void sib;
+    } finally {
+      cancelSib();
+      cancelLeaf();
+      cancelDl();
+      cancelRoot();
+    }
+  });
+
+  test("shows err and cause of a context that is done, and no children", () => {
+    const [ctx, cancel] = context.withCancelCause(bg);
+    context.withCancel(ctx);
+    cancel(new RangeError("shutting down"));
+    assert.equal(
+      inspectTree(ctx),
+      "context.Background.WithCancel  withCancel · done: context canceled (cause: RangeError: shutting down)",
+    );
+  });
+
+  test("shows a root that can never be canceled as such", () => {
+    assert.equal(inspectTree(bg), "context.Background  background · never canceled");
+    assert.equal(
+      inspectTree(context.withoutCancel(bg)),
+      "context.Background.WithoutCancel  withoutCancel · never canceled",
+    );
+  });
+
+  test("under a value layer, lists only the children created through it", () => {
+    const [root, cancelRoot] = context.withCancel(bg);
+    const v = context.withValue(root, "tenant", "acme");
+    const [, c1] = context.withCancel(v);
+    const [, c2] = context.withCancel(root);
+    try {
+      assert.equal(
+        inspectTree(v),
+        [
+          "context.Background.WithCancel.WithValue(tenant, acme)  withValue · live · 1 child",
+          "└── .WithCancel  withCancel · live",
+        ].join("\n"),
+      );
+    } finally {
+      c1();
+      c2();
+      cancelRoot();
+    }
+  });
+
+  test("counts afterFunc and sleep registrations apart from child contexts", () => {
+    const [root, cancelRoot] = context.withCancel(bg);
+    const stop = context.afterFunc(root, () => {});
+    try {
+      assert.equal(
+        inspectTree(root),
+        "context.Background.WithCancel  withCancel · live · 1 waiting (afterFunc/sleep)",
+      );
+    } finally {
+      stop();
+      cancelRoot();
+    }
+  });
+
+  test("stops at maxNodes and says how many it left out", () => {
+    const [root, cancelRoot] = context.withCancel(bg);
+    for (let i = 0; i < 5; i++) context.withCancel(root);
+    try {
+      const lines = inspectTree(root, { maxNodes: 3 }).split("\n");
+      assert.deepEqual(lines.slice(1), [
+        "├── .WithCancel  withCancel · live",
+        "├── .WithCancel  withCancel · live",
+        "└── … 3 more",
+      ]);
+    } finally {
+      cancelRoot();
+    }
+  });
+
+  test("shows age when a tracker saw the context created", () => {
+    const tracker = trackContexts();
+    const [root, cancelRoot] = context.withCancel(bg);
+    tracker.stop();
+    try {
+      const now = Date.now() + 1_500;
+      assert.match(inspectTree(root, { now }), / · age 1\.5\d*s$/);
+    } finally {
+      cancelRoot();
+    }
+  });
+
+  test("throws a TypeError naming inspectTree for a missing context", () => {
+    assert.throws(() => inspectTree(undefined as never), {
+      name: "TypeError",
+      message:
+        /^inspectTree\(ctx\): ctx is undefined; pass the context whose subtree you want to see/,
+    });
+  });
+});
+
+describe("snapshotTree", () => {
+  test("returns plain data that survives JSON", () => {
+    const tracker = trackContexts();
+    const [root, cancelRoot] = context.withTimeoutCause(bg, 60_000, new Error("slow"));
+    const [, cancelChild] = context.withCancel(root);
+    tracker.stop();
+    try {
+      const snap = snapshotTree(root);
+      assert.deepEqual(JSON.parse(JSON.stringify(snap)), snap);
+      assert.equal(snap.kind, "withDeadline");
+      assert.equal(snap.childCount, 1);
+      assert.equal(snap.children[0]!.label, ".WithCancel");
+      assert.ok(
+        snap.remainingMs !== null && snap.remainingMs > 50_000,
+        `remainingMs = ${snap.remainingMs}`,
+      );
+      assert.equal(typeof snap.ageMs, "number");
+      assert.match(snap.site ?? "", /tree\.test\.ts:\d+/);
+      assert.equal(snap.err, null);
+    } finally {
+      cancelChild();
+      cancelRoot();
+    }
+  });
+});
