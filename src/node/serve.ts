@@ -5,7 +5,8 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import type { AddressInfo } from "node:net";
+import { Server as TlsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
 import {
   afterFunc,
   background,
@@ -176,7 +177,14 @@ class Serving implements ContextServer {
   #hammer: ReturnType<typeof setTimeout> | undefined;
   /** Stops watching the base context; cleared at shutdown. */
   #stopBaseWatch: (() => boolean) | undefined;
-  #idleSweep = false;
+  /**
+   * Open connections and how many requests each is serving: a connection
+   * enters at 'connection' and leaves at its 'close'. Node's own
+   * closeIdleConnections() does not count a connection that has not sent a
+   * request yet as idle (fetch opens such spare connections), and would leave
+   * it to hold the shutdown open.
+   */
+  readonly #conns = new Map<Socket, number>();
 
   constructor(handler: Handler, options: ServeOptions, policy: RequestPolicy, grace: number) {
     this.#handler = handler;
@@ -193,6 +201,12 @@ class Serving implements ContextServer {
     this.server.on("request", (req: IncomingMessage, res: ServerResponse) =>
       this.#handle(req, res),
     );
+    // Over TLS the request's socket is the TLSSocket of 'secureConnection'.
+    const connectionEvent = this.server instanceof TlsServer ? "secureConnection" : "connection";
+    this.server.on(connectionEvent, (socket: Socket) => {
+      this.#conns.set(socket, 0);
+      socket.once("close", () => this.#conns.delete(socket));
+    });
     if (this.#base.done() !== null) {
       this.#stopBaseWatch = afterFunc(this.#base, () => {
         const [graceCtx, cancelGrace] = withTimeout(background(), grace);
@@ -263,6 +277,8 @@ class Serving implements ContextServer {
     entry.ctx = ctx;
     entry.cancel = cancel;
     this.#requests.add(entry);
+    const active = this.#conns.get(req.socket);
+    if (active !== undefined) this.#conns.set(req.socket, active + 1);
     let result: unknown;
     try {
       result = this.#handler(ctx, req, res);
@@ -297,9 +313,12 @@ class Serving implements ContextServer {
   #release(entry: Entry): void {
     if (!this.#requests.delete(entry)) return;
     entry.cancel();
+    const socket = entry.req.socket;
+    const active = this.#conns.get(socket);
+    if (active !== undefined) this.#conns.set(socket, active - 1);
     if (!this.#draining) return;
     if (!this.#forced) this.#result.completed++;
-    this.#sweepIdle();
+    if (active === 1) closeConnection(socket);
   }
 
   #fail(entry: Entry, err: unknown): void {
@@ -328,25 +347,13 @@ class Serving implements ContextServer {
     for (const e of this.#requests) {
       if (!e.res.headersSent) e.res.setHeader("connection", "close");
     }
-    this.#result.completed = 0;
-    // close() refuses new connections and (Node >= 19) closes idle ones; the
-    // callback runs once the last connection is gone.
+    // close() refuses new connections; its callback runs once the last one
+    // is gone. Idle keep-alive connections are closed now, busy ones as their
+    // last request ends, so a parked client cannot hold the shutdown open.
     this.server.close(() => this.#finish());
-    this.server.closeIdleConnections();
-  }
-
-  /**
-   * sweepIdle closes keep-alive connections that became idle during the
-   * drain. It waits a turn: a connection counts as idle only after Node has
-   * detached the finished response from it.
-   */
-  #sweepIdle(): void {
-    if (this.#idleSweep || this.#finished) return;
-    this.#idleSweep = true;
-    setImmediate(() => {
-      this.#idleSweep = false;
-      if (!this.#finished) this.server.closeIdleConnections();
-    });
+    for (const [socket, active] of this.#conns) {
+      if (active === 0) closeConnection(socket);
+    }
   }
 
   #force(): void {
@@ -355,10 +362,11 @@ class Serving implements ContextServer {
     this.#result.canceled = this.#requests.size;
     // One cancel reaches every request context: they are all children.
     this.#cancel(this.#shutdownError());
-    this.#sweepIdle();
     // Handlers that honour their context answer within a few turns; the
     // connections of the others are closed.
-    this.#hammer = setTimeout(() => this.server.closeAllConnections(), HAMMER_MS);
+    this.#hammer = setTimeout(() => {
+      for (const socket of this.#conns.keys()) socket.destroy();
+    }, HAMMER_MS);
   }
 
   #shutdownError(): ShutdownError {
@@ -371,6 +379,17 @@ class Serving implements ContextServer {
     this.#cancel(this.#shutdownError());
     this.#resolveClosed({ ...this.#result });
   }
+}
+
+/**
+ * closeConnection ends a connection that has no request in flight: FIN after
+ * whatever is still buffered, then release, where an immediate destroy could
+ * reset a response still in the kernel's buffer.
+ */
+function closeConnection(socket: Socket): void {
+  socket.end();
+  if (socket.writableFinished) socket.destroy();
+  else socket.once("finish", () => socket.destroy());
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
