@@ -71,9 +71,9 @@ export class CancelCtx extends Node implements ChildNode, Owner {
   _next: ChildNode | null = null;
   _owner: Owner | null = null;
   _kind: Kind;
-  /** Deadline: the pending timer. Signal: the abort listener. Cleared by the first cancel. */
-  _x: Timer | (() => void) | null = null;
-  /** Deadline: the cause to record when the timer fires. Signal: the outside signal. */
+  /** Deadline: the pending timer. Signal: its place among the outside signal's followers. Cleared by the first cancel. */
+  _x: Timer | { _drop(): void } | null = null;
+  /** Deadline: the cause to record when the timer fires. */
   _xc: unknown = undefined;
 
   constructor(parent: Context, kind: Kind) {
@@ -137,8 +137,7 @@ export class CancelCtx extends Node implements ChildNode, Owner {
     const x = this._x;
     this._x = null;
     if (this._kind === KIND_SIGNAL) {
-      (this._xc as AbortSignal).removeEventListener("abort", x as () => void);
-      this._xc = undefined;
+      (x as unknown as { _drop(): void })._drop();
     } else {
       clearTimeout(x as Timer);
     }

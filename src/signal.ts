@@ -1,6 +1,6 @@
 import type { Context } from "./context.js";
-import type { CancelFunc } from "./cancel.js";
-import { KIND_SIGNAL, cancelFunc, newCancelCtx } from "./cancel.js";
+import type { CancelCtx, CancelFunc, ChildNode, Owner } from "./cancel.js";
+import { KIND_SIGNAL, cancelFunc, link, newCancelCtx, unlink } from "./cancel.js";
 import { Canceled, DeadlineExceeded } from "./errors.js";
 import { describe } from "./key.js";
 import { checkContext } from "./validate.js";
@@ -26,14 +26,83 @@ function isSignal(s: unknown): s is AbortSignal {
 }
 
 /**
+ * Follower is a context's place in the list of an outside signal's
+ * followers. A context is already in its parent's list, so following a
+ * second source takes a node of its own.
+ */
+class Follower implements ChildNode {
+  _prev: ChildNode | null = null;
+  _next: ChildNode | null = null;
+  _owner: Owner | null = null;
+  constructor(readonly _ctx: CancelCtx) {}
+
+  /** Called by the context's first cancel, whatever its origin. */
+  _drop(): void {
+    const o = this._owner as Followers | null;
+    if (o !== null) {
+      unlink(o, this);
+      if (o._n === 0) o._stop();
+    }
+  }
+}
+
+/**
+ * Followers holds every live context that follows one outside signal, with
+ * one "abort" listener for all of them, added with the first follower and
+ * removed with the last: however many contexts come and go, or live at once,
+ * a long-lived signal carries at most one listener from taproot (Node warns
+ * past ten: MaxListenersExceededWarning).
+ */
+class Followers implements Owner {
+  _head: ChildNode | null = null;
+  _n = 0;
+  readonly _onAbort = (): void => this._fire();
+  constructor(readonly _signal: AbortSignal) {}
+
+  _start(): void {
+    this._signal.addEventListener("abort", this._onAbort);
+  }
+
+  _stop(): void {
+    this._signal.removeEventListener("abort", this._onAbort);
+    followers.delete(this._signal);
+  }
+
+  _fire(): void {
+    const reason = this._signal.reason;
+    const err = errFor(reason);
+    const all: Follower[] = [];
+    for (let c = this._head; c !== null; c = c._next) all.push(c as Follower);
+    for (const f of all) f._drop();
+    for (const f of all) f._ctx._cancel(err, reason);
+  }
+}
+
+const followers = new WeakMap<AbortSignal, Followers>();
+
+/** follow makes c canceled when signal aborts. */
+function follow(c: CancelCtx, signal: AbortSignal): void {
+  let fs = followers.get(signal);
+  if (fs === undefined) {
+    fs = new Followers(signal);
+    followers.set(signal, fs);
+  }
+  const f = new Follower(c);
+  link(fs, f);
+  if (fs._n === 1) fs._start();
+  c._x = f;
+}
+
+/**
  * withSignal returns a child of `parent` that is also canceled when `signal`
  * aborts: `cause(ctx)` is then `signal.reason`, and `ctx.err()` is
  * `DeadlineExceeded` if the reason's name is `"TimeoutError"`, else
  * `Canceled`. Use it to bring an `AbortSignal` from elsewhere (a Fetch API
  * `Request`, a UI button) into a context tree.
  *
- * Call cancel as soon as the work is done: it removes the listener from
- * `signal`, so a long-lived signal never accumulates listeners.
+ * Call cancel as soon as the work is done: it lets go of `signal`, which
+ * never carries more than one listener from taproot, however many contexts
+ * follow it.
  *
  * @example
  * ```ts
@@ -57,15 +126,8 @@ export function withSignal(parent: Context, signal: AbortSignal): [Context, Canc
   const c = newCancelCtx(parent, KIND_SIGNAL);
   const f = cancelFunc(c);
   if (c._err === null) {
-    if (signal.aborted) {
-      c._cancel(errFor(signal.reason), signal.reason);
-    } else {
-      // Removed by the first cancel of c, whatever its origin (CancelCtx._release).
-      const onAbort = (): void => c._cancel(errFor(signal.reason), signal.reason);
-      c._x = onAbort;
-      c._xc = signal;
-      signal.addEventListener("abort", onAbort);
-    }
+    if (signal.aborted) c._cancel(errFor(signal.reason), signal.reason);
+    else follow(c, signal);
   }
   return [c, f];
 }
