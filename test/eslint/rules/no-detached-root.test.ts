@@ -1,0 +1,235 @@
+import rule from "../../../src/eslint/rules/no-detached-root.js";
+import { testRule } from "../rule-tester.js";
+
+testRule("no-detached-root", rule, {
+  typed: {
+    valid: [
+      {
+        name: "background() in main",
+        code: `
+import { background, withCancel } from "taproot";
+export async function main() {
+  const [ctx, cancel] = withCancel(background());
+  process.once("SIGINT", cancel);
+  return ctx;
+}`,
+      },
+      {
+        name: "background() at module level",
+        code: `
+import { background } from "taproot";
+export const root = background();`,
+      },
+      {
+        name: "the received context is passed on",
+        code: `
+import { withTimeout, type Context } from "taproot";
+export function load(ctx: Context) { return withTimeout(ctx, 1_000); }`,
+      },
+      {
+        name: "withoutCancel for work that outlives the caller",
+        code: `
+import { withoutCancel, type Context } from "taproot";
+declare function audit(ctx: Context, event: string): Promise<void>;
+export function onLogin(ctx: Context, user: string) { void audit(withoutCancel(ctx), "login " + user); }`,
+      },
+      {
+        name: "a function without a context parameter",
+        code: `
+import { background } from "taproot";
+export function startCron(every: number) { return { ctx: background(), every }; }`,
+      },
+      {
+        name: "a parameter that is not a Context",
+        code: `
+import { background } from "taproot";
+export function worker(options: { concurrency: number }) { return [background(), options]; }`,
+      },
+      {
+        name: "a type called Context from another library",
+        code: `
+import { background } from "taproot";
+interface Context { state: object }
+export function middleware(ctx: Context) { return [ctx.state, background()]; }`,
+      },
+      {
+        name: "a server's setup function, not a handler",
+        code: `
+import { createServer } from "node:http";
+import { background } from "taproot";
+export function start(port: number) {
+  const root = background();
+  createServer(() => {}).listen(port);
+  return root;
+}`,
+      },
+      {
+        name: "a background function from another library",
+        code: `
+import type { Context } from "taproot";
+declare function background(): void;
+export function f(ctx: Context) { background(); return ctx; }`,
+      },
+      {
+        name: "a nested function with its own root, no context around",
+        code: `
+import { background, withTimeout } from "taproot";
+export const jobs = [1, 2].map((n) => withTimeout(background(), n * 1000));`,
+      },
+    ],
+    invalid: [
+      {
+        name: "background() inside a function that receives ctx",
+        code: `
+import { background, type Context } from "taproot";
+declare function query(ctx: Context, sql: string): Promise<unknown>;
+export async function listUsers(ctx: Context) {
+  return query(background(), "select * from users");
+}`,
+        errors: [
+          {
+            messageId: "detachedFromParameter",
+            line: 5,
+            suggestions: [
+              {
+                messageId: "passContext",
+                output: `
+import { background, type Context } from "taproot";
+declare function query(ctx: Context, sql: string): Promise<unknown>;
+export async function listUsers(ctx: Context) {
+  return query(ctx, "select * from users");
+}`,
+              },
+            ],
+          },
+        ],
+      },
+      {
+        name: "todo() inside a method that receives ctx (namespace import)",
+        code: `
+import * as context from "taproot";
+export class Billing {
+  charge(ctx: context.Context, cents: number) { return [context.todo(), cents]; }
+}`,
+        errors: [
+          {
+            messageId: "detachedFromParameter",
+            suggestions: [
+              {
+                messageId: "passContext",
+                output: `
+import * as context from "taproot";
+export class Billing {
+  charge(ctx: context.Context, cents: number) { return [ctx, cents]; }
+}`,
+              },
+            ],
+          },
+        ],
+      },
+      {
+        name: "inside a callback of a function that receives ctx",
+        code: `
+import { background, sleep, type Context } from "taproot";
+export async function pollAll(ctx: Context, ids: string[]) {
+  await Promise.all(ids.map(async () => sleep(background(), 100)));
+  return ctx;
+}`,
+        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+      },
+      {
+        name: "an arrow function whose context is named parent",
+        code: `
+import { background, withTimeout, type Context } from "taproot";
+export const derive = (parent: Context) => withTimeout(background(), 10);`,
+        errors: [
+          {
+            messageId: "detachedFromParameter",
+            suggestions: [
+              {
+                messageId: "passContext",
+                output: `
+import { background, withTimeout, type Context } from "taproot";
+export const derive = (parent: Context) => withTimeout(parent, 10);`,
+              },
+            ],
+          },
+        ],
+      },
+      {
+        name: "an unannotated handler parameter typed Context by its callback type",
+        code: `
+import { background, type Context } from "taproot";
+declare function handle(route: string, h: (ctx: Context) => Promise<void>): void;
+declare function save(ctx: Context): Promise<void>;
+handle("/save", async (c) => save(background()));`,
+        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+      },
+      {
+        name: "a node:http request handler",
+        code: `
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { background, sleep } from "taproot";
+export function handler(req: IncomingMessage, res: ServerResponse) {
+  void sleep(background(), 100).then(() => res.end(req.url));
+}
+createServer(handler);`,
+        errors: [{ messageId: "detachedFromRequest" }],
+      },
+      {
+        name: "an inline createServer callback (parameters typed by node:http)",
+        code: `
+import { createServer } from "node:http";
+import * as context from "taproot";
+createServer((req, res) => {
+  void context.sleep(context.background(), 5).then(() => res.end(req.url));
+});`,
+        errors: [{ messageId: "detachedFromRequest" }],
+      },
+      {
+        name: "a handler that has a request context",
+        code: `
+import { background } from "taproot";
+import { requestContext } from "taproot/node";
+declare function render(ctx: unknown): Promise<string>;
+export async function page(req: any) {
+  const ctx = requestContext(req);
+  return [ctx, await render(background())];
+}`,
+        errors: [{ messageId: "detachedFromRequest" }],
+      },
+      {
+        name: "a context parameter that is optional",
+        code: `
+import { background, type Context } from "taproot";
+export function get(ctx?: Context) { return ctx ?? background(); }`,
+        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+      },
+      {
+        name: "a Context type re-exported by the project",
+        code: `
+import { background } from "taproot";
+import type { Ctx } from "./lib/timeouts.js";
+export function f(ctx: Ctx) { return [ctx, background()]; }`,
+        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+      },
+    ],
+  },
+  untyped: {
+    valid: [
+      {
+        code: `
+import { background } from "taproot";
+export function f(options: object) { return [options, background()]; }`,
+      },
+    ],
+    invalid: [
+      {
+        code: `
+import { background, type Context } from "taproot";
+export function f(ctx: Context) { return [ctx, background()]; }`,
+        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+      },
+    ],
+  },
+});
