@@ -1,0 +1,230 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { describe, it } from "node:test";
+import {
+  background,
+  cause,
+  Canceled,
+  DeadlineExceeded,
+  withCancel,
+  type Context,
+} from "../../src/index.js";
+import { liveChildCount } from "../../src/introspect.js";
+import {
+  ClientDisconnectedError,
+  RequestTimeoutError,
+  requestContext,
+  serve,
+} from "../../src/node/index.js";
+import { close, deferred, get, listen, startAbandoned, until } from "./helpers.js";
+
+describe("requestContext", () => {
+  it("cancels the context within 50 ms of the client disconnecting mid-request", async () => {
+    const started = deferred<Context>();
+    const canceledAt = deferred<number>();
+    const server = http.createServer((req, res) => {
+      const ctx = requestContext(req, res);
+      started.resolve(ctx);
+      void ctx.done()?.then(() => canceledAt.resolve(performance.now()));
+    });
+    const port = await listen(server);
+    try {
+      const client = startAbandoned(port);
+      const ctx = await started.promise;
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(ctx.err(), null, "ctx.err() before the disconnect");
+      const t0 = performance.now();
+      client.abort();
+      const elapsed = (await canceledAt.promise) - t0;
+      assert.ok(elapsed < 50, `canceled ${elapsed.toFixed(1)} ms after the disconnect, want < 50`);
+      assert.equal(ctx.err(), Canceled);
+      assert.ok(
+        cause(ctx) instanceof ClientDisconnectedError,
+        `cause(ctx) = ${String(cause(ctx))}, want ClientDisconnectedError`,
+      );
+    } finally {
+      await close(server);
+    }
+  });
+
+  it("is not canceled when a POST body has been read (nodejs/node#38924), only on disconnect", async () => {
+    const bodyRead = deferred<Context>();
+    const canceled = deferred();
+    const server = http.createServer((req, res) => {
+      const ctx = requestContext(req, res);
+      req.resume();
+      req.on("end", () => bodyRead.resolve(ctx));
+      void ctx.done()?.then(() => canceled.resolve());
+    });
+    const port = await listen(server);
+    try {
+      const req = http.request({ host: "127.0.0.1", port, method: "POST", agent: false });
+      req.on("error", () => {});
+      req.end("a body that the handler reads in full");
+      const ctx = await bodyRead.promise;
+      await new Promise((r) => setTimeout(r, 50)); // req 'close' has fired by now
+      assert.equal(ctx.err(), null, "ctx.err() after the body was read, want null");
+      req.destroy();
+      await canceled.promise;
+      assert.ok(cause(ctx) instanceof ClientDisconnectedError);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it("never cancels a request that completes, and releases it once the response is finished", async () => {
+    const seen: { during: Error | null; atFinish: Error | null; ctx: Context }[] = [];
+    const [parent, cancelParent] = withCancel(background());
+    const server = http.createServer((req, res) => {
+      const ctx = requestContext(req, res, { context: parent });
+      setTimeout(() => {
+        const entry = { during: ctx.err(), atFinish: null as Error | null, ctx };
+        seen.push(entry);
+        res.on("finish", () => (entry.atFinish = ctx.err()));
+        res.end("ok");
+      }, 10);
+    });
+    const port = await listen(server);
+    try {
+      const agent = new http.Agent({ keepAlive: true });
+      for (let i = 0; i < 20; i++) assert.equal((await get(port, "/", { agent })).body, "ok");
+      agent.destroy();
+      assert.equal(seen.length, 20);
+      for (const s of seen) {
+        assert.equal(s.during, null, "ctx.err() while handling, want null");
+        assert.equal(s.atFinish, null, "ctx.err() at 'finish', want null");
+      }
+      await until(() => liveChildCount(parent) === 0, 1_000, "request contexts to be released");
+      for (const s of seen) {
+        assert.equal(
+          cause(s.ctx),
+          Canceled,
+          "cause after release, want Canceled (not a disconnect)",
+        );
+      }
+    } finally {
+      cancelParent();
+      await close(server);
+    }
+  });
+
+  it("leaves no listener and no context behind on a keep-alive socket reused for 1,000 requests", async () => {
+    const app = serve((_ctx, _req, res) => {
+      res.end("ok");
+    });
+    const sockets: import("node:net").Socket[] = [];
+    app.server.on("connection", (s) => sockets.push(s));
+    const { port } = await app.listen(0, "127.0.0.1");
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const listeners = (s: import("node:net").Socket) =>
+      s
+        .eventNames()
+        .map((e) => `${String(e)}=${s.listenerCount(e)}`)
+        .sort()
+        .join(" ");
+    try {
+      await get(port, "/", { agent });
+      await until(() => liveChildCount(app.context) === 0, 1_000, "the first request's release");
+      const before = listeners(sockets[0]!);
+      for (let i = 0; i < 1_000; i++) await get(port, "/", { agent });
+      assert.equal(sockets.length, 1, "connections opened, want 1 (keep-alive)");
+      await until(() => liveChildCount(app.context) === 0, 1_000, "every request's release");
+      assert.equal(listeners(sockets[0]!), before, "socket listeners after 1,000 requests");
+      assert.equal(app.inflight().length, 0, "inflight().length");
+    } finally {
+      agent.destroy();
+      await app.shutdown();
+    }
+  });
+
+  it("returns the same context on every call, and finds Express's req.res", async () => {
+    const server = http.createServer((req, res) => {
+      (req as { res?: unknown }).res = res; // what Express does
+      const ctx = requestContext(req);
+      assert.equal(requestContext(req), ctx);
+      assert.equal(requestContext(req, res), ctx);
+      res.end("same");
+    });
+    const port = await listen(server);
+    try {
+      assert.equal((await get(port)).body, "same");
+    } finally {
+      await close(server);
+    }
+  });
+
+  it("cancels at options.timeout with DeadlineExceeded and a RequestTimeoutError cause", async () => {
+    const done = deferred<Context>();
+    const server = http.createServer((req, res) => {
+      const ctx = requestContext(req, res, { timeout: 30 });
+      void ctx.done()?.then(() => {
+        done.resolve(ctx);
+        res.end();
+      });
+    });
+    const port = await listen(server);
+    try {
+      const t0 = Date.now();
+      void get(port);
+      const ctx = await done.promise;
+      assert.ok(Date.now() - t0 < 300, "deadline fired within 10x of the timeout");
+      assert.equal(ctx.err(), DeadlineExceeded);
+      const why = cause(ctx);
+      assert.ok(why instanceof RequestTimeoutError && why.ms === 30 && why.source === "timeout");
+    } finally {
+      await close(server);
+    }
+  });
+
+  it("explains a missing response and a bad request", () => {
+    const req = new http.IncomingMessage(null as never);
+    assert.throws(() => requestContext(req), {
+      name: "TypeError",
+      message: /requestContext\(req, res\): res is missing .* pass the response on the first call/,
+    });
+    assert.throws(() => requestContext(undefined as never), {
+      name: "TypeError",
+      message: /requestContext\(req, res\): req must be an incoming request .* got undefined/,
+    });
+    assert.throws(() => requestContext(req, {} as never), {
+      message: /res must be the request's response \(http.ServerResponse\), got an object/,
+    });
+    assert.throws(() => requestContext(req, undefined, { timeout: "5" as never }), {
+      message: /options.timeout must be a number of milliseconds, got "5" \(string\)/,
+    });
+  });
+
+  it("HTTP/2: a reset stream cancels the context, a finished one is only released", async () => {
+    const contexts: Context[] = [];
+    const canceled = deferred();
+    const server = http2.createServer((req, res) => {
+      const ctx = requestContext(req);
+      contexts.push(ctx);
+      if (req.url === "/fast") res.end("ok");
+      else void ctx.done()?.then(() => canceled.resolve());
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      await new Promise<void>((resolve) => {
+        const s = client.request({ ":path": "/fast" });
+        s.resume();
+        s.on("end", resolve);
+      });
+      const slow = client.request({ ":path": "/slow" });
+      slow.on("error", () => {});
+      await until(() => contexts.length === 2, 1_000, "the second request");
+      slow.close(http2.constants.NGHTTP2_CANCEL);
+      await canceled.promise;
+      assert.ok(cause(contexts[1]!) instanceof ClientDisconnectedError, "reset stream's cause");
+      await until(() => contexts[0]!.err() !== null, 1_000, "the finished request's release");
+      assert.equal(cause(contexts[0]!), Canceled, "finished stream's cause, want Canceled");
+    } finally {
+      client.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
