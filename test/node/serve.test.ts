@@ -1,0 +1,231 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import net from "node:net";
+import { describe, it } from "node:test";
+import {
+  background,
+  cause,
+  createKey,
+  DeadlineExceeded,
+  sleep,
+  withCancelCause,
+  withTimeout,
+  withValue,
+  type Context,
+} from "../../src/index.js";
+import { liveChildCount } from "../../src/introspect.js";
+import { requestContext, serve, ShutdownError, SignalError } from "../../src/node/index.js";
+import { deferred, get, until } from "./helpers.js";
+
+/** connections asks the server how many sockets it still has. */
+function connections(server: http.Server): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+  );
+}
+
+describe("serve", () => {
+  it("drains on shutdown: requests that finish in the grace period get 200, the rest are canceled", async () => {
+    const contexts = new Map<string, Context>();
+    const app = serve(async (ctx, req, res) => {
+      contexts.set(req.url ?? "", ctx);
+      await sleep(ctx, req.url?.startsWith("/fast") ? 100 : 10_000);
+      res.end("done\n");
+    });
+    const { port } = await app.listen(0, "127.0.0.1");
+    const responses = ["/fast1", "/fast2", "/slow1", "/slow2"].map((p) => get(port, p));
+    await until(() => app.inflight().length === 4, 2_000, "four requests in flight");
+
+    const [grace, cancelGrace] = withTimeout(background(), 500);
+    const t0 = Date.now();
+    const result = await app.shutdown(grace);
+    cancelGrace();
+    const elapsed = Date.now() - t0;
+
+    const [fast1, fast2, slow1, slow2] = await Promise.all(responses);
+    assert.equal(fast1!.status, 200, "/fast1 status");
+    assert.equal(fast2!.status, 200, "/fast2 status");
+    assert.equal(slow1!.status, 503, "/slow1 status");
+    assert.equal(slow2!.status, 503, "/slow2 status");
+    assert.equal(fast1!.headers.connection, "close", "a drained response closes its connection");
+    assert.deepEqual(result, { completed: 2, canceled: 2 });
+    for (const p of ["/slow1", "/slow2"]) {
+      const why = cause(contexts.get(p)!);
+      assert.ok(why instanceof ShutdownError, `cause of ${p} = ${String(why)}, want ShutdownError`);
+    }
+    assert.ok(elapsed >= 400 && elapsed < 5_000, `shutdown took ${elapsed} ms, want ~500`);
+    assert.equal(app.server.listening, false);
+    assert.equal(await connections(app.server), 0, "connections left");
+    assert.equal(liveChildCount(app.context), 0, "live request contexts");
+    assert.ok(app.context.err() !== null, "the server's context ends with the server");
+  });
+
+  it("does not let a parked keep-alive client or a silent connection hold shutdown open", async () => {
+    const app = serve((_ctx, _req, res) => void res.end("ok"));
+    const { port } = await app.listen(0, "127.0.0.1");
+    const agent = new http.Agent({ keepAlive: true });
+    await get(port, "/", { agent }); // leaves an idle keep-alive connection
+    const silent = net.connect(port, "127.0.0.1"); // connected, never sends a request
+    silent.on("error", () => {});
+    await new Promise((r) => silent.once("connect", r));
+    await until(() => app.inflight().length === 0, 1_000, "the request to finish");
+    try {
+      const t0 = Date.now();
+      await app.shutdown(); // no grace limit: only the drain can end it
+      assert.ok(Date.now() - t0 < 1_000, `shutdown took ${Date.now() - t0} ms, want at once`);
+      assert.equal(await connections(app.server), 0);
+    } finally {
+      agent.destroy();
+      silent.destroy();
+    }
+  });
+
+  it("closes a busy keep-alive connection once its last request ends during the drain", async () => {
+    const release = deferred();
+    const app = serve(async (_ctx, req, res) => {
+      if (req.url === "/wait") await release.promise;
+      res.end("ok");
+    });
+    const { port } = await app.listen(0, "127.0.0.1");
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      await get(port, "/", { agent });
+      const pending = get(port, "/wait", { agent });
+      await until(() => app.inflight().length === 1, 1_000, "the request in flight");
+      const stopped = app.shutdown();
+      release.resolve();
+      assert.equal((await pending).status, 200);
+      await stopped;
+      assert.equal(await connections(app.server), 0);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it("drains when the base context ends, and the cause names the signal", async () => {
+    const [base, cancelBase] = withCancelCause(background());
+    const started = deferred<Context>();
+    const app = serve(
+      async (ctx, _req, res) => {
+        started.resolve(ctx);
+        await sleep(ctx, 10_000);
+        res.end();
+      },
+      { context: base, shutdownTimeout: 100 },
+    );
+    const { port } = await app.listen(0, "127.0.0.1");
+    const response = get(port, "/");
+    const ctx = await started.promise;
+    cancelBase(new SignalError("SIGTERM"));
+    assert.equal(ctx.err(), null, "the base ending must not cancel requests at once");
+    const result = await app.closed;
+    assert.deepEqual(result, { completed: 0, canceled: 1 });
+    assert.equal((await response).status, 503);
+    const why = cause(ctx);
+    assert.ok(why instanceof ShutdownError, `cause = ${String(why)}, want ShutdownError`);
+    assert.equal(why.signal, "SIGTERM");
+    assert.match(why.message, /server shut down \(received SIGTERM\)/);
+    assert.ok(why.cause instanceof SignalError);
+  });
+
+  it("closes the connections of handlers that ignore their context", async () => {
+    const app = serve(async (_ctx, _req, res) => {
+      await new Promise((r) => setTimeout(r, 5_000).unref());
+      res.end();
+    });
+    const { port } = await app.listen(0, "127.0.0.1");
+    const response = get(port, "/").catch((err: Error) => err);
+    await until(() => app.inflight().length === 1, 1_000, "the request in flight");
+    const [grace, cancelGrace] = withTimeout(background(), 50);
+    const t0 = Date.now();
+    await app.shutdown(grace);
+    cancelGrace();
+    assert.ok(Date.now() - t0 < 4_000, `shutdown took ${Date.now() - t0} ms`);
+    assert.ok((await response) instanceof Error, "the client sees the connection closed");
+  });
+
+  it("answers 500 to a throw (reported) and 503 to its own deadline (not reported)", async () => {
+    const reported: unknown[] = [];
+    const app = serve(
+      async (ctx, req) => {
+        if (req.url === "/throw") throw new Error("boom");
+        await sleep(ctx, 10_000);
+      },
+      { timeout: 50, onError: (err) => reported.push(err) },
+    );
+    const { port } = await app.listen(0, "127.0.0.1");
+    try {
+      assert.equal((await get(port, "/throw")).status, 500);
+      const late = await get(port, "/slow");
+      assert.equal(late.status, 503);
+      assert.equal(reported.length, 1, "errors reported");
+      assert.match(String(reported[0]), /boom/);
+    } finally {
+      await app.shutdown();
+    }
+  });
+
+  it("gives handlers the request context, with the base context's values", async () => {
+    const user = createKey<string>("user");
+    const app = serve(
+      (ctx, req, res) => {
+        assert.equal(requestContext(req), ctx);
+        res.end(`${ctx.value(user)} ${ctx.deadline() !== undefined}`);
+      },
+      { context: withValue(background(), user, "ada"), timeout: 1_000 },
+    );
+    const { port } = await app.listen(0, "127.0.0.1");
+    try {
+      assert.equal((await get(port)).body, "ada true");
+    } finally {
+      await app.shutdown();
+    }
+  });
+
+  it("lists the requests in flight", async () => {
+    const release = deferred();
+    const app = serve(async (_ctx, _req, res) => {
+      await release.promise;
+      res.end();
+    });
+    const { port } = await app.listen(0, "127.0.0.1");
+    try {
+      const before = Date.now();
+      const pending = get(port, "/items?id=7", { method: "DELETE" });
+      await until(() => app.inflight().length === 1, 1_000, "the request in flight");
+      const [r] = app.inflight();
+      assert.equal(r!.method, "DELETE");
+      assert.equal(r!.url, "/items?id=7");
+      assert.ok(r!.startedAt >= before && r!.startedAt <= Date.now(), "startedAt");
+      assert.equal(r!.ctx.err(), null);
+      release.resolve();
+      await pending;
+    } finally {
+      await app.shutdown();
+    }
+  });
+
+  it("rejects listen() on a port in use, and explains bad arguments", async () => {
+    const a = serve(() => {});
+    const b = serve(() => {});
+    const { port } = await a.listen(0, "127.0.0.1");
+    try {
+      await assert.rejects(b.listen(port, "127.0.0.1"), { code: "EADDRINUSE" });
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+    assert.throws(() => serve("handler" as never), {
+      name: "TypeError",
+      message: /serve\(handler, options\): handler must be a function .* got "handler" \(string\)/,
+    });
+    assert.throws(() => serve(() => {}, { timeout: -1 }), {
+      name: "RangeError",
+      message: /options.timeout must be zero or more, got -1/,
+    });
+    assert.throws(() => a.shutdown(null as never), {
+      message: /shutdown\(ctx\): ctx is null; pass background\(\)/,
+    });
+    assert.equal(DeadlineExceeded.name, "TimeoutError");
+  });
+});
