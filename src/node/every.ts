@@ -43,7 +43,7 @@ export interface EveryOptions {
  * stop();
  * ```
  */
-export async function every(
+export function every(
   ctx: Context,
   ms: number,
   fn: (ctx: Context, tick: number) => unknown,
@@ -67,9 +67,29 @@ export async function every(
     );
   }
   const onError = options?.onError ?? ((err: unknown) => console.error("every: run failed:", err));
-  const runCtx = mode === "finish" ? withoutCancel(ctx) : ctx;
+  if (typeof onError !== "function") {
+    throw new TypeError(`${name}: options.onError must be a function, got ${describe(onError)}`);
+  }
+  return run(
+    ctx,
+    ms,
+    fn,
+    mode === "finish" ? withoutCancel(ctx) : ctx,
+    options?.immediate === true,
+    onError,
+  );
+}
 
-  let next = Date.now() + (options?.immediate === true ? 0 : ms);
+/** run is every's loop, after its arguments were checked. */
+async function run(
+  ctx: Context,
+  ms: number,
+  fn: (ctx: Context, tick: number) => unknown,
+  runCtx: Context,
+  immediate: boolean,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  let next = Date.now() + (immediate ? 0 : ms);
   while (ctx.err() === null) {
     try {
       await sleep(ctx, Math.max(0, next - Date.now()));
