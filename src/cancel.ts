@@ -83,10 +83,6 @@ export class CancelCtx extends Node implements ChildNode, Owner {
     this._kind = kind;
   }
 
-  deadline(): Date | undefined {
-    return this._dl === undefined ? undefined : new Date(this._dl);
-  }
-
   done(): Promise<void> {
     let d = this._done;
     if (d === null) {
@@ -117,8 +113,8 @@ export class CancelCtx extends Node implements ChildNode, Owner {
   _label(): string {
     if (this._kind === KIND_DEADLINE) {
       const dl = this._dl as number;
-      // Dates end at ±8.64e15 ms; a deadline past that still works, but has no ISO form.
-      const when = Math.abs(dl) <= 8.64e15 ? new Date(dl).toISOString() : `${dl}ms since the epoch`;
+      // Dates end at 8.64e15 ms: a later deadline still works, and prints as that last date.
+      const when = new Date(Math.min(dl, 8.64e15)).toISOString();
       return `.WithDeadline(${when} [${formatDuration(dl - Date.now())}])`;
     }
     return this._kind === KIND_SIGNAL ? ".WithSignal" : ".WithCancel";
@@ -238,17 +234,21 @@ class Bridge implements Owner {
   _fire(): void {
     bridges.delete(this._ctx);
     const err = this._ctx.err() ?? Canceled;
-    const why = cause(this._ctx) ?? err;
-    const children: ChildNode[] = [];
-    for (let c = this._head; c !== null; c = c._next) children.push(c);
-    this._head = null;
-    this._n = 0;
-    for (const c of children) {
-      c._prev = null;
-      c._next = null;
-      c._owner = null;
-      fire(c, err, why);
-    }
+    fireAll(this, err, cause(this._ctx) ?? err);
+  }
+}
+
+/** fireAll empties owner's list, then tells each child that was in it: a child may unlink others as it goes. */
+export function fireAll(owner: Owner, err: Error, why: unknown): void {
+  const children: ChildNode[] = [];
+  for (let c = owner._head; c !== null; c = c._next) children.push(c);
+  owner._head = null;
+  owner._n = 0;
+  for (const c of children) {
+    c._prev = null;
+    c._next = null;
+    c._owner = null;
+    fire(c, err, why);
   }
 }
 
@@ -306,10 +306,15 @@ export function newCancelCtx(parent: Context, kind: Kind): CancelCtx {
 
 /** cancelFunc returns the idempotent, disposable function that cancels c with Canceled. */
 export function cancelFunc(c: CancelCtx): CancelFunc {
-  const f = (() => c._cancel(Canceled, Canceled)) as CancelFunc;
-  f[DISPOSE] = f;
+  return disposable(c, () => c._cancel(Canceled, Canceled));
+}
+
+/** disposable makes f, which cancels c, a Disposable too, and tells the debug hooks about c. */
+function disposable<F extends (why?: unknown) => void>(c: CancelCtx, f: F): F & Disposable {
+  const d = f as F & Disposable;
+  d[DISPOSE] = f;
   if (hooks !== null) hooks.created(c, f);
-  return f;
+  return d;
 }
 
 /**
@@ -352,10 +357,7 @@ export function withCancel(parent: Context): [Context, CancelFunc] {
 export function withCancelCause(parent: Context): [Context, CancelCauseFunc] {
   checkContext("withCancelCause(parent)", parent);
   const c = newCancelCtx(parent, KIND_CANCEL);
-  const f = ((why?: unknown) => c._cancel(Canceled, why ?? Canceled)) as CancelCauseFunc;
-  f[DISPOSE] = f;
-  if (hooks !== null) hooks.created(c, f);
-  return [c, f];
+  return [c, disposable(c, (why?: unknown) => c._cancel(Canceled, why ?? Canceled))];
 }
 
 /**

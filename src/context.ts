@@ -51,21 +51,12 @@ let never: AbortSignal | null = null;
 
 /**
  * neverSignal returns the one signal shared by every context that can never
- * be canceled. It never aborts, so a listener added to it can never fire;
- * Node would still warn about "possible EventTarget memory leak" after ten
- * concurrent users (ten in-flight fetches over background()), so the limit
- * is lifted where Node offers a way to, without importing `node:` modules.
+ * be canceled. It never aborts, so a listener added to it never fires.
+ * (`taproot/node` lifts Node's ten-listener warning on it: ten in-flight
+ * fetches over background() are not a leak.)
  */
 export function neverSignal(): AbortSignal {
-  if (never === null) {
-    never = new AbortController().signal;
-    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
-      .process;
-    const events = proc?.getBuiltinModule?.("events") as
-      { setMaxListeners?: (n: number, ...targets: EventTarget[]) => void } | undefined;
-    events?.setMaxListeners?.(0, never);
-  }
-  return never;
+  return (never ??= new AbortController().signal);
 }
 
 /**
@@ -98,7 +89,10 @@ export abstract class Node implements Context {
     this._pn = parent instanceof Node;
   }
 
-  abstract deadline(): Date | undefined;
+  deadline(): Date | undefined {
+    return this._dl === undefined ? undefined : new Date(this._dl);
+  }
+
   abstract done(): Promise<void> | null;
   abstract err(): Error | null;
   abstract get signal(): AbortSignal;

@@ -1,24 +1,20 @@
 /**
  * formatDuration prints milliseconds the way Go prints a time.Duration:
- * `1h2m3.5s`, `1.5s`, `250ms`, `800µs`, `0s`.
+ * `1h0m0s`, `2m3.5s`, `1.5s`, `250ms`, `0.8ms`, `0s`.
  */
 export function formatDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  if (!Number.isFinite(ms)) return ms > 0 ? "∞" : "-∞";
-  const sign = ms < 0 ? "-" : "";
-  const d = Math.abs(ms);
-  if (d < 1) return `${sign}${trim((d * 1000).toFixed(3))}µs`;
-  if (d < 1000) return `${sign}${trim(d.toFixed(3))}ms`;
-  const h = Math.floor(d / 3_600_000);
-  const m = Math.floor((d % 3_600_000) / 60_000);
-  const s = `${trim(((d % 60_000) / 1000).toFixed(3))}s`;
-  if (h > 0) return `${sign}${h}h${m}m${s}`;
-  if (m > 0) return `${sign}${m}m${s}`;
-  return `${sign}${s}`;
+  let d = Math.abs(ms);
+  if (d < 1000) return d === 0 ? "0s" : `${ms < 0 ? "-" : ""}${round(d)}ms`;
+  let s = ms < 0 ? "-" : "";
+  if (d >= 3_600_000) s += `${Math.floor(d / 3_600_000)}h`;
+  if (d >= 60_000) s += `${Math.floor((d % 3_600_000) / 60_000)}m`;
+  d %= 60_000;
+  return `${s}${round(d / 1000)}s`;
 }
 
-function trim(fixed: string): string {
-  return fixed.includes(".") ? fixed.replace(/0+$/, "").replace(/\.$/, "") : fixed;
+/** round keeps at most three decimals and no trailing zeros. */
+function round(n: number): string {
+  return String(+n.toFixed(3));
 }
 
 /** formatValue prints a key or value inside `WithValue(…)`: a string as itself, anything else as `String(v)`. */

@@ -65,34 +65,35 @@ export function group(parent: Context, options: GroupOptions = {}): Group {
   }
   const [ctx, cancel] = withCancelCause(parent);
   const queue: Task[] = [];
-  const waiters: Array<[() => void, (err: unknown) => void]> = [];
   let running = 0;
-  let failed = false;
-  let firstErr: unknown = undefined;
+  /** Set by the first failure; `reported` once wait() has thrown it. */
+  let failure: { err: unknown } | null = null;
   let reported = false;
+  /** Created by the first waiter while tasks run; resolved when the last one settles. */
+  let idle: Promise<void> | null = null;
+  let wake: (() => void) | null = null;
 
-  const settle = (): void => {
-    if (running > 0 || queue.length > 0 || waiters.length === 0) return;
-    cancel(failed ? firstErr : undefined);
-    const ws = waiters.splice(0);
-    if (failed) reported = true;
-    for (const [resolve, reject] of ws) {
-      if (failed) reject(firstErr);
-      else resolve();
-    }
-  };
+  const settled = (): Promise<void> =>
+    running === 0
+      ? Promise.resolve()
+      : (idle ??= new Promise<void>((resolve) => {
+          wake = resolve;
+        }));
 
+  // A queued task waits for a running one, so no task runs means none is queued.
   const finish = (): void => {
     running--;
     const next = queue.shift();
     if (next !== undefined) start(next);
-    else settle();
+    else if (running === 0 && wake !== null) {
+      wake();
+      idle = wake = null;
+    }
   };
 
   const fail = (err: unknown): void => {
-    if (!failed) {
-      failed = true;
-      firstErr = err;
+    if (failure === null) {
+      failure = { err };
       cancel(err);
     }
     finish();
@@ -110,7 +111,7 @@ export function group(parent: Context, options: GroupOptions = {}): Group {
     Promise.resolve(result).then(finish, fail);
   };
 
-  const g: Group = {
+  return {
     ctx,
     go(task: Task): void {
       if (typeof task !== "function") {
@@ -119,21 +120,20 @@ export function group(parent: Context, options: GroupOptions = {}): Group {
       if (running < limit) start(task);
       else queue.push(task);
     },
-    wait(): Promise<void> {
-      return new Promise<void>((resolve, reject) => {
-        waiters.push([resolve, reject]);
-        settle();
-      });
+    async wait(): Promise<void> {
+      await settled();
+      const f = failure as { err: unknown } | null;
+      cancel(f?.err);
+      if (f !== null) {
+        reported = true;
+        throw f.err;
+      }
     },
     async [ASYNC_DISPOSE](): Promise<void> {
-      const unreported = failed && !reported;
+      const unreported = reported ? null : failure;
       cancel(undefined);
-      await new Promise<void>((resolve) => {
-        waiters.push([resolve, () => resolve()]);
-        settle();
-      });
-      if (unreported) throw firstErr;
+      await settled();
+      if (unreported !== null) throw unreported.err;
     },
   };
-  return g;
 }

@@ -41,26 +41,14 @@ export function createKey<T>(name: string): Key<T> {
   return Object.freeze(new KeyImpl(name)) as Key<T>;
 }
 
-/** describe prints a bad argument for an error message: `"100" (string)`. */
+/** describe prints a bad argument for an error message: `"100" (string)`, `5 (number)`, `an instance of Map`. */
 export function describe(v: unknown): string {
-  if (v === null) return "null";
-  switch (typeof v) {
-    case "string":
-      return `${JSON.stringify(v)} (string)`;
-    case "number":
-    case "bigint":
-    case "boolean":
-    case "undefined":
-      return `${String(v)} (${typeof v})`;
-    case "function":
-      return `a function${v.name ? ` named ${v.name}` : ""}`;
-    case "symbol":
-      return `${String(v)} (symbol)`;
-    default: {
-      const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
-      return typeof name === "string" && name !== "" && name !== "Object"
-        ? `an instance of ${name}`
-        : "an object";
-    }
-  }
+  const t = typeof v;
+  if (t === "string") return `${JSON.stringify(v)} (string)`;
+  if (t === "function") return "a function";
+  if (v === null || t !== "object") return v === null ? "null" : `${String(v)} (${t})`;
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === "string" && name !== "" && name !== "Object"
+    ? `an instance of ${name}`
+    : "an object";
 }

@@ -1,6 +1,6 @@
 import type { Context } from "./context.js";
-import type { CancelCtx, CancelFunc, ChildNode, Owner } from "./cancel.js";
-import { KIND_SIGNAL, cancelFunc, link, newCancelCtx, unlink } from "./cancel.js";
+import type { CancelCtx, CancelFunc, ChildNode, Listener, Owner } from "./cancel.js";
+import { KIND_SIGNAL, cancelFunc, fireAll, link, newCancelCtx, unlink } from "./cancel.js";
 import { Canceled, DeadlineExceeded } from "./errors.js";
 import { describe } from "./key.js";
 import { checkContext } from "./validate.js";
@@ -12,17 +12,10 @@ function errFor(reason: unknown): Error {
     : Canceled;
 }
 
+/** isSignal accepts any AbortSignal, also one from another realm (an iframe, a vm context), which fails instanceof. */
 function isSignal(s: unknown): s is AbortSignal {
-  if (typeof AbortSignal !== "undefined" && s instanceof AbortSignal) return true;
-  // A signal from another realm (an iframe, a vm context) fails instanceof but works the same.
-  const t = s as Partial<AbortSignal> | null;
-  return (
-    typeof t === "object" &&
-    t !== null &&
-    typeof t.aborted === "boolean" &&
-    typeof t.addEventListener === "function" &&
-    typeof t.removeEventListener === "function"
-  );
+  const t = s as Partial<AbortSignal> | null | undefined;
+  return typeof t?.aborted === "boolean" && typeof t.addEventListener === "function";
 }
 
 /**
@@ -30,11 +23,16 @@ function isSignal(s: unknown): s is AbortSignal {
  * followers. A context is already in its parent's list, so following a
  * second source takes a node of its own.
  */
-class Follower implements ChildNode {
+class Follower implements Listener {
   _prev: ChildNode | null = null;
   _next: ChildNode | null = null;
   _owner: Owner | null = null;
   constructor(readonly _ctx: CancelCtx) {}
+
+  /** The signal aborted. */
+  _fire(err: Error, reason: unknown): void {
+    this._ctx._cancel(err, reason);
+  }
 
   /** Called by the context's first cancel, whatever its origin. */
   _drop(): void {
@@ -69,12 +67,9 @@ class Followers implements Owner {
   }
 
   _fire(): void {
+    this._stop();
     const reason = this._signal.reason;
-    const err = errFor(reason);
-    const all: Follower[] = [];
-    for (let c = this._head; c !== null; c = c._next) all.push(c as Follower);
-    for (const f of all) f._drop();
-    for (const f of all) f._ctx._cancel(err, reason);
+    fireAll(this, errFor(reason), reason);
   }
 }
 

@@ -112,6 +112,6 @@ async function* ticks(ctx: Context, ms: number): AsyncGenerator<number, void, un
     yield Date.now();
     const now = Date.now();
     next += ms;
-    if (next <= now) next += Math.ceil((now - next + 1) / ms) * ms;
+    while (next <= now) next += ms;
   }
 }

@@ -22,9 +22,7 @@ export function checkContext(fn: string, ctx: unknown, param = "parent"): assert
     typeof c.value !== "function" ||
     typeof c.deadline !== "function"
   ) {
-    throw new TypeError(
-      `${fn}: ${param} must be a Context, got ${describe(ctx)}; ${FIX}, or the ctx your caller gave you`,
-    );
+    throw new TypeError(`${fn}: ${param} must be a Context, got ${describe(ctx)}; ${FIX}`);
   }
 }
 
@@ -42,20 +40,14 @@ export function checkNumber(fn: string, n: unknown, param: string): asserts n is
 
 /** toEpochMs turns a deadline (Date or epoch ms) into epoch ms, or throws a TypeError naming `fn`. */
 export function toEpochMs(fn: string, d: unknown): number {
-  if (d instanceof Date) {
-    const t = d.getTime();
-    if (Number.isNaN(t)) {
-      throw new TypeError(`${fn}: d is an invalid Date; pass a valid Date or epoch milliseconds`);
-    }
-    return t;
+  const t = d instanceof Date ? d.getTime() : d;
+  if (typeof t !== "number") {
+    throw new TypeError(`${fn}: d must be a Date or epoch milliseconds, got ${describe(d)}`);
   }
-  if (typeof d !== "number") {
+  if (Number.isNaN(t)) {
     throw new TypeError(
-      `${fn}: d must be a Date or a number of epoch milliseconds, got ${describe(d)}`,
+      `${fn}: d is ${d instanceof Date ? "an invalid Date" : "NaN"}; pass a valid Date or epoch milliseconds`,
     );
   }
-  if (Number.isNaN(d)) {
-    throw new TypeError(`${fn}: d is NaN; pass a Date or epoch milliseconds`);
-  }
-  return d;
+  return t;
 }

@@ -13,14 +13,6 @@ import { checkContext } from "./validate.js";
  * kinds of object on its walk.
  */
 export class ValueCtx extends Node {
-  constructor(parent: Context | null, key: unknown, val: unknown) {
-    super(parent, key, val);
-  }
-
-  deadline(): Date | undefined {
-    return this._dl === undefined ? undefined : new Date(this._dl);
-  }
-
   done(): Promise<void> | null {
     const s = this._src;
     return s === null ? null : s.done();
