@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import { describe, it } from "node:test";
+import express from "express";
+import {
+  background,
+  cause,
+  Canceled,
+  DeadlineExceeded,
+  withCancel,
+  type Context,
+} from "../../src/index.js";
+import { liveChildCount } from "../../src/introspect.js";
+import {
+  ClientDisconnectedError,
+  contextMiddleware,
+  fetchHandler,
+  requestContext,
+} from "../../src/node/index.js";
+import { close, deferred, get, listen, startAbandoned, until } from "./helpers.js";
+
+describe("contextMiddleware (Express)", () => {
+  it("gives later middleware and handlers the request's context, canceled on disconnect", async () => {
+    const [parent, cancelParent] = withCancel(background());
+    const app = express();
+    app.use(contextMiddleware({ context: parent, timeout: 5_000 }));
+    let fromMiddleware: Context | undefined;
+    app.use((req, _res, next) => {
+      fromMiddleware = requestContext(req);
+      next();
+    });
+    const canceled = deferred<Context>();
+    app.get("/ok", (req, res) => {
+      assert.equal(requestContext(req), fromMiddleware);
+      res.send(String(requestContext(req).deadline() !== undefined));
+    });
+    app.get("/wait", (req) => {
+      const ctx = requestContext(req);
+      void ctx.done()?.then(() => canceled.resolve(ctx));
+    });
+    const server = http.createServer(app);
+    const port = await listen(server);
+    try {
+      assert.equal((await get(port, "/ok")).body, "true");
+      const client = startAbandoned(port, "/wait");
+      await until(() => liveChildCount(parent) === 1, 2_000, "the request to arrive");
+      client.abort();
+      const ctx = await canceled.promise;
+      assert.ok(cause(ctx) instanceof ClientDisconnectedError, `cause = ${String(cause(ctx))}`);
+      await until(() => liveChildCount(parent) === 0, 2_000, "request contexts to be released");
+    } finally {
+      cancelParent();
+      await close(server);
+    }
+  });
+});
+
+describe("fetchHandler", () => {
+  it("cancels the context when request.signal aborts, and releases it when the handler returns", async () => {
+    const [parent, cancelParent] = withCancel(background());
+    const started = deferred<Context>();
+    const handle = fetchHandler(
+      async (ctx, request: Request) => {
+        assert.equal(requestContext(request), ctx);
+        if (request.url.endsWith("/wait")) {
+          started.resolve(ctx);
+          await ctx.done();
+          return new Response("gone", { status: 499 });
+        }
+        return new Response(`hello ${ctx.err()}`);
+      },
+      { context: parent },
+    );
+
+    const ok = await handle(new Request("http://example.test/"));
+    assert.equal(await ok.text(), "hello null", "the handler ran with a live context");
+    assert.equal(liveChildCount(parent), 0, "contexts left after the handler returned");
+
+    const client = new AbortController();
+    const pending = handle(new Request("http://example.test/wait", { signal: client.signal }));
+    const ctx = await started.promise;
+    client.abort();
+    assert.equal((await pending).status, 499);
+    assert.equal(ctx.err(), Canceled);
+    assert.ok(cause(ctx) instanceof ClientDisconnectedError, `cause = ${String(cause(ctx))}`);
+    assert.equal(liveChildCount(parent), 0);
+    cancelParent();
+  });
+
+  it("adopts the caller's deadline header and the timeout option, the earlier winning", async () => {
+    const handle = fetchHandler(
+      (ctx) => {
+        const left = ctx.deadline()!.getTime() - Date.now();
+        return new Response(String(left));
+      },
+      { timeout: 1_000 },
+    );
+    const short = await handle(
+      new Request("http://example.test/", { headers: { "connect-timeout-ms": "100" } }),
+    );
+    assert.ok(Number(await short.text()) <= 100);
+    const long = await handle(
+      new Request("http://example.test/", { headers: { "grpc-timeout": "10S" } }),
+    );
+    assert.ok(Number(await long.text()) <= 1_000);
+    const expired = fetchHandler((ctx) => new Response(String(ctx.err() === DeadlineExceeded)));
+    const r = await expired(
+      new Request("http://example.test/", { headers: { "connect-timeout-ms": "0" } }),
+    );
+    assert.equal(await r.text(), "true", "a zero budget is born done");
+  });
+
+  it("explains a Request no fetchHandler wrapped", () => {
+    assert.throws(() => requestContext(new Request("http://example.test/")), {
+      name: "TypeError",
+      message: /Fetch API Request that no fetchHandler\(\) wrapped/,
+    });
+  });
+});
