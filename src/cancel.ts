@@ -113,8 +113,8 @@ export class CancelCtx extends Node implements ChildNode, Owner {
   _label(): string {
     if (this._kind === KIND_DEADLINE) {
       const dl = this._dl as number;
-      // Dates end at 8.64e15 ms: a later deadline still works, and prints as that last date.
-      const when = new Date(Math.min(dl, 8.64e15)).toISOString();
+      // Dates end at ±8.64e15 ms: a deadline beyond still works, and prints as the last date.
+      const when = new Date(Math.max(-8.64e15, Math.min(dl, 8.64e15))).toISOString();
       return `.WithDeadline(${when} [${formatDuration(dl - Date.now())}])`;
     }
     return this._kind === KIND_SIGNAL ? ".WithSignal" : ".WithCancel";
