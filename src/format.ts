@@ -4,6 +4,7 @@
  */
 export function formatDuration(ms: number): string {
   let d = Math.abs(ms);
+  if (d === Infinity) return `${ms < 0 ? "-" : ""}∞`;
   if (d < 1000) return d === 0 ? "0s" : `${ms < 0 ? "-" : ""}${round(d)}ms`;
   let s = ms < 0 ? "-" : "";
   if (d >= 3_600_000) s += `${Math.floor(d / 3_600_000)}h`;
