@@ -122,6 +122,11 @@ export function inspectTree(ctx: Context, options?: TreeOptions): string {
       `inspectTree(ctx): ctx is ${String(ctx)}; pass the context whose subtree you want to see, e.g. a server's context`,
     );
   }
+  return renderTree(snapshotTree(ctx, options));
+}
+
+/** renderTree returns the text of {@link inspectTree} for a snapshot already taken. */
+export function renderTree(root: ContextNode): string {
   const lines: string[] = [];
   const walk = (n: ContextNode, head: string, tail: string): void => {
     lines.push(`${head}${n.label}  ${describeNode(n)}`);
@@ -131,7 +136,7 @@ export function inspectTree(ctx: Context, options?: TreeOptions): string {
     });
     if (n.omitted > 0) lines.push(`${tail}└── … ${n.omitted} more`);
   };
-  walk(snapshotTree(ctx, options), "", "");
+  walk(root, "", "");
   return lines.join("\n");
 }
 

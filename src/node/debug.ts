@@ -1,0 +1,291 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+import type { Context } from "../context.js";
+import { cause } from "../cancel.js";
+import { formatDuration } from "../format.js";
+import { printValue, renderTree, snapshotTree } from "../testing/tree.js";
+import type { ContextNode } from "../testing/tree.js";
+
+/**
+ * DebugRequest is what {@link debugHandler} needs to know of a request in
+ * flight: the shape of `taproot/node`'s `InflightRequest`, plus an optional
+ * route pattern.
+ *
+ * @example
+ * ```ts
+ * const req: DebugRequest = { ctx, method: "GET", url: "/users/7", startedAt: Date.now(), route: "/users/:id" };
+ * ```
+ */
+export interface DebugRequest {
+  ctx: Context;
+  method: string;
+  url: string;
+  /** Epoch ms when the request arrived. */
+  startedAt: number;
+  /** The route pattern that matched, when the router knows it. */
+  route?: string;
+}
+
+/**
+ * DebugSource is what {@link debugHandler} shows: a server returned by
+ * `serve()` fits as is; so does any object with a base `context` and/or an
+ * `inflight()` snapshot of requests.
+ *
+ * @example
+ * ```ts
+ * const source: DebugSource = { context: worker.ctx, inflight: () => jobs.map(toDebugRequest) };
+ * ```
+ */
+export interface DebugSource {
+  /** The context whose live tree the page shows, e.g. the server's base context. */
+  readonly context?: Context;
+  /** A snapshot of the requests being handled. */
+  inflight?(): Iterable<DebugRequest>;
+}
+
+/**
+ * DebugHandlerOptions configure {@link debugHandler}.
+ *
+ * @example
+ * ```ts
+ * debugHandler(app, { refresh: 5, title: "api-eu-1" });
+ * ```
+ */
+export interface DebugHandlerOptions {
+  /** Seconds between reloads of the HTML page (default 2); 0 turns reloading off. `?refresh=N` overrides it per visit. */
+  refresh?: number;
+  /** The page title (default "taproot"). */
+  title?: string;
+  /** At most this many contexts in the tree (default 1,000). */
+  maxNodes?: number;
+}
+
+/**
+ * DebugRequestInfo is one in-flight request of a {@link DebugSnapshot}.
+ *
+ * @example
+ * ```ts
+ * const slow = debugSnapshot(app).requests.filter((r) => r.ageMs > 5_000);
+ * ```
+ */
+export interface DebugRequestInfo {
+  method: string;
+  url: string;
+  route: string | null;
+  /** ISO time of arrival. */
+  startedAt: string;
+  ageMs: number;
+  /** The request context's deadline as an ISO string, or null for none. */
+  deadline: string | null;
+  remainingMs: number | null;
+  state: "live" | "done";
+  /** `ctx.err()`'s message once the context is done. */
+  err: string | null;
+  /** What canceled the context (`cause(ctx)`, printed) once it is done. */
+  cause: string | null;
+  /** The request context's `toString()`. */
+  context: string;
+}
+
+/**
+ * DebugSnapshot is the data behind the debug page, and its JSON variant.
+ *
+ * @example
+ * ```ts
+ * const { requests, tree } = debugSnapshot(app);
+ * ```
+ */
+export interface DebugSnapshot {
+  /** ISO time the snapshot was taken. */
+  now: string;
+  /** Requests in flight, oldest first. */
+  requests: DebugRequestInfo[];
+  /** The live tree under the source's context, or null if it has none. */
+  tree: ContextNode | null;
+}
+
+const FN = "debugHandler(source, options)";
+
+/**
+ * debugSnapshot returns what the debug page shows, as plain data: the
+ * requests in flight (oldest first) with their age, deadline and state, and
+ * the live context tree under `source.context`.
+ *
+ * @example
+ * ```ts
+ * setInterval(() => log.info("inflight", debugSnapshot(app).requests.length), 10_000).unref();
+ * ```
+ */
+export function debugSnapshot(source: DebugSource, options?: DebugHandlerOptions): DebugSnapshot {
+  checkSource("debugSnapshot(source, options)", source);
+  const now = Date.now();
+  const requests: DebugRequestInfo[] = [];
+  for (const r of source.inflight?.() ?? []) requests.push(requestInfo(r, now));
+  requests.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+  const tree =
+    source.context === undefined
+      ? null
+      : snapshotTree(source.context, { now, maxNodes: options?.maxNodes ?? 1_000 });
+  return { now: new Date(now).toISOString(), requests, tree };
+}
+
+/**
+ * debugHandler returns a `node:http` request handler that serves a live view
+ * of `source` (a server from `serve()`, or `{ context, inflight }`), like
+ * Go's `/debug/pprof`: an HTML page that reloads itself every `refresh`
+ * seconds, listing the requests in flight (age, method and URL or route,
+ * deadline remaining, what canceled them) and the server's context tree.
+ * Add `?format=json` (or send `Accept: application/json`) for the same data
+ * as JSON. The page needs no script and no build step; every value on it is
+ * escaped.
+ *
+ * It is opt-in and shows URLs of live requests: mount it on an admin port or
+ * behind authentication, never on a public route.
+ *
+ * @example
+ * ```ts
+ * const app = serve(handler);
+ * const debug = debugHandler(app);
+ * const admin = createServer((req, res) => (req.url?.startsWith("/debug/taproot") ? debug(req, res) : res.writeHead(404).end()));
+ * admin.listen(6060, "127.0.0.1");
+ * ```
+ */
+export function debugHandler(
+  source: DebugSource,
+  options?: DebugHandlerOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  checkSource(FN, source);
+  const refresh = options?.refresh ?? 2;
+  if (typeof refresh !== "number" || !(refresh >= 0) || !Number.isFinite(refresh)) {
+    throw new TypeError(
+      `${FN}: options.refresh must be a number of seconds, zero or more, got ${String(refresh)}; pass 0 to turn reloading off`,
+    );
+  }
+  const title = options?.title ?? "taproot";
+  return (req, res) => {
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" });
+      res.end(`${req.method ?? ""} not allowed: the taproot debug page answers GET and HEAD\n`);
+      return;
+    }
+    try {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const snap = debugSnapshot(source, options);
+      const json =
+        url.searchParams.get("format") === "json" ||
+        url.pathname.endsWith(".json") ||
+        /^application\/json\b/.test(req.headers.accept ?? "");
+      const every = Number(url.searchParams.get("refresh") ?? refresh);
+      const body = json
+        ? JSON.stringify(snap, null, 2) + "\n"
+        : renderPage(snap, title, Number.isFinite(every) && every >= 0 ? every : refresh);
+      res.writeHead(200, {
+        "content-type": json ? "application/json; charset=utf-8" : "text/html; charset=utf-8",
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+        "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+      });
+      res.end(req.method === "HEAD" ? undefined : body);
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+      res.end(`taproot: debug page failed: ${printValue(err)}\n`);
+    }
+  };
+}
+
+function checkSource(fn: string, source: DebugSource): void {
+  const ok =
+    typeof source === "object" &&
+    source !== null &&
+    (source.context !== undefined || typeof source.inflight === "function");
+  if (!ok) {
+    throw new TypeError(
+      `${fn}: source must have a context or an inflight() method, got ${source === null ? "null" : typeof source}; pass the server returned by serve(), or { context, inflight }`,
+    );
+  }
+}
+
+function requestInfo(r: DebugRequest, now: number): DebugRequestInfo {
+  const d = r.ctx.deadline()?.getTime();
+  const err = r.ctx.err();
+  return {
+    method: String(r.method),
+    url: String(r.url),
+    route: r.route === undefined ? null : String(r.route),
+    startedAt: new Date(r.startedAt).toISOString(),
+    ageMs: now - r.startedAt,
+    deadline: d === undefined ? null : new Date(d).toISOString(),
+    remainingMs: d === undefined ? null : d - now,
+    state: err === null ? "live" : "done",
+    err: err === null ? null : err.message,
+    cause: err === null ? null : printValue(cause(r.ctx)),
+    context: String(r.ctx),
+  };
+}
+
+/** escape makes any text safe inside HTML elements and quoted attributes. */
+function escape(s: string): string {
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
+}
+
+function remaining(ms: number | null): string {
+  if (ms === null) return "none";
+  return ms >= 0 ? formatDuration(ms) : `passed ${formatDuration(-ms)} ago`;
+}
+
+function renderPage(snap: DebugSnapshot, title: string, refresh: number): string {
+  const rows = snap.requests
+    .map(
+      (r) =>
+        `<tr class="request ${r.state}" data-method="${escape(r.method)}" data-url="${escape(r.url)}">` +
+        `<td class="age">${escape(formatDuration(r.ageMs))}</td>` +
+        `<td class="method">${escape(r.method)}</td>` +
+        `<td class="url">${escape(r.url)}${r.route === null ? "" : ` <span class="route">${escape(r.route)}</span>`}</td>` +
+        `<td class="deadline">${escape(remaining(r.remainingMs))}</td>` +
+        `<td class="state">${r.state === "live" ? "live" : escape(`done: ${r.err ?? ""}`)}</td>` +
+        `<td class="cause">${escape(r.cause ?? "")}</td>` +
+        `<td class="context"><code>${escape(r.context)}</code></td></tr>`,
+    )
+    .join("\n");
+  const tree =
+    snap.tree === null
+      ? `<p class="empty">No context given: pass <code>{ context }</code> to see the tree.</p>`
+      : `<pre id="tree">${escape(renderTree(snap.tree))}</pre>`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+${refresh > 0 ? `<meta http-equiv="refresh" content="${refresh}">\n` : ""}<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(title)} · contexts</title>
+<style>
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5rem; color: #1d2125; background: #fff; }
+h1 { font-size: 1.3rem; margin: 0 0 .2rem; } h2 { font-size: 1.05rem; margin: 1.6rem 0 .5rem; }
+.meta { color: #5c6670; margin: 0; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #e3e6e8; vertical-align: top; }
+th { font-weight: 600; background: #f4f6f7; }
+td.age, td.deadline { white-space: nowrap; font-variant-numeric: tabular-nums; }
+tr.done td.state { color: #a4262c; } tr.live td.state { color: #1a7f37; }
+.route { color: #5c6670; } code, pre { font: 12.5px/1.4 ui-monospace, monospace; }
+pre { background: #f4f6f7; padding: .8rem; overflow-x: auto; }
+</style>
+</head>
+<body>
+<h1>${escape(title)} · contexts</h1>
+<p class="meta">${escape(snap.now)} · ${refresh > 0 ? `reloads every ${refresh} s` : "not reloading"} · <a href="?format=json">JSON</a></p>
+<h2>In-flight requests (<span id="count">${snap.requests.length}</span>)</h2>
+<table id="requests">
+<thead><tr><th>Age</th><th>Method</th><th>URL</th><th>Deadline in</th><th>State</th><th>Canceled by</th><th>Context</th></tr></thead>
+<tbody>
+${rows || `<tr class="none"><td colspan="7">No request in flight.</td></tr>`}
+</tbody>
+</table>
+<h2>Context tree</h2>
+${tree}
+</body>
+</html>
+`;
+}

@@ -1,0 +1,232 @@
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { request } from "node:http";
+import type { ClientRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
+
+import * as context from "../../src/index.js";
+import { debugHandler, debugSnapshot, serve } from "../../src/node/index.js";
+import type { ContextServer } from "../../src/node/index.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const shots = fileURLToPath(new URL("../../.tmp/", import.meta.url));
+
+/** Sends a request that stays in flight until aborted; resolves once the socket is connected. */
+function hold(port: number, method: string, path: string): Promise<ClientRequest> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, method, path, agent: false });
+    req.on("error", () => {}); // aborted below on purpose
+    req.on("socket", (s) => s.once("connect", () => resolve(req)));
+    setTimeout(() => reject(new Error(`hold(${path}): no connection within 10s`)), 10_000).unref();
+    req.end();
+  });
+}
+
+/** durationMs reads back what formatDuration printed: "59.9s", "1m0s", "250ms". */
+function durationMs(s: string): number {
+  const m = /^(?:(\d+)m)?([\d.]+)(ms|s)$/.exec(s);
+  if (m === null) return NaN;
+  return Number(m[1] ?? 0) * 60_000 + Number(m[2]) * (m[3] === "ms" ? 1 : 1_000);
+}
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after 10s waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe("debugHandler", () => {
+  let app: ContextServer;
+  let base: string;
+  let port: number;
+  const held: ClientRequest[] = [];
+  let userDir: string;
+  let browser: BrowserContext | undefined;
+
+  let debug: ReturnType<typeof debugHandler>;
+  let tree: ReturnType<typeof debugHandler>;
+
+  before(async () => {
+    app = serve(
+      async (ctx, req, res) => {
+        if (req.url?.startsWith("/debug/requests")) return debug(req, res);
+        if (req.url?.startsWith("/debug")) return tree(req, res);
+        // "Work" that stops when the client leaves or the server shuts down.
+        await context.sleep(ctx, 120_000).catch(() => {});
+        if (!res.headersSent) res.end("late\n");
+      },
+      { timeout: 60_000 },
+    );
+    debug = debugHandler({ context: undefined, inflight: () => app.inflight() }, { refresh: 1 });
+    tree = debugHandler(
+      {
+        get context() {
+          return app.context;
+        },
+        inflight: () => app.inflight(),
+      },
+      { refresh: 1, title: "api <test>" },
+    );
+    ({ port } = await app.listen(0, "127.0.0.1"));
+    base = `http://127.0.0.1:${port}`;
+    held.push(await hold(port, "GET", "/slow?id=1"));
+    held.push(await hold(port, "POST", "/upload/<b>x</b>?id=2"));
+    await until("2 requests in flight", () => app.inflight().length === 2);
+    userDir = await mkdtemp(join(tmpdir(), "taproot-chromium-"));
+    await mkdir(shots, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const r of held) r.destroy();
+    await app.shutdown();
+    await rm(userDir, { recursive: true, force: true });
+  });
+
+  test("serves a live HTML page of in-flight requests and the tree, checked in headless Chromium", async () => {
+    browser = await chromium.launchPersistentContext(userDir, {
+      executablePath: CHROMIUM,
+      args: ARGS,
+      headless: true,
+    });
+    const page = await browser.newPage();
+    page.setDefaultTimeout(15_000);
+    const res = await page.goto(`${base}/debug/taproot`);
+    assert.equal(res?.status(), 200);
+    assert.equal(await page.title(), "api <test> · contexts");
+
+    const rows = await page.$$eval("#requests tbody tr.request", (trs) =>
+      trs.map((tr) => ({
+        method: tr.querySelector(".method")?.textContent,
+        url: tr.querySelector(".url")?.textContent,
+        deadline: tr.querySelector(".deadline")?.textContent,
+        state: tr.querySelector(".state")?.textContent,
+        context: tr.querySelector(".context")?.textContent,
+      })),
+    );
+    // The two held requests, oldest first, then the page's own request.
+    assert.equal(rows.length, 3, `rows = ${JSON.stringify(rows)}`);
+    assert.deepEqual(
+      rows.map((r) => [r.method, r.url, r.state]),
+      [
+        ["GET", "/slow?id=1", "live"],
+        ["POST", "/upload/<b>x</b>?id=2", "live"],
+        ["GET", "/debug/taproot", "live"],
+      ],
+    );
+    for (const r of rows) {
+      const ms = durationMs(r.deadline ?? "");
+      assert.ok(
+        ms > 10_000 && ms <= 60_000,
+        `deadline cell ${r.deadline}, want at most 1m0s, well above 10s`,
+      );
+      assert.match(r.context ?? "", /\.WithDeadline\(/);
+    }
+    // Escaped: the URL's markup is text, not an element.
+    assert.equal(await page.$$eval("#requests b", (els) => els.length), 0);
+
+    const tree = (await page.textContent("#tree")) ?? "";
+    const lines = tree.trim().split("\n");
+    assert.match(lines[0]!, /withCancel · live · 3 children/);
+    // One subtree per request in flight, each ending in its deadline; the two held ones sleep.
+    assert.equal(lines.filter((l) => /withDeadline · live · deadline in/.test(l)).length, 3, tree);
+    assert.equal(lines.filter((l) => /1 waiting \(afterFunc\/sleep\)/.test(l)).length, 2, tree);
+
+    const png = join(shots, "debug-page.png");
+    await page.screenshot({ path: png, fullPage: true });
+    const bytes = await readFile(png);
+    assert.ok(bytes.length > 1_000, `screenshot is ${bytes.length} bytes`);
+    assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+    // It reloads itself: a row disappears once its request ends.
+    held.shift()!.destroy();
+    let urls: (string | null)[] = [];
+    for (let reloads = 0; reloads < 10 && urls.length !== 2; reloads++) {
+      await page.waitForEvent("load");
+      urls = await page.$$eval("#requests tbody tr.request .url", (tds) =>
+        tds.map((td) => td.textContent),
+      );
+    }
+    assert.deepEqual(urls, ["/upload/<b>x</b>?id=2", "/debug/taproot"]);
+    await page.close();
+  });
+
+  test("serves the same data as JSON with ?format=json", async () => {
+    const res = await fetch(`${base}/debug/taproot?format=json`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
+    const snap = (await res.json()) as ReturnType<typeof debugSnapshot>;
+    assert.ok(snap.requests.some((r) => r.method === "POST" && r.url === "/upload/<b>x</b>?id=2"));
+    for (const r of snap.requests) {
+      assert.equal(r.state, "live");
+      assert.ok(r.remainingMs !== null && r.remainingMs > 50_000, `remainingMs = ${r.remainingMs}`);
+    }
+    assert.equal(snap.tree?.kind, "withCancel");
+  });
+
+  test("without a context, lists requests only; other methods get 405", async () => {
+    const page = await (await fetch(`${base}/debug/requests`)).text();
+    assert.match(page, /No context given/);
+    assert.match(page, /&lt;b&gt;x&lt;\/b&gt;/);
+    assert.doesNotMatch(page, /<b>x<\/b>/);
+    const res = await fetch(`${base}/debug/requests`, { method: "DELETE" });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get("allow"), "GET, HEAD");
+    await res.text();
+  });
+});
+
+describe("debugSnapshot", () => {
+  test("shows what canceled a request that is done but still listed", () => {
+    const [ctx, cancel] = context.withCancelCause(context.background());
+    cancel(new Error("client went away"));
+    const snap = debugSnapshot({
+      inflight: () => [
+        { ctx, method: "GET", url: "/x", startedAt: Date.now() - 1_500, route: "/:id" },
+      ],
+    });
+    assert.equal(snap.tree, null);
+    assert.deepEqual(
+      { ...snap.requests[0], startedAt: undefined, ageMs: undefined },
+      {
+        method: "GET",
+        url: "/x",
+        route: "/:id",
+        startedAt: undefined,
+        ageMs: undefined,
+        deadline: null,
+        remainingMs: null,
+        state: "done",
+        err: "context canceled",
+        cause: "Error: client went away",
+        context: "context.Background.WithCancel",
+      },
+    );
+  });
+
+  test("rejects a source without context or inflight, naming the fix", () => {
+    assert.throws(() => debugHandler({} as never), {
+      name: "TypeError",
+      message:
+        /^debugHandler\(source, options\): source must have a context or an inflight\(\) method, got object; pass the server returned by serve\(\)/,
+    });
+  });
+});
