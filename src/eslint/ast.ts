@@ -4,9 +4,7 @@ import { isContextExpression, isContextParameter } from "./types.js";
 
 /** FunctionNode is any function with a body. */
 export type FunctionNode =
-  | TSESTree.ArrowFunctionExpression
-  | TSESTree.FunctionDeclaration
-  | TSESTree.FunctionExpression;
+  TSESTree.ArrowFunctionExpression | TSESTree.FunctionDeclaration | TSESTree.FunctionExpression;
 
 /** isFunction reports whether a node is a function with a body. */
 export function isFunction(node: TSESTree.Node): node is FunctionNode {
@@ -53,17 +51,22 @@ export function contextParameterOf(context: AnyRuleContext, fn: FunctionNode): s
 /**
  * contextInScope returns the name of the nearest Context a node can see inside
  * the functions around it: a parameter, or a local variable declared before
- * the node. Contexts at module level do not count: they belong to no call.
+ * the node (the latest one in the innermost scope that has any). Contexts at module level do not count: they belong to no call.
  */
 export function contextInScope(context: AnyRuleContext, node: TSESTree.Node): string | undefined {
   for (let scope = context.sourceCode.getScope(node); scope; scope = scope.upper) {
     if (scope.type === "module" || scope.type === "global") return undefined;
+    // In one scope, the latest declaration wins: a context derived in the
+    // body (`const [ctx, cancel] = withTimeout(parent, …)`) over the parameter.
+    let found: TSESTree.Identifier | undefined;
     for (const variable of scope.variables) {
       const def = variable.defs[0];
       if (!def || (def.type !== "Parameter" && def.type !== "Variable")) continue;
-      if (def.type === "Variable" && def.name.range[0] > node.range[0]) continue;
-      if (isContextExpression(context, def.name)) return variable.name;
+      if (def.name.range[0] > node.range[0]) continue;
+      if (found && found.range[0] > def.name.range[0]) continue;
+      if (isContextExpression(context, def.name)) found = def.name;
     }
+    if (found) return found.name;
   }
   return undefined;
 }

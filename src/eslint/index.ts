@@ -53,7 +53,10 @@ export interface TaprootPlugin {
 }
 
 const recommendedRules = Object.fromEntries(
-  Object.entries(rules).map(([name, rule]) => [`taproot/${name}`, rule.meta.docs?.recommended ?? "error"]),
+  Object.entries(rules).map(([name, rule]) => [
+    `taproot/${name}`,
+    rule.meta.docs?.recommended ?? "error",
+  ]),
 ) as TSESLint.FlatConfig.Rules;
 
 /**

@@ -64,10 +64,7 @@ export function isContextTypeNode(context: AnyRuleContext, node: TSESTree.TypeNo
   return isContextType(checker, checker.getTypeFromTypeNode(tsNode));
 }
 
-function isContextTypeNodeSyntactically(
-  context: AnyRuleContext,
-  node: TSESTree.TypeNode,
-): boolean {
+function isContextTypeNodeSyntactically(context: AnyRuleContext, node: TSESTree.TypeNode): boolean {
   if (node.type === AST_NODE_TYPES.TSUnionType) {
     const parts = node.types.filter(
       (t) =>
@@ -149,7 +146,10 @@ export function isContextExpression(context: AnyRuleContext, node: TSESTree.Node
       CONTEXT_FUNCTIONS.has(taprootCallName(context, init) ?? "")
     );
   }
-  if (declarator.id.type === AST_NODE_TYPES.ArrayPattern && declarator.id.elements[0] === def.name) {
+  if (
+    declarator.id.type === AST_NODE_TYPES.ArrayPattern &&
+    declarator.id.elements[0] === def.name
+  ) {
     const init = declarator.init && unwrap(declarator.init);
     return (
       init?.type === AST_NODE_TYPES.CallExpression &&

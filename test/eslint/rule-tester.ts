@@ -38,6 +38,10 @@ export function testRule<MessageIds extends string, Options extends readonly unk
   type TesterRule = Parameters<typeof typedTester.run<MessageIds, Options>>[1];
   typedTester.run(name, rule as unknown as TesterRule, tests.typed);
   if (tests.untyped) {
-    untypedTester.run(`${name} (without type information)`, rule as unknown as TesterRule, tests.untyped);
+    untypedTester.run(
+      `${name} (without type information)`,
+      rule as unknown as TesterRule,
+      tests.untyped,
+    );
   }
 }

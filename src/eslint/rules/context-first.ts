@@ -49,7 +49,8 @@ export default createRule<Options, MessageIds>({
             type: "array",
             items: { type: "string" },
             minItems: 1,
-            description: "Names a first Context parameter may have (a leading `_` is always allowed).",
+            description:
+              "Names a first Context parameter may have (a leading `_` is always allowed).",
           },
           allowTypesBefore: {
             type: "array",

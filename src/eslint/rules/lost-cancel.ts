@@ -76,7 +76,11 @@ export default createRule<[], MessageIds>({
       if (!variable) return;
       const reads = variable.references.filter((r) => r.isRead());
       if (reads.length === 0) {
-        context.report({ node: id, messageId: "neverUsed", data: { name: id.name, fn, held: held(fn) } });
+        context.report({
+          node: id,
+          messageId: "neverUsed",
+          data: { name: id.name, fn, held: held(fn) },
+        });
         return;
       }
       // A use inside another function (a callback, a closure handed to
@@ -126,7 +130,11 @@ export default createRule<[], MessageIds>({
         // The pair itself is kept: any use of it may use the cancel function.
         const variable = context.sourceCode.getDeclaredVariables(declarator)[0];
         if (variable && !variable.references.some((r) => r.isRead())) {
-          context.report({ node: target, messageId: "neverUsed", data: { name: target.name, fn, held: held(fn) } });
+          context.report({
+            node: target,
+            messageId: "neverUsed",
+            data: { name: target.name, fn, held: held(fn) },
+          });
         }
       }
     }
@@ -203,7 +211,11 @@ export default createRule<[], MessageIds>({
         if (!fn || !CANCEL_PAIR_FUNCTIONS.has(fn)) return;
         // Climb past wrappers that do not change the value: `(x as T)`, `x!`.
         let value: TSESTree.Node = node;
-        while (value.parent && unwrap(value.parent) !== value.parent && unwrap(value.parent) === node) {
+        while (
+          value.parent &&
+          unwrap(value.parent) !== value.parent &&
+          unwrap(value.parent) === node
+        ) {
           value = value.parent;
         }
         const parent = value.parent;

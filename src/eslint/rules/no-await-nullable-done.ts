@@ -44,7 +44,8 @@ export default createRule<[], MessageIds>({
     // A done() call that may return null, with the text of its receiver.
     function nullableDone(node: TSESTree.Node): TSESTree.CallExpression | undefined {
       const call = unwrap(node);
-      if (call.type !== AST_NODE_TYPES.CallExpression || call.arguments.length > 0) return undefined;
+      if (call.type !== AST_NODE_TYPES.CallExpression || call.arguments.length > 0)
+        return undefined;
       const callee = unwrap(call.callee);
       if (callee.type !== AST_NODE_TYPES.MemberExpression || memberName(callee) !== "done") {
         return undefined;
@@ -105,7 +106,10 @@ export default createRule<[], MessageIds>({
           context.report({
             node: element,
             messageId: "raceDone",
-            data: { call: context.sourceCode.getText(call), combinator: memberName(callee) ?? "race" },
+            data: {
+              call: context.sourceCode.getText(call),
+              combinator: memberName(callee) ?? "race",
+            },
             suggest: suggest(call, false),
           });
         }

@@ -15,7 +15,8 @@ export default createRule<[], MessageIds>({
   meta: {
     type: "problem",
     docs: {
-      description: "Disallow deriving a context from itself in a loop or callback and assigning it back",
+      description:
+        "Disallow deriving a context from itself in a loop or callback and assigning it back",
       recommended: "error",
       usesTypeInformation: true,
     },
@@ -31,7 +32,11 @@ export default createRule<[], MessageIds>({
 
     // Where the growth happens between the assignment and the place the
     // assigned variable lives (`limit`), or undefined if it does not.
-    function growthSite(node: TSESTree.Node, limit: TSESTree.Node | undefined, ownFunction: boolean) {
+    function growthSite(
+      node: TSESTree.Node,
+      limit: TSESTree.Node | undefined,
+      ownFunction: boolean,
+    ) {
       for (let n = node.parent; n && n !== limit; n = n.parent) {
         if (isLoop(n)) return { where: "inside a loop", pass: "iteration" };
         if (isFunction(n)) {
@@ -80,7 +85,12 @@ export default createRule<[], MessageIds>({
 
         if (target.type === AST_NODE_TYPES.MemberExpression && text(target) === text(source)) {
           const site = growthSite(node, undefined, true);
-          if (site) context.report({ node, messageId: "growth", data: { target: text(target), fn, ...site } });
+          if (site)
+            context.report({
+              node,
+              messageId: "growth",
+              data: { target: text(target), fn, ...site },
+            });
         }
       },
     };

@@ -45,7 +45,12 @@ export default createRule<[], MessageIds>({
       const annotation = typeAnnotationOf(param);
       if (annotation?.type === AST_NODE_TYPES.TSTypeReference) {
         const name = annotation.typeName;
-        const last = name.type === AST_NODE_TYPES.TSQualifiedName ? name.right.name : name.type === AST_NODE_TYPES.Identifier ? name.name : "";
+        const last =
+          name.type === AST_NODE_TYPES.TSQualifiedName
+            ? name.right.name
+            : name.type === AST_NODE_TYPES.Identifier
+              ? name.name
+              : "";
         if (REQUEST_TYPES.has(last)) return true;
       }
       const services = typeServices(context);

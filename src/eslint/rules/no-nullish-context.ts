@@ -28,7 +28,8 @@ export default createRule<[], MessageIds>({
   meta: {
     type: "problem",
     docs: {
-      description: "Disallow passing `null`, `undefined` or an `any` value where a Context is expected",
+      description:
+        "Disallow passing `null`, `undefined` or an `any` value where a Context is expected",
       recommended: "error",
       usesTypeInformation: true,
     },
@@ -77,7 +78,12 @@ export default createRule<[], MessageIds>({
             if (!param) return;
             let type = checker.getTypeOfSymbolAtLocation(param, tsNode);
             const declaration = param.valueDeclaration;
-            if (i >= params.length - 1 && declaration && ts.isParameter(declaration) && declaration.dotDotDotToken) {
+            if (
+              i >= params.length - 1 &&
+              declaration &&
+              ts.isParameter(declaration) &&
+              declaration.dotDotDotToken
+            ) {
               type = checker.getIndexTypeOfType(type, ts.IndexKind.Number) ?? type;
             } else if (i >= params.length) {
               return;

@@ -4,7 +4,12 @@ import { isFunction } from "../ast.js";
 import { createRule } from "../create-rule.js";
 import { typeServices } from "../services.js";
 import { importedName, memberName } from "../taproot.js";
-import { isContextExpression, isContextType, isContextTypeNode, typeAnnotationOf } from "../types.js";
+import {
+  isContextExpression,
+  isContextType,
+  isContextTypeNode,
+  typeAnnotationOf,
+} from "../types.js";
 
 type MessageIds = "stored";
 type Options = [{ allowClasses?: string[] }];
@@ -33,7 +38,8 @@ export default createRule<Options, MessageIds>({
           allowClasses: {
             type: "array",
             items: { type: "string" },
-            description: "Names of classes that may hold a Context (e.g. a framework's request object).",
+            description:
+              "Names of classes that may hold a Context (e.g. a framework's request object).",
           },
         },
         additionalProperties: false,
@@ -51,7 +57,10 @@ export default createRule<Options, MessageIds>({
 
     function enclosingClass(node: TSESTree.Node): ClassNode | undefined {
       for (let n = node.parent; n; n = n.parent) {
-        if (n.type === AST_NODE_TYPES.ClassDeclaration || n.type === AST_NODE_TYPES.ClassExpression) {
+        if (
+          n.type === AST_NODE_TYPES.ClassDeclaration ||
+          n.type === AST_NODE_TYPES.ClassExpression
+        ) {
           return n;
         }
       }
@@ -63,7 +72,8 @@ export default createRule<Options, MessageIds>({
       if (cls.id && allowed.has(cls.id.name)) return true;
       const implementsContext = (cls.implements ?? []).some((clause) => {
         const e = clause.expression;
-        if (e.type === AST_NODE_TYPES.Identifier) return importedName(context, e) === "Context" || e.name === "Context";
+        if (e.type === AST_NODE_TYPES.Identifier)
+          return importedName(context, e) === "Context" || e.name === "Context";
         return (
           e.type === AST_NODE_TYPES.MemberExpression &&
           e.object.type === AST_NODE_TYPES.Identifier &&
@@ -77,7 +87,12 @@ export default createRule<Options, MessageIds>({
       return isContextType(checker, services.getTypeAtLocation(cls));
     }
 
-    function isContextProperty(node: TSESTree.PropertyDefinition | TSESTree.AccessorProperty | TSESTree.TSAbstractPropertyDefinition): boolean {
+    function isContextProperty(
+      node:
+        | TSESTree.PropertyDefinition
+        | TSESTree.AccessorProperty
+        | TSESTree.TSAbstractPropertyDefinition,
+    ): boolean {
       const annotation = node.typeAnnotation?.typeAnnotation;
       if (annotation) return isContextTypeNode(context, annotation);
       return node.value !== null && isContextExpression(context, node.value);
@@ -89,7 +104,9 @@ export default createRule<Options, MessageIds>({
       const checker = services.program.getTypeChecker();
       const type = services.getTypeAtLocation(node);
       if (!(type.flags & ts.TypeFlags.Object)) return false;
-      return checker.getTypeArguments(type as ts.TypeReference).some((t) => isContextType(checker, t));
+      return checker
+        .getTypeArguments(type as ts.TypeReference)
+        .some((t) => isContextType(checker, t));
     }
 
     function atModuleLevel(node: TSESTree.Node): boolean {
@@ -98,7 +115,10 @@ export default createRule<Options, MessageIds>({
     }
 
     function checkProperty(
-      node: TSESTree.PropertyDefinition | TSESTree.AccessorProperty | TSESTree.TSAbstractPropertyDefinition,
+      node:
+        | TSESTree.PropertyDefinition
+        | TSESTree.AccessorProperty
+        | TSESTree.TSAbstractPropertyDefinition,
     ) {
       if (isExempt(enclosingClass(node)) || !isContextProperty(node)) return;
       const name = keyName(node.key) ?? "…";
@@ -115,7 +135,11 @@ export default createRule<Options, MessageIds>({
         if (isExempt(enclosingClass(node))) return;
         const p = node.parameter;
         const name = p.type === AST_NODE_TYPES.Identifier ? p.name : "…";
-        context.report({ node, messageId: "stored", data: { where: `the parameter property \`${name}\`` } });
+        context.report({
+          node,
+          messageId: "stored",
+          data: { where: `the parameter property \`${name}\`` },
+        });
       },
       AssignmentExpression(node) {
         const left = node.left;
@@ -144,21 +168,27 @@ export default createRule<Options, MessageIds>({
       },
       VariableDeclarator(node) {
         const declaration = node.parent;
-        if (declaration.type !== AST_NODE_TYPES.VariableDeclaration || declaration.kind === "const") return;
+        if (declaration.type !== AST_NODE_TYPES.VariableDeclaration || declaration.kind === "const")
+          return;
         if (!atModuleLevel(node) || node.id.type !== AST_NODE_TYPES.Identifier) return;
         const annotation = node.id.typeAnnotation?.typeAnnotation;
-        const isContext = annotation ? isContextTypeNode(context, annotation) : isContextExpression(context, node.id);
+        const isContext = annotation
+          ? isContextTypeNode(context, annotation)
+          : isContextExpression(context, node.id);
         if (!isContext) return;
         const variable = context.sourceCode.getDeclaredVariables(node)[0];
         const writtenLater = variable?.references.some(
           (r) => r.isWrite() && r.from.variableScope !== variable.scope.variableScope,
         );
         if (writtenLater) {
-          context.report({ node, messageId: "stored", data: { where: `the module variable \`${node.id.name}\`` } });
+          context.report({
+            node,
+            messageId: "stored",
+            data: { where: `the module variable \`${node.id.name}\`` },
+          });
         }
       },
     };
-
   },
 });
 

@@ -50,7 +50,8 @@ export default createRule<Options, MessageIds>({
     type: "problem",
     hasSuggestions: true,
     docs: {
-      description: "Require passing the context's signal to APIs that accept one, inside functions that have a Context",
+      description:
+        "Require passing the context's signal to APIs that accept one, inside functions that have a Context",
       recommended: "error",
       usesTypeInformation: true,
     },
@@ -61,7 +62,8 @@ export default createRule<Options, MessageIds>({
           functions: {
             type: "array",
             items: { type: "string" },
-            description: "Replaces the checked functions: `name` for a global, `module#name` for an import.",
+            description:
+              "Replaces the checked functions: `name` for a global, `module#name` for an import.",
           },
           additionalFunctions: {
             type: "array",
@@ -100,19 +102,27 @@ export default createRule<Options, MessageIds>({
         const variable = findVariable(context, c);
         if (!variable || variable.defs.length === 0) return c.name;
         const def = variable.defs[0]!;
-        if (def.type !== "ImportBinding" || def.parent.type !== AST_NODE_TYPES.ImportDeclaration) return undefined;
+        if (def.type !== "ImportBinding" || def.parent.type !== AST_NODE_TYPES.ImportDeclaration)
+          return undefined;
         const spec = def.node;
         if (spec.type !== AST_NODE_TYPES.ImportSpecifier) return undefined;
-        const imported = spec.imported.type === AST_NODE_TYPES.Identifier ? spec.imported.name : spec.imported.value;
+        const imported =
+          spec.imported.type === AST_NODE_TYPES.Identifier
+            ? spec.imported.name
+            : spec.imported.value;
         return `${normalize(def.parent.source.value)}#${imported}`;
       }
-      if (c.type === AST_NODE_TYPES.MemberExpression && c.object.type === AST_NODE_TYPES.Identifier) {
+      if (
+        c.type === AST_NODE_TYPES.MemberExpression &&
+        c.object.type === AST_NODE_TYPES.Identifier
+      ) {
         const name = memberName(c);
         const variable = findVariable(context, c.object);
         const def = variable?.defs[0];
         if (!name) return undefined;
         if (!variable || !def) return `${c.object.name}.${name}`;
-        if (def.type !== "ImportBinding" || def.parent.type !== AST_NODE_TYPES.ImportDeclaration) return undefined;
+        if (def.type !== "ImportBinding" || def.parent.type !== AST_NODE_TYPES.ImportDeclaration)
+          return undefined;
         if (def.node.type === AST_NODE_TYPES.ImportSpecifier) return undefined;
         return `${normalize(def.parent.source.value)}#${name}`;
       }

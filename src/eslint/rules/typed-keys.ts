@@ -18,7 +18,8 @@ export default createRule<[], MessageIds>({
   meta: {
     type: "problem",
     docs: {
-      description: "Require context value keys made by `createKey` instead of strings, numbers or `Symbol.for`",
+      description:
+        "Require context value keys made by `createKey` instead of strings, numbers or `Symbol.for`",
       recommended: "error",
       usesTypeInformation: true,
     },
@@ -86,7 +87,8 @@ export default createRule<[], MessageIds>({
           return;
         }
         const callee = unwrap(node.callee);
-        if (callee.type !== AST_NODE_TYPES.MemberExpression || memberName(callee) !== "value") return;
+        if (callee.type !== AST_NODE_TYPES.MemberExpression || memberName(callee) !== "value")
+          return;
         const key = node.arguments[0];
         if (!key || node.arguments.length !== 1) return;
         const kind = describe(key);

@@ -175,7 +175,10 @@ export class TraceContext implements Context {
   get signal() { return this.parent.signal; }
 }
 export function log(message: string, ctx: TraceContext) { return message + ctx.traceId; }`,
-        errors: [{ messageId: "badName", line: 4 }, { messageId: "notFirst", line: 11 }],
+        errors: [
+          { messageId: "badName", line: 4 },
+          { messageId: "notFirst", line: 11 },
+        ],
       },
       {
         name: "the declared callback type is reported, not the unannotated callback",

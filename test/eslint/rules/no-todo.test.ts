@@ -102,7 +102,10 @@ export const ctx = placeholderContext();`,
 import { todo, withTimeout } from "taproot";
 export function a() { return withTimeout(todo(), 100); }
 export function b() { return withTimeout(todo(), 200); }`,
-        errors: [{ messageId: "todo", line: 3 }, { messageId: "todo", line: 4 }],
+        errors: [
+          { messageId: "todo", line: 3 },
+          { messageId: "todo", line: 4 },
+        ],
       },
       {
         name: "todo as a default parameter",
