@@ -43,3 +43,4 @@ export {
   ShutdownError,
   SignalError,
 } from "./errors.js";
+export { debugHandler, debugSnapshot, type DebugSource, type DebugSnapshot } from "./debug.js";
