@@ -2,7 +2,7 @@ import { withCancelCause, withDeadlineCause, type Context } from "../index.js";
 import { CONNECT_TIMEOUT, GRPC_TIMEOUT, headerBudget } from "./deadline-header.js";
 import { describe } from "./describe.js";
 import { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
-import { contexts, resolvePolicy, type RequestContextOptions } from "./request-context.js";
+import { fetchContexts, resolvePolicy, type RequestContextOptions } from "./request-context.js";
 
 /** FetchHandler is a Fetch API handler that takes the request's context first. */
 export type FetchHandler<A extends unknown[]> = (
@@ -71,7 +71,7 @@ export function fetchHandler<A extends unknown[]>(
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
-    contexts.set(request, ctx);
+    fetchContexts.set(request, ctx);
     try {
       return await handler(ctx, request, ...rest);
     } finally {

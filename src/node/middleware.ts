@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  Binding,
   bindRequest,
-  contexts,
+  contextOf,
   resolvePolicy,
   type RequestContextOptions,
 } from "./request-context.js";
@@ -27,7 +28,7 @@ export function contextMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
   const policy = resolvePolicy("contextMiddleware(options)", options);
   return (req, res, next) => {
-    if (!contexts.has(req)) bindRequest(req, res, policy, undefined);
+    if (contextOf(req) === undefined) bindRequest(new Binding(req), res, policy);
     next();
   };
 }

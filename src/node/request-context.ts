@@ -44,11 +44,22 @@ export interface RequestPolicy {
 }
 
 /**
- * contexts maps a request (node's req, or a Fetch Request) to its context.
- * Weak, so nothing outlives the request; nothing is stored on the request or
- * its socket, which keep-alive reuses for the next request.
+ * Where a request's context lives: a symbol-keyed property of node's request
+ * object, which dies with the request (a WeakMap costs far more per request:
+ * every entry is an ephemeron the GC must trace). Nothing is stored on the
+ * socket, which keep-alive hands to the next request.
  */
-export const contexts = new WeakMap<object, Context>();
+const kContext = Symbol("taproot.requestContext");
+/** Where the response (or HTTP/2 stream) keeps its binding, for the shared close listener. */
+const kBinding = Symbol("taproot.binding");
+
+/** Fetch API Requests are host objects in some runtimes: their contexts go in a WeakMap. */
+export const fetchContexts = new WeakMap<Request, Context>();
+
+/** contextOf returns the context already bound to a request, if any. */
+export function contextOf(req: object): Context | undefined {
+  return (req as { [kContext]?: Context })[kContext] ?? fetchContexts.get(req as Request);
+}
 
 /**
  * requestContext returns the context of an incoming request: the same one on
@@ -87,8 +98,10 @@ export function requestContext(
   res?: OutgoingResponse,
   options?: RequestContextOptions,
 ): Context {
-  const known = contexts.get(req as object);
-  if (known !== undefined) return known;
+  if (req !== null && typeof req === "object") {
+    const known = contextOf(req);
+    if (known !== undefined) return known;
+  }
   const fn = "requestContext(req, res)";
   if (req === null || typeof req !== "object" || !("headers" in req)) {
     throw new TypeError(
@@ -113,7 +126,9 @@ export function requestContext(
       `${fn}: res is missing and this request has no context yet; pass the response on the first call (requestContext(req, res)), or serve the handler with serve() or contextMiddleware()`,
     );
   }
-  return bindRequest(incoming, response, policy, undefined)[0];
+  const binding = new Binding(incoming);
+  bindRequest(binding, response, policy);
+  return binding.ctx;
 }
 
 /** resolvePolicy checks the options once, naming `fn` in errors. */
@@ -139,18 +154,34 @@ function isHttp2(req: IncomingRequest): req is Http2ServerRequest {
 }
 
 /**
- * bindRequest creates and caches the context of one request. `onClose` runs
- * when the response closes, with whether the client left first; without it
- * the context is released there. The listener goes on the response (or the
- * HTTP/2 stream), which lives exactly as long as the request, never on the
- * socket that keep-alive hands to the next request.
+ * Binding ties one request to its context until the response closes.
+ * `closed` runs once, with whether the client left first; by default it ends
+ * the context, releasing its timer and its place in the parent. serve()
+ * extends it to also wait for the handler.
+ */
+export class Binding {
+  ctx!: Context;
+  cancel!: CancelCauseFunc;
+
+  constructor(readonly req: IncomingRequest) {}
+
+  closed(_disconnected: boolean): void {
+    this.cancel();
+  }
+}
+
+/**
+ * bindRequest creates and caches the context of one request. The close
+ * listener goes on the response (or the HTTP/2 stream), which lives exactly
+ * as long as the request; it is one shared function that finds the binding
+ * through `this`, so a request costs no closure.
  */
 export function bindRequest(
-  req: IncomingRequest,
+  b: Binding,
   res: OutgoingResponse | undefined,
   policy: RequestPolicy,
-  onClose: ((disconnected: boolean) => void) | undefined,
-): [Context, CancelCauseFunc] {
+): void {
+  const req = b.req;
   const [outer, cancel] = withCancelCause(policy.parent);
   let ctx = outer;
   let budget = policy.timeout;
@@ -160,10 +191,10 @@ export function bindRequest(
     const connect = h[CONNECT_TIMEOUT];
     const grpc = h[GRPC_TIMEOUT];
     if (connect !== undefined || grpc !== undefined) {
-      const b = headerBudget(connect, grpc);
-      if (b !== undefined && Math.min(b.ms, policy.maxHeader) < budget) {
-        budget = Math.min(b.ms, policy.maxHeader);
-        source = b.source;
+      const hb = headerBudget(connect, grpc);
+      if (hb !== undefined && Math.min(hb.ms, policy.maxHeader) < budget) {
+        budget = Math.min(hb.ms, policy.maxHeader);
+        source = hb.source;
       }
     }
   }
@@ -171,29 +202,47 @@ export function bindRequest(
     // Its own cancel is not kept: canceling `outer` ends it and its timer.
     ctx = withDeadlineCause(outer, Date.now() + budget, timeoutError(budget, source))[0];
   }
-  contexts.set(req, ctx);
+  b.ctx = ctx;
+  b.cancel = cancel;
+  (req as { [kContext]?: Context })[kContext] = ctx;
 
-  const closed = (disconnected: boolean): void => {
-    if (disconnected) cancel(new ClientDisconnectedError(req.method ?? "GET", req.url ?? "/"));
-    if (onClose === undefined) cancel();
-    else onClose(disconnected);
-  };
   if (isHttp2(req)) {
-    // On HTTP/2 the stream is per request. A reset (rstCode other than
-    // NO_ERROR) or a close before our side ended is the client leaving.
-    const stream = req.stream;
-    const onStreamClose = (): void => closed(!stream.writableEnded || (stream.rstCode ?? 0) !== 0);
-    if (stream.closed || stream.destroyed) onStreamClose();
-    else stream.once("close", onStreamClose);
+    const stream = req.stream as Http2ServerRequest["stream"] & { [kBinding]?: Binding };
+    stream[kBinding] = b;
+    if (stream.closed || stream.destroyed) onStreamClose.call(stream);
+    else stream.on("close", onStreamClose);
   } else {
-    const r = res as ServerResponse;
-    // A response closing before it finished is a real disconnect; the
-    // request's 'close' is not (nodejs/node#38924, nodejs/node#40775).
-    const onResClose = (): void => closed(!r.writableFinished);
-    if (r.closed || r.destroyed) onResClose();
-    else r.once("close", onResClose);
+    const r = res as ServerResponse & { [kBinding]?: Binding };
+    r[kBinding] = b;
+    if (r.closed || r.destroyed) onResponseClose.call(r);
+    else r.on("close", onResponseClose);
   }
-  return [ctx, cancel];
+}
+
+/**
+ * A response closing before it finished is a real disconnect; the request's
+ * own 'close' is not (it fires once the body is read, nodejs/node#38924,
+ * nodejs/node#40775).
+ */
+function onResponseClose(this: ServerResponse & { [kBinding]?: Binding }): void {
+  const b = this[kBinding];
+  if (b !== undefined) settleBinding(b, !this.writableFinished);
+}
+
+/**
+ * On HTTP/2 the stream is per request. A reset (an rstCode other than
+ * NO_ERROR) or a close before our side ended is the client leaving.
+ */
+function onStreamClose(this: Http2ServerRequest["stream"] & { [kBinding]?: Binding }): void {
+  const b = this[kBinding];
+  if (b !== undefined) settleBinding(b, !this.writableEnded || (this.rstCode ?? 0) !== 0);
+}
+
+function settleBinding(b: Binding, disconnected: boolean): void {
+  if (disconnected) {
+    b.cancel(new ClientDisconnectedError(b.req.method ?? "GET", b.req.url ?? "/"));
+  }
+  b.closed(disconnected);
 }
 
 /**

@@ -20,6 +20,7 @@ import {
 import { checkContext, checkMs, describe } from "./describe.js";
 import { ShutdownError } from "./errors.js";
 import {
+  Binding,
   bindRequest,
   resolvePolicy,
   type RequestContextOptions,
@@ -141,20 +142,36 @@ export function serve(handler: Handler, options?: ServeOptions): ContextServer {
   return new Serving(handler, options ?? {}, resolvePolicy(fn, options), grace);
 }
 
-/** One request in flight. */
-class Entry {
+/** Per connection: how many of its requests are in flight. */
+const kActive = Symbol("taproot.activeRequests");
+type Conn = Socket & { [kActive]?: number };
+
+/**
+ * Entry is one request in flight: its binding to the context, and its links
+ * in the server's list of requests (an intrusive list: no hashing, no
+ * allocation beyond the entry).
+ */
+class Entry extends Binding {
   /** Set once the response has closed (finished, or the client left). */
-  closed = false;
+  isClosed = false;
   /** Set once the handler has returned or its promise settled. */
   settled = false;
-  ctx!: Context;
-  cancel!: CancelCauseFunc;
+  prev: Entry | null = null;
+  next: Entry | null = null;
 
   constructor(
-    readonly req: IncomingMessage,
+    readonly server: Serving,
+    override readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly startedAt: number,
-  ) {}
+  ) {
+    super(req);
+  }
+
+  override closed(): void {
+    this.isClosed = true;
+    if (this.settled) this.server.release(this);
+  }
 }
 
 class Serving implements ContextServer {
@@ -166,7 +183,10 @@ class Serving implements ContextServer {
   readonly #onError: (err: unknown, ctx: Context, req: IncomingMessage) => void;
   readonly #base: Context;
   readonly #cancel: CancelCauseFunc;
-  readonly #requests = new Set<Entry>();
+  /** The requests in flight, oldest first; #count is their number. */
+  #head: Entry | null = null;
+  #tail: Entry | null = null;
+  #count = 0;
   #resolveClosed!: (r: ShutdownResult) => void;
   /** Set by the first shutdown() call; from then on responses close their connection. */
   #draining = false;
@@ -178,13 +198,13 @@ class Serving implements ContextServer {
   /** Stops watching the base context; cleared at shutdown. */
   #stopBaseWatch: (() => boolean) | undefined;
   /**
-   * Open connections and how many requests each is serving: a connection
-   * enters at 'connection' and leaves at its 'close'. Node's own
+   * Open connections: each enters at 'connection' and leaves at its 'close';
+   * its count of requests in flight is kept on it (kActive). Node's own
    * closeIdleConnections() does not count a connection that has not sent a
    * request yet as idle (fetch opens such spare connections), and would leave
    * it to hold the shutdown open.
    */
-  readonly #conns = new Map<Socket, number>();
+  readonly #conns = new Set<Conn>();
 
   constructor(handler: Handler, options: ServeOptions, policy: RequestPolicy, grace: number) {
     this.#handler = handler;
@@ -203,8 +223,9 @@ class Serving implements ContextServer {
     );
     // Over TLS the request's socket is the TLSSocket of 'secureConnection'.
     const connectionEvent = this.server instanceof TlsServer ? "secureConnection" : "connection";
-    this.server.on(connectionEvent, (socket: Socket) => {
-      this.#conns.set(socket, 0);
+    this.server.on(connectionEvent, (socket: Conn) => {
+      socket[kActive] = 0;
+      this.#conns.add(socket);
       socket.once("close", () => this.#conns.delete(socket));
     });
     if (this.#base.done() !== null) {
@@ -217,7 +238,7 @@ class Serving implements ContextServer {
 
   inflight(): InflightRequest[] {
     const out: InflightRequest[] = [];
-    for (const e of this.#requests) {
+    for (let e = this.#head; e !== null; e = e.next) {
       out.push({
         ctx: e.ctx,
         method: e.req.method ?? "GET",
@@ -269,19 +290,14 @@ class Serving implements ContextServer {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     // During a drain a keep-alive client must reconnect elsewhere.
     if (this.#draining) res.setHeader("connection", "close");
-    const entry = new Entry(req, res, Date.now());
-    const [ctx, cancel] = bindRequest(req, res, this.#policy, () => {
-      entry.closed = true;
-      if (entry.settled) this.#release(entry);
-    });
-    entry.ctx = ctx;
-    entry.cancel = cancel;
-    this.#requests.add(entry);
-    const active = this.#conns.get(req.socket);
-    if (active !== undefined) this.#conns.set(req.socket, active + 1);
+    const entry = new Entry(this, req, res, Date.now());
+    bindRequest(entry, res, this.#policy);
+    this.#link(entry);
+    const socket = req.socket as Conn;
+    if (socket[kActive] !== undefined) socket[kActive]++;
     let result: unknown;
     try {
-      result = this.#handler(ctx, req, res);
+      result = this.#handler(entry.ctx, req, res);
     } catch (err) {
       this.#fail(entry, err);
       this.#settle(entry);
@@ -300,25 +316,44 @@ class Serving implements ContextServer {
     }
   }
 
+  #link(e: Entry): void {
+    e.prev = this.#tail;
+    if (this.#tail === null) this.#head = e;
+    else this.#tail.next = e;
+    this.#tail = e;
+    this.#count++;
+  }
+
+  /** unlink removes `e` from the list; false if it was not in it. */
+  #unlink(e: Entry): boolean {
+    if (e.prev === null && this.#head !== e) return false;
+    if (e.prev === null) this.#head = e.next;
+    else e.prev.next = e.next;
+    if (e.next === null) this.#tail = e.prev;
+    else e.next.prev = e.prev;
+    e.prev = e.next = null;
+    this.#count--;
+    return true;
+  }
+
   #settle(entry: Entry): void {
     entry.settled = true;
-    if (entry.closed) this.#release(entry);
+    if (entry.isClosed) this.release(entry);
   }
 
   /**
-   * release ends a request once both its response closed and its handler
+   * release (called by the entry when its response closes) ends a request once both its response closed and its handler
    * returned, as Go cancels r.Context() when ServeHTTP returns: work the
    * handler started and did not wait for stops here.
    */
-  #release(entry: Entry): void {
-    if (!this.#requests.delete(entry)) return;
+  release(entry: Entry): void {
+    if (!this.#unlink(entry)) return;
     entry.cancel();
-    const socket = entry.req.socket;
-    const active = this.#conns.get(socket);
-    if (active !== undefined) this.#conns.set(socket, active - 1);
+    const socket = entry.req.socket as Conn;
+    if (socket[kActive] !== undefined) socket[kActive]--;
     if (!this.#draining) return;
     if (!this.#forced) this.#result.completed++;
-    if (active === 1) closeConnection(socket);
+    if (socket[kActive] === 0) closeConnection(socket);
   }
 
   #fail(entry: Entry, err: unknown): void {
@@ -330,7 +365,7 @@ class Serving implements ContextServer {
         err === cause(ctx) ||
         (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError")));
     if (!expected) this.#onError(err, ctx, entry.req);
-    if (entry.closed || res.writableEnded) return;
+    if (entry.isClosed || res.writableEnded) return;
     if (res.headersSent) {
       // Half a response cannot be fixed; a reset tells the client it is broken.
       res.destroy();
@@ -344,28 +379,28 @@ class Serving implements ContextServer {
   #startShutdown(): void {
     this.#draining = true;
     this.#stopBaseWatch?.();
-    for (const e of this.#requests) {
+    for (let e = this.#head; e !== null; e = e.next) {
       if (!e.res.headersSent) e.res.setHeader("connection", "close");
     }
     // close() refuses new connections; its callback runs once the last one
     // is gone. Idle keep-alive connections are closed now, busy ones as their
     // last request ends, so a parked client cannot hold the shutdown open.
     this.server.close(() => this.#finish());
-    for (const [socket, active] of this.#conns) {
-      if (active === 0) closeConnection(socket);
+    for (const socket of this.#conns) {
+      if (socket[kActive] === 0) closeConnection(socket);
     }
   }
 
   #force(): void {
     if (this.#forced || this.#finished) return;
     this.#forced = true;
-    this.#result.canceled = this.#requests.size;
+    this.#result.canceled = this.#count;
     // One cancel reaches every request context: they are all children.
     this.#cancel(this.#shutdownError());
     // Handlers that honour their context answer within a few turns; the
     // connections of the others are closed.
     this.#hammer = setTimeout(() => {
-      for (const socket of this.#conns.keys()) socket.destroy();
+      for (const socket of this.#conns) socket.destroy();
     }, HAMMER_MS);
   }
 
