@@ -1,8 +1,13 @@
-import { withCancelCause, withDeadlineCause, type Context } from "../index.js";
-import { CONNECT_TIMEOUT, GRPC_TIMEOUT, headerBudget } from "./deadline-header.js";
+import type { Context } from "../index.js";
+import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "./deadline-header.js";
 import { describe } from "./describe.js";
-import { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
-import { fetchContexts, resolvePolicy, type RequestContextOptions } from "./request-context.js";
+import { ClientDisconnectedError } from "./errors.js";
+import {
+  fetchContexts,
+  newRequestContext,
+  resolvePolicy,
+  type RequestContextOptions,
+} from "./request-context.js";
 
 /** FetchHandler is a Fetch API handler that takes the request's context first. */
 export type FetchHandler<A extends unknown[]> = (
@@ -43,27 +48,12 @@ export function fetchHandler<A extends unknown[]>(
   }
   const policy = resolvePolicy(fn, options);
   return async (request, ...rest) => {
-    const [outer, cancel] = withCancelCause(policy.parent);
-    let ctx = outer;
-    let budget = policy.timeout;
-    let source: RequestTimeoutError["source"] = "timeout";
-    if (policy.headers) {
-      const b = headerBudget(
-        request.headers.get(CONNECT_TIMEOUT) ?? undefined,
-        request.headers.get(GRPC_TIMEOUT) ?? undefined,
-      );
-      if (b !== undefined && Math.min(b.ms, policy.maxHeader) < budget) {
-        budget = Math.min(b.ms, policy.maxHeader);
-        source = b.source;
-      }
-    }
-    if (budget !== Infinity) {
-      ctx = withDeadlineCause(
-        outer,
-        Date.now() + budget,
-        new RequestTimeoutError(budget, source),
-      )[0];
-    }
+    const headers = policy.headers ? request.headers : undefined;
+    const [ctx, cancel] = newRequestContext(
+      policy,
+      headers?.get(CONNECT_TIMEOUT) ?? undefined,
+      headers?.get(GRPC_TIMEOUT) ?? undefined,
+    );
     const signal = request.signal;
     const onAbort = (): void => {
       const url = new URL(request.url);

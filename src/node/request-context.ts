@@ -39,6 +39,8 @@ export interface RequestContextOptions {
 export interface RequestPolicy {
   parent: Context;
   timeout: number;
+  /** The cause of every deadline set by `timeout`: one shared Error, not one per request. */
+  timeoutCause: RequestTimeoutError | undefined;
   headers: boolean;
   maxHeader: number;
 }
@@ -138,9 +140,12 @@ export function resolvePolicy(
 ): RequestPolicy {
   const o = options ?? {};
   if (o.context !== undefined) checkContext(fn, "options.context", o.context);
+  const timeout =
+    o.timeout === undefined ? Infinity : checkMs(fn, "options.timeout", o.timeout, false);
   return {
     parent: o.context ?? background(),
-    timeout: o.timeout === undefined ? Infinity : checkMs(fn, "options.timeout", o.timeout, false),
+    timeout,
+    timeoutCause: timeout === Infinity ? undefined : new RequestTimeoutError(timeout, "timeout"),
     headers: o.deadlineHeaders !== false,
     maxHeader:
       o.maxHeaderTimeout === undefined
@@ -182,26 +187,8 @@ export function bindRequest(
   policy: RequestPolicy,
 ): void {
   const req = b.req;
-  const [outer, cancel] = withCancelCause(policy.parent);
-  let ctx = outer;
-  let budget = policy.timeout;
-  let source: RequestTimeoutError["source"] = "timeout";
-  if (policy.headers) {
-    const h = req.headers;
-    const connect = h[CONNECT_TIMEOUT];
-    const grpc = h[GRPC_TIMEOUT];
-    if (connect !== undefined || grpc !== undefined) {
-      const hb = headerBudget(connect, grpc);
-      if (hb !== undefined && Math.min(hb.ms, policy.maxHeader) < budget) {
-        budget = Math.min(hb.ms, policy.maxHeader);
-        source = hb.source;
-      }
-    }
-  }
-  if (budget !== Infinity) {
-    // Its own cancel is not kept: canceling `outer` ends it and its timer.
-    ctx = withDeadlineCause(outer, Date.now() + budget, timeoutError(budget, source))[0];
-  }
+  const h = policy.headers ? req.headers : undefined;
+  const [ctx, cancel] = newRequestContext(policy, h?.[CONNECT_TIMEOUT], h?.[GRPC_TIMEOUT]);
   b.ctx = ctx;
   b.cancel = cancel;
   (req as { [kContext]?: Context })[kContext] = ctx;
@@ -217,6 +204,36 @@ export function bindRequest(
     if (r.closed || r.destroyed) onResponseClose.call(r);
     else r.on("close", onResponseClose);
   }
+}
+
+/**
+ * newRequestContext derives a request's context from the policy: a
+ * cancelable child of the parent, under a deadline when the `timeout` option
+ * or the caller's deadline headers (already read, when the policy honours
+ * them) set one, the earliest winning. Canceling the returned cancel ends
+ * both, and the deadline's timer with them.
+ */
+export function newRequestContext(
+  policy: RequestPolicy,
+  connect: string | string[] | undefined,
+  grpc: string | string[] | undefined,
+): [Context, CancelCauseFunc] {
+  const [outer, cancel] = withCancelCause(policy.parent);
+  let budget = policy.timeout;
+  let source: RequestTimeoutError["source"] = "timeout";
+  if (connect !== undefined || grpc !== undefined) {
+    const hb = headerBudget(connect, grpc);
+    if (hb !== undefined && Math.min(hb.ms, policy.maxHeader) < budget) {
+      budget = Math.min(hb.ms, policy.maxHeader);
+      source = hb.source;
+    }
+  }
+  if (budget === Infinity) return [outer, cancel];
+  const why =
+    source === "timeout" && policy.timeoutCause !== undefined
+      ? policy.timeoutCause
+      : timeoutError(budget, source);
+  return [withDeadlineCause(outer, Date.now() + budget, why)[0], cancel];
 }
 
 /**
@@ -246,9 +263,9 @@ function settleBinding(b: Binding, disconnected: boolean): void {
 }
 
 /**
- * timeoutError builds the cause of a request deadline without capturing a
- * stack: it is created for every request that has a budget, and a stack
- * pointing into this module would say nothing.
+ * timeoutError builds the cause of a deadline set by a request's headers
+ * without capturing a stack: one is created for every such request, and a
+ * stack pointing into this module would say nothing.
  */
 function timeoutError(ms: number, source: RequestTimeoutError["source"]): RequestTimeoutError {
   const limit = Error.stackTraceLimit;
