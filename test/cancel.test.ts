@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
 import { describe, test } from "node:test";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -244,6 +245,31 @@ describe("withCancel", () => {
     assert.notEqual(context.withCancel(context.withoutCancel(c))[0].done(), null);
     cancel();
     assert.notEqual(c.done(), null, "done() became null after cancel");
+  });
+
+  test("contexts whose done() is never asked for create no Promise", () => {
+    let promises = 0;
+    const hook = createHook({
+      init(_id, type) {
+        if (type === "PROMISE") promises++;
+      },
+    }).enable();
+    try {
+      const [parent, cancelParent] = context.withCancel(bg);
+      for (let i = 0; i < 10; i++) {
+        const [c, cancel] = context.withCancelCause(parent);
+        const v = context.withValue(c, "k", i);
+        const [t, cancelT] = context.withTimeout(v, 3_600_000);
+        void t.err();
+        cancelT();
+        cancel(new Error("x"));
+      }
+      context.withCancel(parent);
+      cancelParent();
+    } finally {
+      hook.disable();
+    }
+    assert.equal(promises, 0, `${promises} Promises created without done() being called, want 0`);
   });
 
   test("a canceled child is detached from its parent at once", async () => {

@@ -107,6 +107,48 @@ describe("ctx.signal", () => {
     assert.equal(ctx.signal.reason, context.Canceled);
   });
 
+  test("is created lazily: exactly one AbortController per context whose signal is read", (t) => {
+    let created = 0;
+    const Original = globalThis.AbortController;
+    class Counting extends Original {
+      constructor() {
+        super();
+        created++;
+      }
+    }
+    const any = t.mock.method(AbortSignal, "any");
+    const ac = new Original();
+    globalThis.AbortController = Counting;
+    t.after(() => {
+      globalThis.AbortController = Original;
+    });
+    const made = () => {
+      const [parent, cancel] = context.withCancel(bg);
+      const [a] = context.withCancelCause(parent);
+      const [b] = context.withTimeout(context.withValue(a, "k", 1), 3_600_000);
+      const [c] = context.withSignal(b, ac.signal);
+      return { parent, cancel, all: [parent, a, b, c] };
+    };
+    const untouched = made();
+    untouched.cancel();
+    assert.equal(
+      created,
+      0,
+      `${created} AbortControllers created without .signal being read, want 0`,
+    );
+    const touched = made();
+    for (const c of touched.all) void c.signal;
+    for (const c of touched.all) void c.signal;
+    assert.equal(
+      created,
+      touched.all.length,
+      `${created} AbortControllers for ${touched.all.length} signals read, want one each`,
+    );
+    touched.cancel();
+    assert.equal(created, touched.all.length, "canceling created more AbortControllers");
+    assert.equal(any.mock.callCount(), 0, "AbortSignal.any() was used for propagation");
+  });
+
   test("propagation goes through the tree, never through listeners on a parent's signal", () => {
     const [parent, cancel] = context.withCancel(bg);
     const ps = parent.signal;
