@@ -3,11 +3,43 @@ import { isCancelable, kindOf, parentOf } from "../introspect.js";
 import { birthOf, watch } from "./hooks.js";
 import { Site } from "./site.js";
 
-/** The warning codes the guard emits, for `process.on("warning")` filters and `--disable-warning`. */
+/**
+ * TOO_MANY_CHILDREN is the code of the warning the guard emits when one
+ * context holds more live children than `childLimit`.
+ *
+ * @example
+ * ```ts
+ * process.on("warning", (w) => {
+ *   if ((w as TaprootWarning).code === TOO_MANY_CHILDREN) metrics.increment("ctx.fanout");
+ * });
+ * ```
+ */
 export const TOO_MANY_CHILDREN = "TAPROOT_TOO_MANY_CHILDREN";
+
+/**
+ * LOST_CANCEL is the code of the warning the guard emits when a cancel
+ * function is garbage-collected without having been called while its
+ * context still held resources. Silence it with
+ * `node --disable-warning=TAPROOT_LOST_CANCEL` (Node ≥ 21.3).
+ *
+ * @example
+ * ```ts
+ * installGuard({ onWarning: (w) => w.code === LOST_CANCEL && log.error(w.message) });
+ * ```
+ */
 export const LOST_CANCEL = "TAPROOT_LOST_CANCEL";
 
-/** TaprootWarning is what the guard emits: a `process` warning with a code. */
+/**
+ * TaprootWarning is what the guard emits: an `Error` named "TaprootWarning"
+ * with a `code`, given to `process.emitWarning` (or to `onWarning`).
+ *
+ * @example
+ * ```ts
+ * process.on("warning", (w) => {
+ *   if (w.name === "TaprootWarning") console.error(String((w as TaprootWarning).context));
+ * });
+ * ```
+ */
 export interface TaprootWarning extends Error {
   name: "TaprootWarning";
   code: typeof TOO_MANY_CHILDREN | typeof LOST_CANCEL;
@@ -15,7 +47,14 @@ export interface TaprootWarning extends Error {
   context?: Context;
 }
 
-/** GuardOptions configure {@link installGuard}. */
+/**
+ * GuardOptions configure {@link installGuard}.
+ *
+ * @example
+ * ```ts
+ * installGuard({ childLimit: 50_000, stacks: false });
+ * ```
+ */
 export interface GuardOptions {
   /**
    * Whether to install the guard at all. Default: {@link debugEnabled}(),
@@ -37,7 +76,14 @@ export interface GuardOptions {
   onWarning?: (warning: TaprootWarning) => void;
 }
 
-/** Guard is an installed runtime guard. */
+/**
+ * Guard is an installed runtime guard, returned by {@link installGuard}.
+ *
+ * @example
+ * ```ts
+ * using guard = installGuard({ enabled: true }); // uninstalled at the end of the scope
+ * ```
+ */
 export interface Guard extends Disposable {
   /** Whether the guard is watching (false when it was not enabled, or after uninstall). */
   readonly enabled: boolean;

@@ -7,7 +7,15 @@ import { watch } from "./hooks.js";
 import type { Birth } from "./hooks.js";
 import { describeNode, snapshotTree } from "./tree.js";
 
-/** Leak is a context that a {@link LeakTracker} saw created and that is still live: not done, and still reachable. */
+/**
+ * Leak is a context that a {@link LeakTracker} saw created and that is still
+ * live: not done, and still reachable.
+ *
+ * @example
+ * ```ts
+ * for (const leak of await tracker.leaks()) console.log(leak.name, leak.ageMs, leak.stack);
+ * ```
+ */
 export interface Leak {
   readonly context: Context;
   readonly kind: ContextKind;
@@ -21,7 +29,14 @@ export interface Leak {
   readonly stack: string;
 }
 
-/** TrackOptions configure {@link trackContexts} and {@link checkLeaks}. */
+/**
+ * TrackOptions configure {@link trackContexts} and {@link checkLeaks}.
+ *
+ * @example
+ * ```ts
+ * await checkLeaks(body, { grace: 1_000, ignore: (ctx) => ctx === app.context });
+ * ```
+ */
 export interface TrackOptions {
   /**
    * How long the check waits for live contexts to finish before it reports
@@ -39,6 +54,13 @@ export interface TrackOptions {
  * LeakTracker records every cancelable context created while it is active
  * (on any code path: the test body, a server it calls, timers). Get one from
  * {@link trackContexts}.
+ *
+ * @example
+ * ```ts
+ * let tracker: LeakTracker;
+ * beforeEach(() => (tracker = trackContexts()));
+ * afterEach(() => tracker.assertNoLeaks());
+ * ```
  */
 export interface LeakTracker extends Disposable {
   /** Whether the tracker still records new contexts. */
@@ -63,6 +85,16 @@ export interface LeakTracker extends Disposable {
 /**
  * LeakError is the error {@link checkLeaks} and {@link LeakTracker.assertNoLeaks}
  * fail with: its message is the readable report, `leaks` the contexts.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await checkLeaks(body);
+ * } catch (err) {
+ *   if (err instanceof LeakError) console.log(inspectTree(err.leaks[0]!.context));
+ *   throw err;
+ * }
+ * ```
  */
 export class LeakError extends Error {
   override readonly name = "LeakError";

@@ -8,6 +8,11 @@ import { birthOf } from "./hooks.js";
 /**
  * ContextNode is a plain-data snapshot of one context and its live subtree,
  * as {@link snapshotTree} returns it: ready for `JSON.stringify`.
+ *
+ * @example
+ * ```ts
+ * const late = (n: ContextNode): boolean => (n.remainingMs ?? Infinity) < 100 || n.children.some(late);
+ * ```
  */
 export interface ContextNode {
   /** What made the context: `withCancel`, `withDeadline`, `withSignal`, `withValue`, `withoutCancel`, `background` or `foreign` (a user's own Context). */
@@ -39,7 +44,14 @@ export interface ContextNode {
   omitted: number;
 }
 
-/** TreeOptions bound the work of {@link snapshotTree} and {@link inspectTree}. */
+/**
+ * TreeOptions bound the work of {@link snapshotTree} and {@link inspectTree}.
+ *
+ * @example
+ * ```ts
+ * inspectTree(app.context, { maxNodes: 200, maxDepth: 4 });
+ * ```
+ */
 export interface TreeOptions {
   /** At most this many nodes in total (default 1,000); the rest are counted in `omitted`. */
   maxNodes?: number;
@@ -125,7 +137,15 @@ export function inspectTree(ctx: Context, options?: TreeOptions): string {
   return renderTree(snapshotTree(ctx, options));
 }
 
-/** renderTree returns the text of {@link inspectTree} for a snapshot already taken. */
+/**
+ * renderTree returns the text of {@link inspectTree} for a snapshot already taken.
+ *
+ * @example
+ * ```ts
+ * const snap = snapshotTree(ctx);
+ * console.log(renderTree(snap));
+ * ```
+ */
 export function renderTree(root: ContextNode): string {
   const lines: string[] = [];
   const walk = (n: ContextNode, head: string, tail: string): void => {
