@@ -1,7 +1,17 @@
 import { cause, sleep, withoutCancel, type Context } from "../index.js";
 import { checkContext, checkMs, describe } from "./describe.js";
 
-/** EveryOptions configure {@link every}. */
+/**
+ * EveryOptions configure {@link every}.
+ *
+ * @example
+ * ```ts
+ * await every(ctx, 5_000, refreshCache, {
+ *   inflight: "finish", // a refresh in progress completes before the worker stops
+ *   onError: (err) => log.warn("refresh failed", err),
+ * });
+ * ```
+ */
 export interface EveryOptions {
   /**
    * What a run in progress sees when `ctx` is canceled: `"cancel"` (default)

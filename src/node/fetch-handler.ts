@@ -9,7 +9,15 @@ import {
   type RequestContextOptions,
 } from "./request-context.js";
 
-/** FetchHandler is a Fetch API handler that takes the request's context first. */
+/**
+ * FetchHandler is a Fetch API handler that takes the request's context first.
+ *
+ * @example
+ * ```ts
+ * const handler: FetchHandler<[]> = async (ctx, request) =>
+ *   Response.json(await db.query(ctx, new URL(request.url).searchParams.get("q")));
+ * ```
+ */
 export type FetchHandler<A extends unknown[]> = (
   ctx: Context,
   request: Request,

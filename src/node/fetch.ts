@@ -8,7 +8,15 @@ import {
 } from "./deadline-header.js";
 import { checkContext } from "./describe.js";
 
-/** FetchWithContextInit is `RequestInit` plus the options of {@link fetchWithContext}. */
+/**
+ * FetchWithContextInit is `RequestInit` plus the options of {@link fetchWithContext}.
+ *
+ * @example
+ * ```ts
+ * // A partner API outside the trust boundary: no deadline header.
+ * await fetchWithContext(ctx, "https://api.example.com/v1/rates", { propagateDeadline: false });
+ * ```
+ */
 export interface FetchWithContextInit extends RequestInit {
   /**
    * Whether to send the context's remaining time as `connect-timeout-ms` (and

@@ -11,15 +11,42 @@ import { headerBudget, CONNECT_TIMEOUT, GRPC_TIMEOUT } from "./deadline-header.j
 import { checkContext, checkMs, describe } from "./describe.js";
 import { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
 
-/** An incoming request of `node:http`, `node:https` or the `node:http2` compatibility API. */
+/**
+ * An incoming request of `node:http`, `node:https` or the `node:http2` compatibility API.
+ *
+ * @example
+ * ```ts
+ * function route(req: IncomingRequest): string {
+ *   return `${req.method} ${req.url}`;
+ * }
+ * ```
+ */
 export type IncomingRequest = IncomingMessage | Http2ServerRequest;
-/** The response that goes with an {@link IncomingRequest}. */
+/**
+ * The response that goes with an {@link IncomingRequest}.
+ *
+ * @example
+ * ```ts
+ * function reply(res: OutgoingResponse, body: string): void {
+ *   res.end(body);
+ * }
+ * ```
+ */
 export type OutgoingResponse = ServerResponse | Http2ServerResponse;
 
 /**
  * RequestContextOptions shape the context {@link requestContext} creates. They
  * are read once, when a request's context is created; later calls return the
  * cached context whatever options they pass.
+ *
+ * @example
+ * ```ts
+ * const ctx = requestContext(req, res, {
+ *   context: appCtx, // the application's root: its values, its cancellation
+ *   timeout: 10_000, // no request runs longer than 10 s
+ *   maxHeaderTimeout: 60_000, // callers may ask for less, never for more than a minute
+ * });
+ * ```
  */
 export interface RequestContextOptions {
   /** The parent of the request context: its values are visible and its cancellation reaches the request. Default `background()`. */

@@ -30,6 +30,13 @@ import {
 /**
  * InflightRequest describes a request that a {@link serve} server is handling:
  * its context, method, target and the time it arrived (epoch ms).
+ *
+ * @example
+ * ```ts
+ * for (const r of app.inflight()) {
+ *   console.log(`${r.method} ${r.url} running for ${Date.now() - r.startedAt} ms`);
+ * }
+ * ```
  */
 export interface InflightRequest {
   ctx: Context;
@@ -42,10 +49,30 @@ export interface InflightRequest {
  * Handler handles one request of a {@link serve} server. `ctx` is the
  * request's context (also returned by `requestContext(req)`). A rejection or
  * throw becomes a 500, or a 503 when `ctx` is done, if nothing was sent yet.
+ *
+ * @example
+ * ```ts
+ * const hello: Handler = async (ctx, req, res) => {
+ *   const name = await users.lookup(ctx, req.headers["x-user-id"]);
+ *   res.end(`hello ${name}\n`);
+ * };
+ * ```
  */
 export type Handler = (ctx: Context, req: IncomingMessage, res: ServerResponse) => unknown;
 
-/** ServeOptions configure {@link serve}. */
+/**
+ * ServeOptions configure {@link serve}.
+ *
+ * @example
+ * ```ts
+ * const app = serve(handler, {
+ *   context: root, // from signalContext(background())
+ *   timeout: 5_000,
+ *   shutdownTimeout: 20_000,
+ *   server: https.createServer({ key, cert }),
+ * });
+ * ```
+ */
 export interface ServeOptions extends RequestContextOptions {
   /**
    * The server's base context, Go's `BaseContext`: request contexts see its
@@ -65,7 +92,15 @@ export interface ServeOptions extends RequestContextOptions {
   onError?: (err: unknown, ctx: Context, req: IncomingMessage) => void;
 }
 
-/** ShutdownResult counts how a shutdown ended the requests it found in flight. */
+/**
+ * ShutdownResult counts how a shutdown ended the requests it found in flight.
+ *
+ * @example
+ * ```ts
+ * const { completed, canceled } = await app.shutdown(graceCtx);
+ * console.log(`drained ${completed} request(s), canceled ${canceled}`);
+ * ```
+ */
 export interface ShutdownResult {
   /** Requests that finished during the grace period. */
   completed: number;
@@ -75,6 +110,16 @@ export interface ShutdownResult {
 
 /**
  * ContextServer is a server started by {@link serve}.
+ *
+ * @example
+ * ```ts
+ * const app: ContextServer = serve(handler);
+ * const { port } = await app.listen(8080);
+ * // ...
+ * const [grace, cancel] = withTimeout(background(), 10_000);
+ * await app.shutdown(grace);
+ * cancel();
+ * ```
  */
 export interface ContextServer extends AsyncDisposable {
   /** The underlying `node:http` (or `node:https`) server. */
@@ -114,8 +159,9 @@ const HAMMER_MS = 1_000;
  *   res.end("ok\n");
  * }, { context: root, timeout: 5_000 });
  * await app.listen(8080);
- * await app.closed; // SIGINT or SIGTERM: drains for up to 10 s, then resolves
- * stop();
+ * await root.done(); // SIGINT or SIGTERM
+ * stop(); // from here a second signal ends the process at once
+ * await app.closed; // drained for up to 10 s (shutdownTimeout), then closed
  * ```
  */
 export function serve(handler: Handler, options?: ServeOptions): ContextServer {
