@@ -62,9 +62,10 @@ export function contextInScope(context: AnyRuleContext, node: TSESTree.Node): st
     for (const variable of scope.variables) {
       const def = variable.defs[0];
       if (!def || (def.type !== "Parameter" && def.type !== "Variable")) continue;
-      if (def.name.range[0] > node.range[0]) continue;
-      if (found && found.range[0] > def.name.range[0]) continue;
-      if (isContextExpression(context, def.name)) found = def.name;
+      const id = def.name;
+      if (id.type !== AST_NODE_TYPES.Identifier || id.range[0] > node.range[0]) continue;
+      if (found && found.range[0] > id.range[0]) continue;
+      if (isContextExpression(context, id)) found = id;
     }
     if (found) return found.name;
   }

@@ -102,7 +102,23 @@ export async function worker(ctx: context.Context) {
   await ctx.done();
   return ctx.err();
 }`,
-        errors: [{ messageId: "awaitDone", line: 4, suggestions: 1 }],
+        errors: [
+          {
+            messageId: "awaitDone",
+            line: 4,
+            suggestions: [
+              {
+                messageId: "waitForever",
+                output: `
+import type * as context from "taproot";
+export async function worker(ctx: context.Context) {
+  await (ctx.done() ?? ${NEVER});
+  return ctx.err();
+}`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "a derived context",
@@ -113,14 +129,42 @@ export async function f(parent: Context) {
   const ctx = withValue(parent, k, 1);
   await ctx.done();
 }`,
-        errors: [{ messageId: "awaitDone", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "awaitDone",
+            suggestions: [
+              {
+                messageId: "waitForever",
+                output: `
+import { withValue, createKey, type Context } from "taproot";
+const k = createKey<number>("k");
+export async function f(parent: Context) {
+  const ctx = withValue(parent, k, 1);
+  await (ctx.done() ?? ${NEVER});
+}`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "the background context never finishes",
         code: `
 import { background } from "taproot";
 export async function forever() { await background().done(); }`,
-        errors: [{ messageId: "awaitDone", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "awaitDone",
+            suggestions: [
+              {
+                messageId: "waitForever",
+                output: `
+import { background } from "taproot";
+export async function forever() { await (background().done() ?? ${NEVER}); }`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "in a race",
@@ -146,7 +190,19 @@ export function first<T>(ctx: Context, work: Promise<T>) { return Promise.race([
         code: `
 import type { Context } from "taproot";
 export function any(ctx: Context, a: Promise<void>) { return Promise.any([ctx.done(), a]); }`,
-        errors: [{ messageId: "raceDone", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "raceDone",
+            suggestions: [
+              {
+                messageId: "waitForever",
+                output: `
+import type { Context } from "taproot";
+export function any(ctx: Context, a: Promise<void>) { return Promise.any([ctx.done() ?? ${NEVER}, a]); }`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "a class method awaiting its parameter",
@@ -159,7 +215,25 @@ export class Server {
   }
   async close() {}
 }`,
-        errors: [{ messageId: "awaitDone", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "awaitDone",
+            suggestions: [
+              {
+                messageId: "waitForever",
+                output: `
+import type { Context } from "taproot";
+export class Server {
+  async serve(ctx: Context) {
+    await (ctx.done() ?? ${NEVER});
+    await this.close();
+  }
+  async close() {}
+}`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "the context of a pair",
@@ -170,21 +244,61 @@ export async function f(parent: Context) {
   setTimeout(cancel, 10);
   await ctx.done();
 }`,
-        errors: [{ messageId: "awaitDone", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "awaitDone",
+            suggestions: [
+              {
+                messageId: "waitForever",
+                output: `
+import { withCancel, type Context } from "taproot";
+export async function f(parent: Context) {
+  const [ctx, cancel] = withCancel(parent);
+  setTimeout(cancel, 10);
+  await (ctx.done() ?? ${NEVER});
+}`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "a user's own context type named Context",
         code: `
 interface Context { done(): Promise<void> | null; err(): Error | null; readonly signal: AbortSignal }
 export async function f(ctx: Context) { await ctx.done(); }`,
-        errors: [{ messageId: "awaitDone", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "awaitDone",
+            suggestions: [
+              {
+                messageId: "waitForever",
+                output: `
+interface Context { done(): Promise<void> | null; err(): Error | null; readonly signal: AbortSignal }
+export async function f(ctx: Context) { await (ctx.done() ?? ${NEVER}); }`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "a context returned by a function",
         code: `
 import { withoutCancel, type Context } from "taproot";
 export async function f(ctx: Context) { await withoutCancel(ctx).done(); }`,
-        errors: [{ messageId: "awaitDone", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "awaitDone",
+            suggestions: [
+              {
+                messageId: "waitForever",
+                output: `
+import { withoutCancel, type Context } from "taproot";
+export async function f(ctx: Context) { await (withoutCancel(ctx).done() ?? ${NEVER}); }`,
+              },
+            ],
+          },
+        ],
       },
     ],
   },
@@ -197,7 +311,19 @@ export async function f(ctx: Context) { await withoutCancel(ctx).done(); }`,
         code: `
 import type { Context } from "taproot";
 export async function f(ctx: Context) { await ctx.done(); }`,
-        errors: [{ messageId: "awaitDone", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "awaitDone",
+            suggestions: [
+              {
+                messageId: "waitForever",
+                output: `
+import type { Context } from "taproot";
+export async function f(ctx: Context) { await (ctx.done() ?? ${NEVER}); }`,
+              },
+            ],
+          },
+        ],
       },
     ],
   },

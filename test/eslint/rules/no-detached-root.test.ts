@@ -135,7 +135,22 @@ export async function pollAll(ctx: Context, ids: string[]) {
   await Promise.all(ids.map(async () => sleep(background(), 100)));
   return ctx;
 }`,
-        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "detachedFromParameter",
+            suggestions: [
+              {
+                messageId: "passContext",
+                output: `
+import { background, sleep, type Context } from "taproot";
+export async function pollAll(ctx: Context, ids: string[]) {
+  await Promise.all(ids.map(async () => sleep(ctx, 100)));
+  return ctx;
+}`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "an arrow function whose context is named parent",
@@ -163,7 +178,21 @@ import { background, type Context } from "taproot";
 declare function handle(route: string, h: (ctx: Context) => Promise<void>): void;
 declare function save(ctx: Context): Promise<void>;
 handle("/save", async (c) => save(background()));`,
-        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "detachedFromParameter",
+            suggestions: [
+              {
+                messageId: "passContext",
+                output: `
+import { background, type Context } from "taproot";
+declare function handle(route: string, h: (ctx: Context) => Promise<void>): void;
+declare function save(ctx: Context): Promise<void>;
+handle("/save", async (c) => save(c));`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "a node:http request handler",
@@ -203,7 +232,19 @@ export async function page(req: any) {
         code: `
 import { background, type Context } from "taproot";
 export function get(ctx?: Context) { return ctx ?? background(); }`,
-        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "detachedFromParameter",
+            suggestions: [
+              {
+                messageId: "passContext",
+                output: `
+import { background, type Context } from "taproot";
+export function get(ctx?: Context) { return ctx ?? ctx; }`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "a Context type re-exported by the project",
@@ -211,7 +252,20 @@ export function get(ctx?: Context) { return ctx ?? background(); }`,
 import { background } from "taproot";
 import type { Ctx } from "./lib/timeouts.js";
 export function f(ctx: Ctx) { return [ctx, background()]; }`,
-        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "detachedFromParameter",
+            suggestions: [
+              {
+                messageId: "passContext",
+                output: `
+import { background } from "taproot";
+import type { Ctx } from "./lib/timeouts.js";
+export function f(ctx: Ctx) { return [ctx, ctx]; }`,
+              },
+            ],
+          },
+        ],
       },
     ],
   },
@@ -228,7 +282,19 @@ export function f(options: object) { return [options, background()]; }`,
         code: `
 import { background, type Context } from "taproot";
 export function f(ctx: Context) { return [ctx, background()]; }`,
-        errors: [{ messageId: "detachedFromParameter", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "detachedFromParameter",
+            suggestions: [
+              {
+                messageId: "passContext",
+                output: `
+import { background, type Context } from "taproot";
+export function f(ctx: Context) { return [ctx, ctx]; }`,
+              },
+            ],
+          },
+        ],
       },
     ],
   },

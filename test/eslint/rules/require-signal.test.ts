@@ -171,7 +171,21 @@ import { once } from "events";
 import type { EventEmitter } from "node:events";
 import type { Context } from "taproot";
 export async function ready(ctx: Context, server: EventEmitter) { await once(server, "listening"); }`,
-        errors: [{ messageId: "missingSignal", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "missingSignal",
+            suggestions: [
+              {
+                messageId: "addSignal",
+                output: `
+import { once } from "events";
+import type { EventEmitter } from "node:events";
+import type { Context } from "taproot";
+export async function ready(ctx: Context, server: EventEmitter) { await once(server, "listening", { signal: ctx.signal }); }`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "exec with options lacking a signal",
@@ -230,7 +244,21 @@ import type { Context } from "taproot";
 export async function fetchAll(ctx: Context, urls: string[]) {
   return Promise.all(urls.map((u) => fetch(u)));
 }`,
-        errors: [{ messageId: "missingSignal", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "missingSignal",
+            suggestions: [
+              {
+                messageId: "addSignal",
+                output: `
+import type { Context } from "taproot";
+export async function fetchAll(ctx: Context, urls: string[]) {
+  return Promise.all(urls.map((u) => fetch(u, { signal: ctx.signal })));
+}`,
+              },
+            ],
+          },
+        ],
       },
       {
         name: "an init variable whose type has no signal",
@@ -266,7 +294,19 @@ export function f(ctx: Context, init: RequestInit) { return fetch("/x", init); }
         code: `
 import type { Context } from "taproot";
 export function f(ctx: Context) { return fetch("/x"); }`,
-        errors: [{ messageId: "missingSignal", suggestions: 1 }],
+        errors: [
+          {
+            messageId: "missingSignal",
+            suggestions: [
+              {
+                messageId: "addSignal",
+                output: `
+import type { Context } from "taproot";
+export function f(ctx: Context) { return fetch("/x", { signal: ctx.signal }); }`,
+              },
+            ],
+          },
+        ],
       },
     ],
   },
