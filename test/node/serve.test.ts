@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import { describe, it } from "node:test";
 import {
@@ -202,6 +204,37 @@ describe("serve", () => {
       await pending;
     } finally {
       await app.shutdown();
+    }
+  });
+
+  it("serves HTTPS and closes an idle TLS keep-alive connection at shutdown", async () => {
+    // A throwaway self-signed certificate for 127.0.0.1, for this test only.
+    const tls = {
+      key: readFileSync(new URL("./fixtures/tls-key.pem", import.meta.url)),
+      cert: readFileSync(new URL("./fixtures/tls-cert.pem", import.meta.url)),
+    };
+    const app = serve((ctx, _req, res) => void res.end(String(ctx.err())), {
+      server: https.createServer(tls),
+    });
+    const { port } = await app.listen(0, "127.0.0.1");
+    const agent = new https.Agent({ keepAlive: true, ca: tls.cert });
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        https
+          .get({ host: "127.0.0.1", port, agent }, (res) => {
+            let b = "";
+            res.on("data", (d: Buffer) => (b += String(d)));
+            res.on("end", () => resolve(b));
+          })
+          .on("error", reject);
+      });
+      assert.equal(body, "null");
+      const t0 = Date.now();
+      await app.shutdown();
+      assert.ok(Date.now() - t0 < 1_000, `shutdown took ${Date.now() - t0} ms, want at once`);
+      assert.equal(await connections(app.server), 0);
+    } finally {
+      agent.destroy();
     }
   });
 
