@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ASTUtils, AST_NODE_TYPES, type TSESTree } from "@typescript-eslint/utils";
+import { ASTUtils, AST_NODE_TYPES, type TSESLint, type TSESTree } from "@typescript-eslint/utils";
 import ts from "typescript";
 import { type AnyRuleContext, typeServices } from "./services.js";
 
@@ -66,7 +66,10 @@ export function unwrap(node: TSESTree.Node): TSESTree.Node {
 }
 
 /** findVariable returns the variable an identifier refers to, if it is declared in the file. */
-export function findVariable(context: AnyRuleContext, id: TSESTree.Identifier) {
+export function findVariable(
+  context: AnyRuleContext,
+  id: TSESTree.Identifier,
+): TSESLint.Scope.Variable | undefined {
   return ASTUtils.findVariable(context.sourceCode.getScope(id), id) ?? undefined;
 }
 
