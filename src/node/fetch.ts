@@ -1,4 +1,4 @@
-import { DeadlineExceeded, type Context } from "../index.js";
+import { DeadlineExceeded, withSignal, type Context } from "../index.js";
 import {
   CONNECT_TIMEOUT,
   GRPC_TIMEOUT,
@@ -74,7 +74,7 @@ export async function fetchWithContext(
     }
     request.headers = headers;
   }
-  const signal = init?.signal ? AbortSignal.any([ctx.signal, init.signal]) : ctx.signal;
+  const signal = init?.signal ? either(ctx, init.signal) : ctx.signal;
   try {
     return await fetchImpl(input, { ...request, signal });
   } catch (err) {
@@ -82,4 +82,16 @@ export async function fetchWithContext(
     // racing it), the caller asked for the context's verdict.
     throw ctx.err() ?? err;
   }
+}
+
+/**
+ * either returns a signal that aborts when `ctx` is done or `signal` aborts.
+ * AbortSignal.any arrived in Node 20.3; before it, a child context of
+ * withSignal does the same, its listener on `signal` removed when either
+ * side ends (it cannot be released sooner: the response body is read after
+ * fetch resolves, under the same signal).
+ */
+function either(ctx: Context, signal: AbortSignal): AbortSignal {
+  if (typeof AbortSignal.any === "function") return AbortSignal.any([ctx.signal, signal]);
+  return withSignal(ctx, signal)[0].signal;
 }

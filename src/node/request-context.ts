@@ -111,7 +111,8 @@ export function contextOf(req: object): Context | undefined {
  * a request to its response, and the response's `close` is the only reliable
  * disconnect signal (the request's own `close` fires as soon as the body has
  * been read, nodejs/node#38924). Express's `req.res` and HTTP/2's `req.stream`
- * are found without it.
+ * are found without it. A Fetch API `Request` handled by {@link fetchHandler}
+ * also has its context here.
  *
  * @example
  * ```ts

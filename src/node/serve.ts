@@ -83,7 +83,10 @@ export interface ServeOptions extends RequestContextOptions {
   context?: Context;
   /** The grace period in milliseconds of the shutdown started by `context` ending. Default 10,000. */
   shutdownTimeout?: number;
-  /** The server to serve on, e.g. from `https.createServer(tls)`. Default: a new `http.createServer()`. */
+  /**
+   * The server to serve on, e.g. from `https.createServer(tls)`, with no
+   * 'request' listener of its own. Default: a new `http.createServer()`.
+   */
   server?: Server;
   /**
    * onError reports a handler's failure that is not its context's own
@@ -388,9 +391,10 @@ class Serving implements ContextServer {
   }
 
   /**
-   * release (called by the entry when its response closes) ends a request once both its response closed and its handler
+   * release ends a request once both its response closed and its handler
    * returned, as Go cancels r.Context() when ServeHTTP returns: work the
-   * handler started and did not wait for stops here.
+   * handler started and did not wait for stops here. During a drain it also
+   * closes the connection if that was its last request.
    */
   release(entry: Entry): void {
     if (!this.#unlink(entry)) return;
