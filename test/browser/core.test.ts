@@ -257,7 +257,7 @@ test("the core's test suite passes in headless Chromium", { timeout: 180_000 }, 
     `${userAgent}: ${count("pass")} passed, ${count("fail")} failed, ${count("skip")} skipped, ${count("todo")} todo`,
   );
   for (const r of results.filter((r) => r.status === "skip")) {
-    t.diagnostic(`skipped ${r.file} > ${r.name}: ${r.error}`);
+    t.diagnostic(`Node-only, skipped in Chromium: ${r.file} > ${r.name} (${r.error})`);
   }
   assert.deepEqual(errors, [], "uncaught errors in the page");
   const failures = results.filter((r) => r.status === "fail");
