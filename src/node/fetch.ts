@@ -93,5 +93,6 @@ export async function fetchWithContext(
  */
 function either(ctx: Context, signal: AbortSignal): AbortSignal {
   if (typeof AbortSignal.any === "function") return AbortSignal.any([ctx.signal, signal]);
+  // eslint-disable-next-line taproot/lost-cancel -- released when either side ends, see above
   return withSignal(ctx, signal)[0].signal;
 }

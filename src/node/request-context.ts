@@ -82,7 +82,11 @@ const kContext = Symbol("taproot.requestContext");
 /** Where the response (or HTTP/2 stream) keeps its binding, for the shared close listener. */
 const kBinding = Symbol("taproot.binding");
 
-/** Fetch API Requests are host objects in some runtimes: their contexts go in a WeakMap. */
+/**
+ * Fetch API Requests are host objects in some runtimes: their contexts go in
+ * a WeakMap, which holds each only as long as its request lives.
+ */
+// eslint-disable-next-line taproot/no-stored-context -- the per-request cache requestContext() reads
 export const fetchContexts = new WeakMap<Request, Context>();
 
 /** contextOf returns the context already bound to a request, if any. */
@@ -193,6 +197,7 @@ function isHttp2(req: IncomingRequest): req is Http2ServerRequest {
  * extends it to also wait for the handler.
  */
 export class Binding {
+  // eslint-disable-next-line taproot/no-stored-context -- a binding lives exactly as long as its request
   ctx!: Context;
   cancel!: CancelCauseFunc;
 
@@ -261,6 +266,8 @@ export function newRequestContext(
     source === "timeout" && policy.timeoutCause !== undefined
       ? policy.timeoutCause
       : timeoutError(budget, source);
+  // The deadline's own cancel is not needed: canceling `outer` ends it and its timer.
+  // eslint-disable-next-line taproot/lost-cancel
   return [withDeadlineCause(outer, Date.now() + budget, why)[0], cancel];
 }
 

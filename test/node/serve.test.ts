@@ -153,7 +153,7 @@ describe("serve", () => {
         if (req.url === "/throw") throw new Error("boom");
         await sleep(ctx, 10_000);
       },
-      { timeout: 50, onError: (err) => reported.push(err) },
+      { timeout: 50, onError: (_ctx, err) => reported.push(err) },
     );
     const { port } = await app.listen(0, "127.0.0.1");
     try {
