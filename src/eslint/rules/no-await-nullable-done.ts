@@ -3,7 +3,13 @@ import type { RuleFixer } from "@typescript-eslint/utils/ts-eslint";
 import ts from "typescript";
 import { createRule } from "../create-rule.js";
 import { typeServices } from "../services.js";
-import { memberName, unwrap } from "../taproot.js";
+import {
+  CANCEL_PAIR_FUNCTIONS,
+  findVariable,
+  memberName,
+  taprootCallName,
+  unwrap,
+} from "../taproot.js";
 import { isContextExpression } from "../types.js";
 
 type MessageIds = "awaitDone" | "raceDone" | "waitForever";
@@ -15,7 +21,8 @@ const COMBINATORS = new Set(["race", "any"]);
  * no-await-nullable-done reports `await ctx.done()` (and `ctx.done()` in
  * `Promise.race` or `Promise.any`) where `done()` may return null: for a
  * context that can never be canceled it does, and awaiting null resumes at
- * once instead of waiting.
+ * once instead of waiting. A context known to be cancelable (the first half
+ * of a `const [ctx, cancel]` pair, or a request's context) is let through.
  */
 export default createRule<[], MessageIds>({
   name: "no-await-nullable-done",
@@ -55,7 +62,31 @@ export default createRule<[], MessageIds>({
         const parts = type.isUnion() ? type.types : [type];
         if (!parts.some((t) => t.flags & ts.TypeFlags.Null)) return undefined;
       }
-      return isContextExpression(context, callee.object) ? call : undefined;
+      return isContextExpression(context, callee.object) && !isCancelable(callee.object)
+        ? call
+        : undefined;
+    }
+
+    // Whether a context is known to be cancelable, so its done() is never
+    // null: a request's context, or the context of a `const [ctx, cancel]`
+    // pair from withCancel, withTimeout and the like.
+    function isCancelable(node: TSESTree.Node): boolean {
+      const expr = unwrap(node);
+      if (expr.type === AST_NODE_TYPES.CallExpression) {
+        return taprootCallName(context, expr) === "requestContext";
+      }
+      if (expr.type !== AST_NODE_TYPES.Identifier) return false;
+      const def = findVariable(context, expr)?.defs[0];
+      if (def?.type !== "Variable" || def.parent.kind !== "const" || !def.node.init) return false;
+      const init = unwrap(def.node.init);
+      if (init.type !== AST_NODE_TYPES.CallExpression) return false;
+      const fn = taprootCallName(context, init);
+      if (def.node.id.type === AST_NODE_TYPES.Identifier) return fn === "requestContext";
+      return (
+        def.node.id.type === AST_NODE_TYPES.ArrayPattern &&
+        def.node.id.elements[0] === def.name &&
+        CANCEL_PAIR_FUNCTIONS.has(fn ?? "")
+      );
     }
 
     function suggest(call: TSESTree.CallExpression, parenthesize: boolean) {

@@ -75,6 +75,13 @@ export default createRule<[], MessageIds>({
       "Program:exit"() {
         for (const { node, fn } of roots) {
           for (const outer of enclosingFunctions(node)) {
+            // A default value (`ctx: Context = background()`) is what the
+            // function uses when it is given no context: not a detached root.
+            if (
+              outer.params.some((p) => p.range[0] <= node.range[0] && node.range[1] <= p.range[1])
+            ) {
+              break;
+            }
             const ctx = contextParameterOf(context, outer);
             if (ctx !== undefined) {
               context.report({

@@ -99,13 +99,20 @@ export default createRule<Options, MessageIds>({
     }
 
     function holdsContexts(node: TSESTree.NewExpression): boolean {
-      if (node.typeArguments?.params.some((t) => isContextTypeNode(context, t))) return true;
-      if (!services) return false;
+      // A WeakMap's keys, a WeakSet's or a WeakRef's contents are held weakly:
+      // they keep no context alive.
+      const callee = node.callee.type === AST_NODE_TYPES.Identifier ? node.callee.name : "";
+      if (callee === "WeakSet" || callee === "WeakRef") return false;
+      const skip = callee === "WeakMap" ? 1 : 0;
+      const written = node.typeArguments?.params.slice(skip);
+      if (written?.some((t) => isContextTypeNode(context, t))) return true;
+      if (written || !services) return false;
       const checker = services.program.getTypeChecker();
       const type = services.getTypeAtLocation(node);
       if (!(type.flags & ts.TypeFlags.Object)) return false;
       return checker
         .getTypeArguments(type as ts.TypeReference)
+        .slice(skip)
         .some((t) => isContextType(checker, t));
     }
 

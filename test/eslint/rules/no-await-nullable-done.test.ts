@@ -7,6 +7,26 @@ testRule("no-await-nullable-done", rule, {
   typed: {
     valid: [
       {
+        name: "the context of a const pair is cancelable: its done() is never null",
+        code: `
+import { withCancel, type Context } from "taproot";
+export async function f(parent: Context) {
+  const [ctx, cancel] = withCancel(parent);
+  setTimeout(cancel, 10);
+  await ctx.done();
+}`,
+      },
+      {
+        name: "a request's context is cancelable",
+        code: `
+import type { IncomingMessage } from "node:http";
+import { requestContext } from "taproot/node";
+export async function onClose(req: IncomingMessage) {
+  const ctx = requestContext(req);
+  await ctx.done();
+}`,
+      },
+      {
         name: "done() checked before it is awaited",
         code: `
 import type { Context } from "taproot";
@@ -236,14 +256,10 @@ export class Server {
         ],
       },
       {
-        name: "the context of a pair",
+        name: "a context constrained by a type parameter",
         code: `
-import { withCancel, type Context } from "taproot";
-export async function f(parent: Context) {
-  const [ctx, cancel] = withCancel(parent);
-  setTimeout(cancel, 10);
-  await ctx.done();
-}`,
+import type { Context } from "taproot";
+export async function drain<C extends Context>(ctx: C) { await ctx.done(); }`,
         errors: [
           {
             messageId: "awaitDone",
@@ -251,12 +267,8 @@ export async function f(parent: Context) {
               {
                 messageId: "waitForever",
                 output: `
-import { withCancel, type Context } from "taproot";
-export async function f(parent: Context) {
-  const [ctx, cancel] = withCancel(parent);
-  setTimeout(cancel, 10);
-  await (ctx.done() ?? ${NEVER});
-}`,
+import type { Context } from "taproot";
+export async function drain<C extends Context>(ctx: C) { await (ctx.done() ?? ${NEVER}); }`,
               },
             ],
           },

@@ -34,6 +34,12 @@ declare function audit(ctx: Context, event: string): Promise<void>;
 export function onLogin(ctx: Context, user: string) { void audit(withoutCancel(ctx), "login " + user); }`,
       },
       {
+        name: "background() as the default value of the context parameter",
+        code: `
+import { background, type Context } from "taproot";
+export function shutdown(ctx: Context = background()) { return ctx.err(); }`,
+      },
+      {
         name: "a function without a context parameter",
         code: `
 import { background } from "taproot";

@@ -63,6 +63,13 @@ export class Worker {
 }`,
       },
       {
+        name: "a WeakMap keyed by context holds it weakly",
+        code: `
+import type { Context } from "taproot";
+const births = new WeakMap<Context, { at: number }>();
+export function born(ctx: Context) { births.set(ctx, { at: Date.now() }); }`,
+      },
+      {
         name: "a Map of contexts local to a function",
         code: `
 import type { Context } from "taproot";
@@ -155,6 +162,13 @@ export function getCurrent() { return current; }`,
 import type { Context } from "taproot";
 const inFlight = new Map<string, Context>();
 export function track(ctx: Context, id: string) { inFlight.set(id, ctx); }`,
+        errors: [{ messageId: "stored" }],
+      },
+      {
+        name: "a WeakMap holding contexts as values",
+        code: `
+import type { Context } from "taproot";
+export const contextOf = new WeakMap<object, Context>();`,
         errors: [{ messageId: "stored" }],
       },
       {
