@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { execFile } from "node:child_process";
+import { before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 
 import * as context from "../../src/index.js";
 import { hooks } from "../../src/debug-hooks.js";
@@ -22,6 +24,51 @@ async function collectUntil(until: () => boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+// A guard installed from the environment (TAPROOT_DEBUG=1) would see these tests' contexts too.
+before(() => installGuard({ enabled: false }));
+
+/** Runs a module in a fresh Node with env, and resolves with its stderr. */
+function runNode(env: Record<string, string>, code: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", code],
+      {
+        cwd: fileURLToPath(new URL("../..", import.meta.url)),
+        env: { ...process.env, TAPROOT_DEBUG: "", NODE_ENV: "", ...env },
+        timeout: 60_000,
+      },
+      (err, _stdout, stderr) => (err ? reject(err) : resolve(stderr)),
+    );
+  });
+}
+
+const FANOUT = `
+import * as context from "./src/index.ts";
+import "./src/testing/index.ts";
+const [parent, cancel] = context.withCancel(context.background());
+for (let i = 0; i < 3; i++) context.withCancel(parent);
+cancel();
+`;
+
+describe("TAPROOT_DEBUG", () => {
+  test("=1: importing taproot/testing installs the guard, TAPROOT_CHILD_LIMIT sets its limit", async () => {
+    const stderr = await runNode(
+      { TAPROOT_DEBUG: "1", TAPROOT_CHILD_LIMIT: "2", NODE_ENV: "production" },
+      FANOUT,
+    );
+    assert.match(
+      stderr,
+      /\[TAPROOT_TOO_MANY_CHILDREN\] TaprootWarning: context\.Background\.WithCancel has 3 live children \(more than 2\)/,
+    );
+  });
+
+  test("unset: importing taproot/testing installs nothing", async () => {
+    const stderr = await runNode({ TAPROOT_CHILD_LIMIT: "2" }, FANOUT);
+    assert.doesNotMatch(stderr, /TAPROOT_TOO_MANY_CHILDREN/);
+  });
+});
 
 describe("debugEnabled", () => {
   const cases: [Record<string, string | undefined>, boolean][] = [

@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 
 import * as context from "../../src/index.js";
 import { hooks } from "../../src/debug-hooks.js";
-import { LeakError, checkLeaks, trackContexts } from "../../src/testing/index.js";
+import { LeakError, checkLeaks, installGuard, trackContexts } from "../../src/testing/index.js";
 
 const bg = context.background();
+
+// These tests check that the core's hooks are back to null: no guard from the environment (TAPROOT_DEBUG=1).
+before(() => installGuard({ enabled: false }));
 
 describe("checkLeaks", () => {
   test("resolves with the body's result when every context it created is done", async () => {

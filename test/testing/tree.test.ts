@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 
 import * as context from "../../src/index.js";
-import { inspectTree, snapshotTree, trackContexts } from "../../src/testing/index.js";
+import { inspectTree, installGuard, snapshotTree, trackContexts } from "../../src/testing/index.js";
 
 const bg = context.background();
+
+// A guard from the environment (TAPROOT_DEBUG=1) would add ages to the exact lines below.
+before(() => installGuard({ enabled: false }));
 
 describe("inspectTree", () => {
   test("renders the live subtree, one line per context, labels relative to the parent", () => {
