@@ -23,7 +23,7 @@ describe("taproot/eslint", () => {
         `no test for ${name}`,
       );
       assert.ok(
-        rule.meta.docs?.url.endsWith(`/docs/rules/${name}.md`),
+        rule.meta.docs?.url?.endsWith(`/docs/rules/${name}.md`),
         `${name}: docs url ${rule.meta.docs?.url}`,
       );
       const text = readFileSync(page, "utf8");
