@@ -162,9 +162,9 @@ export function installGuard(options?: GuardOptions): Guard {
           if (ctx === undefined || ctx.err() !== null || !holdsResources(ctx)) return;
           emit(
             warning(
+              ctx,
               LOST_CANCEL,
               `the cancel function of ${String(ctx)} was garbage-collected without being called, while the context is live and ${whatItHolds(ctx)}. Call cancel on every path when the work is done (or declare it with \`using\`). Created at:\n${held.site?.text() ?? "    (no stack trace: stacks are off)"}`,
-              ctx,
             ),
           );
         });
@@ -180,9 +180,9 @@ export function installGuard(options?: GuardOptions): Guard {
       const site = birthOf(parent)?.site;
       emit(
         warning(
+          parent,
           TOO_MANY_CHILDREN,
           `${String(parent)} has ${count} live children (more than ${childLimit}): children whose cancel is never called stay attached to a long-lived parent. Cancel each child when its work ends (or raise childLimit if this many are really in flight).\nParent created at:\n${site?.text() ?? "    (unknown: created before the guard was installed)"}\nLatest child created at:\n${new Site().text()}`,
-          parent,
         ),
       );
     },
@@ -234,7 +234,7 @@ function linkedParent(ctx: Context): Context | null {
   return null;
 }
 
-function warning(code: TaprootWarning["code"], message: string, ctx: Context): TaprootWarning {
+function warning(ctx: Context, code: TaprootWarning["code"], message: string): TaprootWarning {
   const w = new Error(message) as TaprootWarning;
   w.name = "TaprootWarning";
   w.code = code;

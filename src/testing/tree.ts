@@ -222,14 +222,14 @@ function childrenOf(ctx: Context): Context[] {
 }
 
 /**
- * relativeLabel returns the part of child's toString() below ancestor, built
+ * relativeLabel returns the part of ctx's toString() below ancestor, built
  * from each node's own label: slicing String(child) by String(ancestor)
  * would break whenever a deadline's remaining time changed between the two
- * calls. Null if ancestor is not on child's chain.
+ * calls. Null if ancestor is not on ctx's chain.
  */
-function relativeLabel(child: Context, ancestor: Context): string | null {
+function relativeLabel(ctx: Context, ancestor: Context): string | null {
   let s = "";
-  for (let c: Context | null = child; c !== null; c = parentOf(c)) {
+  for (let c: Context | null = ctx; c !== null; c = parentOf(c)) {
     if (c === ancestor) return s;
     // Every context of taproot has _label(); the introspection module does not export it yet.
     const label = (c as { _label?: () => string })._label;
