@@ -120,12 +120,21 @@ export function debugSnapshot(source: DebugSource, options?: DebugHandlerOptions
   checkSource("debugSnapshot(source, options)", source);
   const now = Date.now();
   const requests: DebugRequestInfo[] = [];
-  for (const r of source.inflight?.() ?? []) requests.push(requestInfo(r, now));
+  const byCtx = new Map<Context, { note: string; since: number }>();
+  for (const r of source.inflight?.() ?? []) {
+    requests.push(requestInfo(r, now));
+    byCtx.set(r.ctx, { note: `${r.method} ${r.route ?? r.url}`, since: r.startedAt });
+  }
   requests.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
   const tree =
     source.context === undefined
       ? null
-      : snapshotTree(source.context, { now, maxNodes: options?.maxNodes ?? 1_000 });
+      : snapshotTree(source.context, {
+          now,
+          maxNodes: options?.maxNodes ?? 1_000,
+          // Name each request's context in the tree after its request.
+          annotate: (ctx) => byCtx.get(ctx),
+        });
   return { now: new Date(now).toISOString(), requests, tree };
 }
 

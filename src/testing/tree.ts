@@ -40,6 +40,8 @@ export interface ContextNode {
   /** The caller's frame that created the context, when a tracker or the guard recorded it. */
   site: string | null;
   children: ContextNode[];
+  /** What `options.annotate` said of this context (e.g. the request it serves), or null. */
+  note: string | null;
   /** Children left out by the `maxNodes` or `maxDepth` limit. */
   omitted: number;
 }
@@ -59,6 +61,12 @@ export interface TreeOptions {
   maxDepth?: number;
   /** The time to compute ages and remaining time against, in epoch ms (default `Date.now()`). */
   now?: number;
+  /**
+   * annotate(ctx) may name what a context is for (`note`, e.g. "GET /users/7")
+   * and when it started (`since`, epoch ms, used for its age when no tracker
+   * or guard saw it created). Called once per node shown.
+   */
+  annotate?: (ctx: Context) => { note?: string; since?: number } | undefined;
 }
 
 /**
@@ -89,7 +97,8 @@ export function snapshotTree(ctx: Context, options?: TreeOptions): ContextNode {
   const now = options?.now ?? Date.now();
   let budget = maxNodes - 1;
   const name = safeString(ctx);
-  const root = nodeOf(ctx, name, name, now);
+  const annotate = options?.annotate;
+  const root = nodeOf(ctx, name, name, now, annotate);
   // Breadth first, so that a limit cuts the deepest levels, not a whole branch.
   const queue: [ContextNode, Context, number][] = [[root, ctx, 0]];
   for (let i = 0; i < queue.length; i++) {
@@ -104,7 +113,7 @@ export function snapshotTree(ctx: Context, options?: TreeOptions): ContextNode {
       }
       budget--;
       const kname = safeString(k);
-      const child = nodeOf(k, kname, relativeLabel(k, c) ?? kname, now);
+      const child = nodeOf(k, kname, relativeLabel(k, c) ?? kname, now, annotate);
       node.children.push(child);
       queue.push([child, k, depth + 1]);
     }
@@ -163,6 +172,7 @@ export function renderTree(root: ContextNode): string {
 /** describeNode returns the facts of one node after its name: `withDeadline · live · deadline in 4.2s · 3 children · age 1s`. */
 export function describeNode(n: ContextNode): string {
   const parts: string[] = [n.kind];
+  if (n.note !== null) parts.push(n.note);
   if (n.err === null) parts.push(n.cancelable ? "live" : "never canceled");
   else
     parts.push(
@@ -182,7 +192,15 @@ export function describeNode(n: ContextNode): string {
   return parts.join(" · ");
 }
 
-function nodeOf(ctx: Context, name: string, label: string, now: number): ContextNode {
+function nodeOf(
+  ctx: Context,
+  name: string,
+  label: string,
+  now: number,
+  annotate: TreeOptions["annotate"],
+): ContextNode {
+  const a = annotate?.(ctx);
+  const since = birthOf(ctx)?.at ?? a?.since;
   const d = safeDeadline(ctx);
   const err = ctx.err();
   const birth = birthOf(ctx);
@@ -197,8 +215,9 @@ function nodeOf(ctx: Context, name: string, label: string, now: number): Context
     cause: err === null ? null : printValue(cause(ctx)),
     childCount: 0,
     waiting: 0,
-    ageMs: birth === undefined ? null : now - birth.at,
+    ageMs: since === undefined ? null : now - since,
     site: birth?.site?.first() ?? null,
+    note: a?.note ?? null,
     children: [],
     omitted: 0,
   };

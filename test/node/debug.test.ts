@@ -147,8 +147,17 @@ describe("debugHandler", () => {
     const tree = (await page.textContent("#tree")) ?? "";
     const lines = tree.trim().split("\n");
     assert.match(lines[0]!, /withCancel · live · 3 children/);
-    // One subtree per request in flight, each ending in its deadline; the two held ones sleep.
-    assert.equal(lines.filter((l) => /withDeadline · live · deadline in/.test(l)).length, 3, tree);
+    // One subtree per request in flight; the two held ones sleep.
+    // Each request's context is named after its request, with its age.
+    for (const req of [
+      "GET /slow?id=1",
+      "POST /upload/<b>x</b>?id=2",
+      "GET /debug/taproot?refresh=0",
+    ]) {
+      const line = lines.find((l) => l.includes(`withDeadline · ${req} · live · deadline in`));
+      assert.ok(line !== undefined, `no tree line for ${req}:\n${tree}`);
+      assert.match(line, / · age \d/);
+    }
     assert.equal(lines.filter((l) => /1 waiting \(afterFunc\/sleep\)/.test(l)).length, 2, tree);
 
     const png = join(shots, "debug-page.png");

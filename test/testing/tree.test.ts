@@ -119,6 +119,25 @@ describe("inspectTree", () => {
     }
   });
 
+  test("annotate names a context and gives its age when no tracker saw it created", () => {
+    const [root, cancelRoot] = context.withCancel(bg);
+    const [req, cancelReq] = context.withCancel(root);
+    try {
+      const now = Date.now();
+      const text = inspectTree(root, {
+        now,
+        annotate: (ctx) => (ctx === req ? { note: "GET /users/7", since: now - 250 } : undefined),
+      });
+      assert.equal(
+        text.split("\n")[1],
+        "└── .WithCancel  withCancel · GET /users/7 · live · age 250ms",
+      );
+    } finally {
+      cancelReq();
+      cancelRoot();
+    }
+  });
+
   test("throws a TypeError naming inspectTree for a missing context", () => {
     assert.throws(() => inspectTree(undefined as never), {
       name: "TypeError",
