@@ -185,7 +185,7 @@ describe("a bad timeout or deadline is a TypeError naming the function and the v
     });
   }
 
-  test("a bad timeout leaves no timer and no child behind", async () => {
+  test("a bad timeout throws and leaves the parent working", async () => {
     const [parent, cancel] = context.withCancel(bg);
     assert.throws(() => context.withTimeout(parent, NaN), TypeError);
     cancel();

@@ -251,6 +251,27 @@ describe("a user's own Context as parent", () => {
     user.cancel(new Error("end"));
   });
 
+  test("holds no subscription per finished child: the heap does not grow with them", async () => {
+    const user = new UserContext();
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) {
+        await flush();
+        gc();
+      }
+      return v8.getHeapStatistics().used_heap_size;
+    };
+    churn(user, 10_000); // warm up
+    const before = await settle();
+    const n = 100_000;
+    churn(user, n);
+    const grown = (await settle()) - before;
+    assert.ok(
+      grown / n < 16,
+      `heap grew ${grown} bytes over ${n} finished children of a live user parent (${(grown / n).toFixed(1)} B each), want under 16 B each`,
+    );
+    user.cancel(new Error("end"));
+  });
+
   test("leaves no listener on the user parent's signal once its children end", async () => {
     const user = new UserContext();
     for (let i = 0; i < 20; i++) context.withCancel(user)[1]();
@@ -259,6 +280,11 @@ describe("a user's own Context as parent", () => {
     assert.equal(n, 0, `user.signal has ${n} abort listeners after its children ended, want 0`);
   });
 });
+
+/** Creates and cancels n children of parent. */
+function churn(parent: Context, n: number): void {
+  for (let i = 0; i < n; i++) context.withCancel(parent)[1]();
+}
 
 /** In its own function: a suspended async function's frame may keep its last locals alive. */
 function makeAndCancel(parent: Context, n: number): WeakRef<object>[] {
