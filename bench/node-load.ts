@@ -118,8 +118,24 @@ async function loadTest() {
   const live = liveChildCount(app.context);
   const inflight = app.inflight().length;
   const after = await heapAfterGc();
+  const firstRunDisconnects = disconnects;
+  // A second run tells one-time growth (JIT code, pools) from a leak, which
+  // would grow again by as much.
+  await churn(port, TOTAL);
+  await new Promise((res) => setTimeout(res, 100));
+  const again = await heapAfterGc();
   await app.shutdown();
-  return { ...r, seconds, disconnects, handlerErrors, live, inflight, baseline, after };
+  return {
+    ...r,
+    seconds,
+    disconnects: firstRunDisconnects,
+    handlerErrors,
+    live,
+    inflight,
+    baseline,
+    after,
+    again,
+  };
 }
 
 interface Round {
@@ -168,32 +184,43 @@ function median(xs: number[]): number {
 }
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(2)} MB`;
+const kb = (n: number) => `${n >= 0 ? "+" : ""}${(n / 1024).toFixed(0)} KB`;
 
+const loadAtStart = loadavg()[0]!;
 console.log(`churn: ${TOTAL} requests, ${CONCURRENCY} at a time, a random third hang up early…`);
 const load = await loadTest();
 const heapDelta = load.after - load.baseline;
 
-const ROUNDS = Number(process.env.ROUNDS ?? 7);
+const ROUNDS = Number(process.env.ROUNDS ?? 11);
 const SECONDS = Number(process.env.SECONDS ?? 2);
 const modes = ["plain", "serve", "serve+timeout"];
 const rounds: Record<string, Round[]> = { plain: [], serve: [], "serve+timeout": [] };
 console.log(`throughput: ${ROUNDS} rounds of ${SECONDS} s per server, alternated…`);
 for (let round = 0; round < ROUNDS; round++) {
   for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
-    rounds[mode]!.push(await throughput(mode, SECONDS));
+    const r = await throughput(mode, SECONDS);
+    rounds[mode]!.push(r);
+    if (process.env.VERBOSE)
+      console.log(
+        `  ${mode}: ${r.cpuPerRequest.toFixed(1)} µs/request, ${Math.round(r.rps)} req/s`,
+      );
   }
 }
 const med = (mode: string, f: (r: Round) => number) => median(rounds[mode]!.map(f));
 const acErrors = modes.reduce((n, m) => n + rounds[m]!.reduce((k, r) => k + r.errors, 0), 0);
 /**
- * best is the lowest CPU per request of a mode's rounds: the round least
- * disturbed by the rest of the machine, the closest to the true cost.
+ * ratios pairs each round of `mode` with the node:http round next to it in
+ * time, so both saw the same load from the rest of the machine.
  */
-const best = (mode: string) => Math.min(...rounds[mode]!.map((r) => r.cpuPerRequest));
-/** overhead: extra server CPU per request, the inverse of throughput at saturation. */
-const overhead = (mode: string) => (best(mode) / best("plain") - 1) * 100;
-const rpsOverhead = (mode: string) =>
-  (1 - med(mode, (r) => r.rps) / med("plain", (r) => r.rps)) * 100;
+const ratios = (mode: string, f: (r: Round) => number) =>
+  rounds[mode]!.map((r, i) => f(r) / f(rounds.plain![i]!));
+/** overhead: extra server CPU per request (median of the paired ratios), the inverse of throughput at saturation. */
+const overhead = (mode: string) => (median(ratios(mode, (r) => r.cpuPerRequest)) - 1) * 100;
+const spread = (mode: string) => {
+  const xs = ratios(mode, (r) => r.cpuPerRequest).map((x) => (x - 1) * 100);
+  return `${Math.min(...xs).toFixed(0)}% … ${Math.max(...xs).toFixed(0)}%`;
+};
+const rpsOverhead = (mode: string) => (1 - median(ratios(mode, (r) => r.rps))) * 100;
 
 const lines = [
   `# taproot/node load test`,
@@ -210,28 +237,31 @@ const lines = [
   `| unexpected errors (client or handler) | ${load.errors + load.handlerErrors} |`,
   `| live request contexts afterwards | ${load.live} |`,
   `| requests in flight afterwards | ${load.inflight} |`,
-  `| heap after GC: baseline → after | ${mb(load.baseline)} → ${mb(load.after)} (${heapDelta >= 0 ? "+" : ""}${(heapDelta / 1024).toFixed(0)} KB) |`,
+  `| heap after GC: baseline → after | ${mb(load.baseline)} → ${mb(load.after)} (${kb(heapDelta)}) |`,
+  `| heap after GC after another ${TOTAL.toLocaleString("en")} | ${mb(load.again)} (${kb(load.again - load.after)}) |`,
   `| duration | ${load.seconds.toFixed(2)} s |`,
   ``,
   `## Throughput of a trivial handler (autocannon, 50 connections, ${ROUNDS} alternated rounds of ${SECONDS} s)`,
   ``,
-  `| server | req/s (median) | p99 latency (median) | server CPU per request (best round) | overhead (CPU) | overhead (req/s) |`,
-  `| --- | ---: | ---: | ---: | ---: | ---: |`,
+  `| server | req/s | p99 latency | server CPU per request | overhead (CPU) | rounds' spread (CPU) | overhead (req/s) |`,
+  `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
   ...modes.map((m) => {
     const name =
       m === "plain" ? "node:http alone" : m === "serve" ? "serve()" : "serve() with timeout: 5 s";
     const rps = Math.round(med(m, (r) => r.rps)).toLocaleString("en");
-    const cpu = best(m).toFixed(1);
+    const cpu = med(m, (r) => r.cpuPerRequest).toFixed(1);
     const o = m === "plain" ? "—" : `${overhead(m).toFixed(1)}%`;
     const ro = m === "plain" ? "—" : `${rpsOverhead(m).toFixed(1)}%`;
-    return `| ${name} | ${rps} | ${med(m, (r) => r.p99)} ms | ${cpu} µs | ${o} | ${ro} |`;
+    const sp = m === "plain" ? "—" : spread(m);
+    return `| ${name} | ${rps} | ${med(m, (r) => r.p99)} ms | ${cpu} µs | ${o} | ${sp} | ${ro} |`;
   }),
   ``,
-  `autocannon errors and non-2xx responses: ${acErrors}. The server runs in its own process;`,
-  `the load generator shares the machine (${cpus().length} CPUs, load average`,
-  `${loadavg()[0]!.toFixed(1)} at the end). Overhead is judged on server CPU time per request,`,
-  `which is what bounds throughput at saturation and which other processes on a shared`,
-  `machine disturb far less than wall-clock req/s; both are shown.`,
+  `Medians over the rounds. autocannon errors and non-2xx responses: ${acErrors}. The server`,
+  `runs in its own process; the load generator shares the machine (${cpus().length} CPUs, load`,
+  `average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end). Overhead is judged on`,
+  `server CPU time per request, which bounds throughput at saturation and which other`,
+  `processes disturb less than wall-clock req/s; each wrapper round is compared with the`,
+  `node:http round next to it in time, and the median of those ratios is kept.`,
   ``,
 ];
 const table = lines.join("\n");
@@ -242,6 +272,9 @@ const failures: string[] = [];
 if (load.errors + load.handlerErrors > 0) failures.push("unexpected errors");
 if (load.live !== 0 || load.inflight !== 0) failures.push("request contexts left alive");
 if (heapDelta > 2 * 1024 * 1024) failures.push(`heap grew by ${mb(heapDelta)}`);
+if (load.again - load.after > 512 * 1024) {
+  failures.push(`heap grew again by ${mb(load.again - load.after)} on a second run`);
+}
 if (overhead("serve") >= 10)
   failures.push(`serve() overhead ${overhead("serve").toFixed(1)}% >= 10%`);
 if (failures.length > 0) {

@@ -220,8 +220,23 @@ export function bindRequest(
   policy: RequestPolicy,
 ): void {
   const req = b.req;
-  const h = policy.headers ? req.headers : undefined;
-  const [ctx, cancel] = newRequestContext(policy, h?.[CONNECT_TIMEOUT], h?.[GRPC_TIMEOUT]);
+  let connect: string | string[] | undefined;
+  let grpc: string | string[] | undefined;
+  if (policy.headers) {
+    // Read rawHeaders, never req.headers: Node builds that object lazily, on
+    // first access, and building it for every request would cost more than
+    // all the rest of the binding.
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (name.length === CONNECT_TIMEOUT.length && name.toLowerCase() === CONNECT_TIMEOUT) {
+        connect = append(connect, raw[i + 1] as string);
+      } else if (name.length === GRPC_TIMEOUT.length && name.toLowerCase() === GRPC_TIMEOUT) {
+        grpc = append(grpc, raw[i + 1] as string);
+      }
+    }
+  }
+  const [ctx, cancel] = newRequestContext(policy, connect, grpc);
   b.ctx = ctx;
   b.cancel = cancel;
   (req as { [kContext]?: Context })[kContext] = ctx;
@@ -237,6 +252,12 @@ export function bindRequest(
     if (r.closed || r.destroyed) onResponseClose.call(r);
     else r.on("close", onResponseClose);
   }
+}
+
+/** append collects the values of a repeated header. */
+function append(prev: string | string[] | undefined, v: string): string | string[] {
+  if (prev === undefined) return v;
+  return Array.isArray(prev) ? [...prev, v] : [prev, v];
 }
 
 /**
