@@ -59,7 +59,8 @@ function install(): void {
     childLimit,
     created(ctx, cancel) {
       const birth: Birth = { at: Date.now(), site: stacks ? new Site() : null };
-      births.set(ctx, birth);
+      // Ages and creation sites for inspectTree and the guard's warnings; a WeakMap entry costs, so only when stacks are asked for.
+      if (stacks) births.set(ctx, birth);
       for (const w of list) w.created?.(ctx, cancel, birth);
     },
     tooManyChildren(parent, count) {
