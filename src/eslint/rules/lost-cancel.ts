@@ -199,8 +199,10 @@ export default createRule<[], MessageIds>({
         const n = order++;
         for (const segment of tracker.segments) {
           const uses = usedIn.get(segment.id) ?? new Map<Tracked, number[]>();
-          uses.set(t, [...(uses.get(t) ?? []), n]);
           usedIn.set(segment.id, uses);
+          const list = uses.get(t) ?? [];
+          uses.set(t, list);
+          list.push(n);
         }
       },
       ReturnStatement(node) {
@@ -209,11 +211,11 @@ export default createRule<[], MessageIds>({
       "CallExpression:exit"(node: TSESTree.CallExpression) {
         const fn = taprootCallName(context, node);
         if (!fn || !CANCEL_PAIR_FUNCTIONS.has(fn)) return;
-        // Climb past wrappers that do not change the value: `(x as T)`, `x!`.
+        // Climb past wrappers that do not change the value: `x as T`, `x!`.
         let value: TSESTree.Node = node;
         while (
           value.parent &&
-          unwrap(value.parent) !== value.parent &&
+          value.parent !== unwrap(value.parent) &&
           unwrap(value.parent) === node
         ) {
           value = value.parent;
