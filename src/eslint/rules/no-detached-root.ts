@@ -1,5 +1,6 @@
 import { AST_NODE_TYPES, type TSESTree } from "@typescript-eslint/utils";
 import { contextParameterOf, enclosingFunctions, type FunctionNode } from "../ast.js";
+import type ts from "typescript";
 import { createRule } from "../create-rule.js";
 import { typeServices } from "../services.js";
 import { taprootCallName } from "../taproot.js";
@@ -15,6 +16,8 @@ const REQUEST_TYPES = new Set(["IncomingMessage", "Http2ServerRequest"]);
  * that already receives a Context, or inside a Node request handler (a function
  * with an `IncomingMessage` parameter, or one that calls `requestContext`):
  * the work started there would ignore the caller's cancellation and deadline.
+ * With type information, a parameter whose type extends `IncomingMessage`
+ * (Express's `Request`) makes a request handler too.
  */
 export default createRule<[], MessageIds>({
   name: "no-detached-root",
@@ -55,8 +58,20 @@ export default createRule<[], MessageIds>({
       }
       const services = typeServices(context);
       if (!services || param.type !== AST_NODE_TYPES.Identifier) return false;
-      const symbol = services.getTypeAtLocation(param).getSymbol();
-      return symbol !== undefined && REQUEST_TYPES.has(symbol.name);
+      return isRequestType(services.getTypeAtLocation(param), 0);
+    }
+
+    // A request type, or one that extends it (Express's Request extends
+    // IncomingMessage), a few levels deep at most.
+    function isRequestType(type: ts.Type, depth: number): boolean {
+      const symbol = type.aliasSymbol ?? type.getSymbol();
+      if (symbol && REQUEST_TYPES.has(symbol.name)) return true;
+      if (depth > 4) return false;
+      if (type.isIntersection()) return type.types.some((t) => isRequestType(t, depth + 1));
+      // A generic interface's instance (`Request<P, …>`) has its bases on its target.
+      const target = (type as ts.TypeReference).target ?? type;
+      const bases = target.isClassOrInterface() ? (target.getBaseTypes() ?? []) : [];
+      return bases.some((t) => isRequestType(t, depth + 1));
     }
 
     function isHandler(fn: FunctionNode): boolean {

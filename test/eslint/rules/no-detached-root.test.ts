@@ -222,6 +222,18 @@ createServer((req, res) => {
         errors: [{ messageId: "detachedFromRequest" }],
       },
       {
+        name: "an Express handler: its Request extends IncomingMessage",
+        code: `
+import type { Request, Response } from "express";
+import { background, withTimeout } from "taproot";
+export function getUser(req: Request, res: Response) {
+  const [ctx, cancel] = withTimeout(background(), 5_000);
+  res.on("close", cancel);
+  res.json({ id: req.params.id, ctx: String(ctx) });
+}`,
+        errors: [{ messageId: "detachedFromRequest", line: 5 }],
+      },
+      {
         name: "a handler that has a request context",
         code: `
 import { background } from "taproot";
