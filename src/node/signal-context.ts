@@ -29,8 +29,6 @@ const uncatchable = new Set(["SIGKILL", "SIGSTOP"]);
  * ```
  */
 export function signalContext(
-  // API.md names it `parent`, as withCancel's: the context this one derives from.
-  // eslint-disable-next-line taproot/context-first
   parent: Context,
   signals: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM"],
 ): [Context, CancelFunc] {
