@@ -46,7 +46,7 @@ export function afterFunc(ctx: Context, f: () => void): () => boolean {
   checkContext("afterFunc(ctx, f)", ctx, "ctx");
   if (typeof f !== "function") {
     throw new TypeError(
-      `afterFunc(ctx, f): f must be a function, got ${describe(f)}; pass the function to run once ctx is done`,
+      `afterFunc(ctx, f): f must be the function to run once ctx is done, got ${describe(f)}`,
     );
   }
   const a = new AfterFunc(f);

@@ -1,8 +1,9 @@
 import type { Context } from "./context.js";
-import { noKey } from "./context.js";
+import { cancelCtxKey } from "./context.js";
 import { ValueCtx } from "./value.js";
 
-const root: Context = Object.freeze(new ValueCtx(null, noKey, undefined));
+// Holding cancelCtxKey (which no user holds) says, as withoutCancel does, that nothing above can cancel.
+const root: Context = Object.freeze(new ValueCtx(null, cancelCtxKey, undefined));
 
 /**
  * background returns the root of every context tree: never canceled, no

@@ -1,8 +1,8 @@
 import type { Context } from "./context.js";
-import { Node, cancelCtxKey, neverSignal } from "./context.js";
+import { Node, cancelCtxKey, deadlineOf, neverSignal } from "./context.js";
 import { Canceled } from "./errors.js";
-import { formatDuration } from "./format.js";
 import { hooks } from "./debug-hooks.js";
+import type { Key } from "./key.js";
 import { checkContext } from "./validate.js";
 
 /**
@@ -30,75 +30,109 @@ const DISPOSE: typeof Symbol.dispose =
 export interface ChildNode {
   _prev: ChildNode | null;
   _next: ChildNode | null;
-  /** The list this node is in; null once unlinked. */
-  _owner: Owner | null;
 }
 
-/** A ChildNode that is not a context: told once when its owner is done. */
+/**
+ * Listener is a ChildNode that is not a context: told once when its owner is
+ * done. It remembers its list itself; a child context finds its list from
+ * its parent instead (ownerOf), which keeps every context a field smaller.
+ */
 export interface Listener extends ChildNode {
+  /** The list this node is in; null once unlinked or fired. */
+  _owner: Owner | null;
   _fire(err: Error, cause: unknown): void;
 }
 
-/** Owner is a list head: a cancelable context, or the bridge that follows a user's context. */
+/** Owner is a list head: a cancelable context, the bridge that follows a user's context, or a signal's followers. */
 export interface Owner {
   _head: ChildNode | null;
-  /** Live children in the list. */
+  /** How many children the list holds. */
   _n: number;
 }
 
-/** Kinds of cancelable context; they differ only in what _x holds and how they print. */
-export type Kind = 0 | 1 | 2;
-export const KIND_CANCEL = 0;
-export const KIND_DEADLINE = 1;
-export const KIND_SIGNAL = 2;
+/** Deferred is what done() creates on first use: the Promise and, until the first cancel, its resolver. */
+interface Deferred {
+  readonly p: Promise<void>;
+  r: (() => void) | null;
+}
 
-type Timer = ReturnType<typeof setTimeout>;
+const settled: Deferred = { p: Promise.resolve(), r: null };
 
-/** CancelCtx is the one cancellation engine: withCancel, withDeadline and withSignal all make one. */
+/** The part of a ValueCtx that cancellation needs (value.ts builds on this module, not the other way). */
+interface ValueLike {
+  /** The nearest cancelable ancestor: one of ours, a user's context, or null if none can cancel. */
+  _src: Context | null;
+}
+
+/**
+ * CancelCtx is the one cancellation engine: withCancel makes one, and the
+ * deadline and signal kinds are thin subclasses that only add what `_x`
+ * holds while the context is live. Ten fields: a live child with its cancel
+ * function stays under 200 bytes.
+ */
 export class CancelCtx extends Node implements ChildNode, Owner {
+  /**
+   * Where value() goes on from here: the nearest ancestor that is a value
+   * context or a user's context (cancelable contexts hold no values).
+   */
+  _vals: Context | null;
   /** Set once by the first cancel (own, parent's, timer's or signal's); never changes after. */
-  _err: Error | null = null;
-  /** Set together with _err. */
-  _cause: unknown = undefined;
-  /** Created lazily by done(); resolved by the first cancel. */
-  _done: Promise<void> | null = null;
-  _resolve: (() => void) | null = null;
+  _err: Error | null;
+  /** Created lazily by done(); its resolver is called by the first cancel. */
+  _done: Deferred | null;
   /** Created lazily by the signal getter; aborted by the first cancel. */
-  _ctrl: AbortController | null = null;
-  _head: ChildNode | null = null;
-  _n = 0;
-  _prev: ChildNode | null = null;
-  _next: ChildNode | null = null;
-  _owner: Owner | null = null;
-  _kind: Kind;
-  /** Deadline: the pending timer. Signal: its place among the outside signal's followers. Cleared by the first cancel. */
-  _x: Timer | { _drop(): void } | null = null;
-  /** Deadline: the cause to record when the timer fires. */
-  _xc: unknown = undefined;
+  _ctrl: AbortController | null;
+  /** The live children: a doubly linked list through their _prev/_next. */
+  _head: ChildNode | null;
+  _n: number;
+  _prev: ChildNode | null;
+  _next: ChildNode | null;
+  /**
+   * While live, what the kind holds outside the tree: the deadline timer or
+   * the place among an outside signal's followers (null for withCancel).
+   * Once done, the cause. One slot for both, as they never overlap.
+   */
+  _x: unknown;
 
-  constructor(parent: Context, kind: Kind) {
-    super(parent, cancelCtxKey, undefined);
-    this._val = this;
-    this._src = this;
-    this._kind = kind;
+  constructor(parent: Context) {
+    super(parent, deadlineOf(parent));
+    this._vals = parent instanceof CancelCtx ? parent._vals : parent;
+    this._err = null;
+    this._done = null;
+    this._ctrl = null;
+    this._head = null;
+    this._n = 0;
+    this._prev = null;
+    this._next = null;
+    this._x = null;
   }
 
   done(): Promise<void> {
     let d = this._done;
     if (d === null) {
-      d =
-        this._err !== null
-          ? resolved
-          : new Promise<void>((resolve) => {
-              this._resolve = resolve;
-            });
+      if (this._err !== null) d = settled;
+      else {
+        let r: (() => void) | null = null;
+        const p = new Promise<void>((resolve) => {
+          r = resolve;
+        });
+        d = { p, r };
+      }
       this._done = d;
     }
-    return d;
+    return d.p;
   }
 
   err(): Error | null {
     return this._err;
+  }
+
+  value<T>(key: Key<T>): T | undefined;
+  value(key: unknown): unknown;
+  value(key: unknown): unknown {
+    if (key === cancelCtxKey) return this;
+    const v = this._vals;
+    return v === null ? undefined : v.value(key);
   }
 
   get signal(): AbortSignal {
@@ -111,36 +145,40 @@ export class CancelCtx extends Node implements ChildNode, Owner {
   }
 
   _label(): string {
-    if (this._kind === KIND_DEADLINE) {
-      const dl = this._dl as number;
-      // Dates end at ±8.64e15 ms: a deadline beyond still works, and prints as the last date.
-      const when = new Date(Math.max(-8.64e15, Math.min(dl, 8.64e15))).toISOString();
-      return `.WithDeadline(${when} [${formatDuration(dl - Date.now())}])`;
-    }
-    return this._kind === KIND_SIGNAL ? ".WithSignal" : ".WithCancel";
+    return ".WithCancel";
   }
 
   /** _cancel is what a cancel function, a timer or an outside signal calls: detach from the parent, then cancel the subtree. */
   _cancel(err: Error, cause: unknown): void {
     if (this._err !== null) return;
-    const o = this._owner;
+    const o = ownerOf(this);
     if (o !== null) unlink(o, this);
     cancelTree(this, err, cause);
   }
 
-  /** _release drops what the kind holds outside the tree: the deadline timer or the listener on an outside signal. */
-  _release(): void {
-    const x = this._x;
-    this._x = null;
-    if (this._kind === KIND_SIGNAL) {
-      (x as unknown as { _drop(): void })._drop();
-    } else {
-      clearTimeout(x as Timer);
-    }
-  }
+  /** _release drops what a kind holds outside the tree while live (x: the value of _x). */
+  _release(_x: unknown): void {}
 }
 
-const resolved: Promise<void> = Promise.resolve();
+/** The list a child of a user's context went into: the bridge, or the taproot context that the user's wraps. */
+const viaForeign = new WeakMap<CancelCtx, Owner>();
+
+/** srcOf returns the nearest cancelable context, parent itself or an ancestor: ours, a user's, or null if none can cancel. */
+export function srcOf(parent: Context): Context | null {
+  return parent instanceof CancelCtx
+    ? parent
+    : parent instanceof Node
+      ? (parent as unknown as ValueLike)._src
+      : parent;
+}
+
+/** ownerOf returns the list a live context is in: its nearest cancelable ancestor's, or null if it has none. */
+function ownerOf(c: CancelCtx): Owner | null {
+  const s = srcOf(c._parent as Context);
+  if (s === null) return null;
+  if (s instanceof CancelCtx) return s;
+  return viaForeign.get(c) ?? null;
+}
 
 /** link puts child at the head of owner's list. */
 export function link(owner: Owner, child: ChildNode): void {
@@ -148,7 +186,6 @@ export function link(owner: Owner, child: ChildNode): void {
   child._next = h;
   if (h !== null) h._prev = child;
   owner._head = child;
-  child._owner = owner;
   const n = ++owner._n;
   if (hooks !== null && n > hooks.childLimit) {
     hooks.tooManyChildren(owner instanceof Bridge ? owner._ctx : (owner as CancelCtx), n);
@@ -164,7 +201,6 @@ export function unlink(owner: Owner, child: ChildNode): void {
   if (next !== null) next._prev = prev;
   child._prev = null;
   child._next = null;
-  child._owner = null;
   owner._n--;
 }
 
@@ -173,44 +209,52 @@ export function unlink(owner: Owner, child: ChildNode): void {
  * Two phases: first every err is set, timers and outside listeners released,
  * done() promises resolved (none of which runs user code synchronously);
  * then the signals that exist are aborted, so that any abort listener
- * already sees the whole subtree done. The walk uses an explicit stack: a
- * chain of any depth cannot overflow the call stack.
+ * already sees the whole subtree done. The walk visits each node once,
+ * following the child lists themselves; it keeps only the siblings still to
+ * visit above the current node, so a chain of any depth or a flat list of
+ * any width needs no stack.
  */
 export function cancelTree(root: CancelCtx, err: Error, cause: unknown): void {
   let ctrls: AbortController[] | null = null;
-  let stack: ChildNode[] | null = null;
-  let n: ChildNode | undefined = root;
-  while (n !== undefined) {
+  let resume: ChildNode[] | null = null;
+  // root is in no list: its caller took it out, or it was never in one.
+  let n: ChildNode = root;
+  for (;;) {
+    let down: ChildNode | null = null;
     if (n instanceof CancelCtx) {
       if (n._err === null) {
+        const x = n._x;
+        if (x !== null) n._release(x);
         n._err = err;
-        n._cause = cause;
-        if (n._x !== null) n._release();
-        const r = n._resolve;
-        if (r !== null) {
-          n._resolve = null;
-          r();
+        n._x = cause;
+        const d = n._done;
+        if (d !== null && d.r !== null) {
+          d.r();
+          d.r = null;
         }
         if (n._ctrl !== null) (ctrls ??= []).push(n._ctrl);
-        let c = n._head;
-        if (c !== null) {
-          stack ??= [];
-          while (c !== null) {
-            const next: ChildNode | null = c._next;
-            c._prev = null;
-            c._next = null;
-            c._owner = null;
-            stack.push(c);
-            c = next;
-          }
+        down = n._head;
+        if (down !== null) {
           n._head = null;
           n._n = 0;
         }
       }
     } else {
-      (n as Listener)._fire(err, cause);
+      tell(n as Listener, err, cause);
     }
-    n = stack === null ? undefined : stack.pop();
+    const next = n._next;
+    n._prev = null;
+    n._next = null;
+    if (down !== null) {
+      if (next !== null) (resume ??= []).push(next);
+      n = down;
+    } else if (next !== null) {
+      n = next;
+    } else {
+      const r = resume === null ? undefined : resume.pop();
+      if (r === undefined) break;
+      n = r;
+    }
   }
   if (ctrls !== null) for (const c of ctrls) c.abort(err);
 }
@@ -218,7 +262,13 @@ export function cancelTree(root: CancelCtx, err: Error, cause: unknown): void {
 /** fire tells a child that its parent is done, whatever kind of child it is. */
 function fire(child: ChildNode, err: Error, cause: unknown): void {
   if (child instanceof CancelCtx) cancelTree(child, err, cause);
-  else (child as Listener)._fire(err, cause);
+  else tell(child as Listener, err, cause);
+}
+
+/** tell fires a listener, which is in no list from then on. */
+function tell(l: Listener, err: Error, cause: unknown): void {
+  l._owner = null;
+  l._fire(err, cause);
 }
 
 /**
@@ -247,9 +297,8 @@ export function fireAll(owner: Owner, err: Error, why: unknown): void {
   for (const c of children) {
     c._prev = null;
     c._next = null;
-    c._owner = null;
-    fire(c, err, why);
   }
+  for (const c of children) fire(c, err, why);
 }
 
 const bridges = new WeakMap<Context, Bridge>();
@@ -259,14 +308,14 @@ const bridges = new WeakMap<Context, Bridge>();
  * as in Go's propagateCancel:
  */
 export function attach(child: ChildNode, parent: Context): void {
-  const p = parent instanceof Node ? parent._src : parent;
+  const p = srcOf(parent);
   // Parent can never be canceled: nothing to do.
   if (p === null) return;
   if (p instanceof CancelCtx) {
     // Parent is one of ours and already done: the child is born done.
-    if (p._err !== null) fire(child, p._err, p._cause);
+    if (p._err !== null) fire(child, p._err, p._x);
     // Parent is one of ours and live: register as its child.
-    else link(p, child);
+    else adopt(p, child);
     return;
   }
   // Any other Context that is already done: born done, adopting its err and cause.
@@ -280,8 +329,8 @@ export function attach(child: ChildNode, parent: Context): void {
   // A user's wrapper around one of ours, done() included: register with ours (Go's parentCancelCtx).
   const inner = p.value(cancelCtxKey);
   if (inner instanceof CancelCtx && inner.done() === d) {
-    if (inner._err !== null) fire(child, inner._err, inner._cause);
-    else link(inner, child);
+    if (inner._err !== null) fire(child, inner._err, inner._x);
+    else adopt(inner, child, true);
     return;
   }
   // Any other Context: follow its done(), and let go when the child ends.
@@ -293,20 +342,38 @@ export function attach(child: ChildNode, parent: Context): void {
     d.then(onDone, onDone);
     b = bridge;
   }
-  link(b, child);
+  adopt(b, child, true);
 }
 
-/** newCancelCtx creates a cancelable child of parent, linked (or born done), and tells the debug hooks. */
-export function newCancelCtx(parent: Context, kind: Kind): CancelCtx {
-  const c = new CancelCtx(parent, kind);
-  c._dl = parent instanceof Node ? parent._dl : parent.deadline()?.getTime();
+/** adopt links child into owner's list; a context that reached it through a user's context remembers where. */
+function adopt(owner: Owner, child: ChildNode, foreign = false): void {
+  link(owner, child);
+  if (child instanceof CancelCtx) {
+    if (foreign) viaForeign.set(child, owner);
+  } else (child as Listener)._owner = owner;
+}
+
+/** newCancelCtx links a new cancelable context (or finds it born done). */
+export function newCancelCtx<C extends CancelCtx>(c: C, parent: Context): C {
   attach(c, parent);
   return c;
 }
 
-/** cancelFunc returns the idempotent, disposable function that cancels c with Canceled. */
+function cancelCanceled(this: CancelCtx): void {
+  this._cancel(Canceled, Canceled);
+}
+
+function cancelWithCause(this: CancelCtx, why?: unknown): void {
+  this._cancel(Canceled, why ?? Canceled);
+}
+
+/**
+ * cancelFunc returns the idempotent, disposable function that cancels c with
+ * Canceled. A bound function is the smallest function object there is; the
+ * dispose property costs one small array.
+ */
 export function cancelFunc(c: CancelCtx): CancelFunc {
-  return disposable(c, () => c._cancel(Canceled, Canceled));
+  return disposable(c, cancelCanceled.bind(c));
 }
 
 /** disposable makes f, which cancels c, a Disposable too, and tells the debug hooks about c. */
@@ -337,7 +404,7 @@ function disposable<F extends (why?: unknown) => void>(c: CancelCtx, f: F): F & 
  */
 export function withCancel(parent: Context): [Context, CancelFunc] {
   checkContext("withCancel(parent)", parent);
-  const c = newCancelCtx(parent, KIND_CANCEL);
+  const c = newCancelCtx(new CancelCtx(parent), parent);
   return [c, cancelFunc(c)];
 }
 
@@ -356,8 +423,8 @@ export function withCancel(parent: Context): [Context, CancelFunc] {
  */
 export function withCancelCause(parent: Context): [Context, CancelCauseFunc] {
   checkContext("withCancelCause(parent)", parent);
-  const c = newCancelCtx(parent, KIND_CANCEL);
-  return [c, disposable(c, (why?: unknown) => c._cancel(Canceled, why ?? Canceled))];
+  const c = newCancelCtx(new CancelCtx(parent), parent);
+  return [c, disposable(c, cancelWithCause.bind(c))];
 }
 
 /**
@@ -373,10 +440,10 @@ export function withCancelCause(parent: Context): [Context, CancelCauseFunc] {
  * ```
  */
 export function cause(ctx: Context): unknown {
-  if (ctx instanceof CancelCtx) return ctx._err === null ? null : ctx._cause;
+  if (ctx instanceof CancelCtx) return ctx._err === null ? null : ctx._x;
   checkContext("cause(ctx)", ctx, "ctx");
   const cc = ctx.value(cancelCtxKey);
-  if (cc instanceof CancelCtx && cc._err !== null) return cc._cause;
+  if (cc instanceof CancelCtx && cc._err !== null) return cc._x;
   return ctx.err();
 }
 

@@ -42,10 +42,7 @@ export interface Context {
 }
 
 /** The key under which a cancelable node answers `value()` with itself, as in Go: it lets cause() and propagation see through a user's wrapper. */
-export const cancelCtxKey: object = Object.freeze({ name: "taproot.cancelCtxKey" });
-
-/** A key no user can hold: nodes that store no value carry it. */
-export const noKey: object = Object.freeze({ name: "taproot.noKey" });
+export const cancelCtxKey: object = Object.freeze({ name: "cancelCtxKey" });
 
 let never: AbortSignal | null = null;
 
@@ -60,33 +57,19 @@ export function neverSignal(): AbortSignal {
 }
 
 /**
- * Node is the base of every context taproot creates. The five fields are
- * shared by all kinds so that `value()` walks the chain with one loop.
+ * Node is the base of every context taproot creates: a parent, an effective
+ * deadline, and the Go-format printing. The two kinds, ValueCtx and
+ * CancelCtx, add the rest.
  */
 export abstract class Node implements Context {
   /** The parent, or null for background. */
   _parent: Context | null;
-  /** The key this node answers in value(): a user key, cancelCtxKey, or noKey. */
-  _key: unknown;
-  _val: unknown;
-  /**
-   * The nearest context, this one or an ancestor, whose cancellation reaches
-   * this one: a cancelable node of ours or a user's context; null if this
-   * context can never be canceled. Set at creation, never changed.
-   */
-  _src: Context | null;
   /** The effective deadline in epoch ms, inherited or own; undefined for none. Set at creation. */
   _dl: number | undefined;
-  /** Whether _parent is one of ours too, so value() can walk on with field reads alone. */
-  _pn: boolean;
 
-  constructor(parent: Context | null, key: unknown, val: unknown) {
+  constructor(parent: Context | null, dl: number | undefined) {
     this._parent = parent;
-    this._key = key;
-    this._val = val;
-    this._src = null;
-    this._dl = undefined;
-    this._pn = parent instanceof Node;
+    this._dl = dl;
   }
 
   deadline(): Date | undefined {
@@ -96,27 +79,14 @@ export abstract class Node implements Context {
   abstract done(): Promise<void> | null;
   abstract err(): Error | null;
   abstract get signal(): AbortSignal;
+  abstract value<T>(key: Key<T>): T | undefined;
+  abstract value(key: unknown): unknown;
   /** _label returns this node's own part of toString(), e.g. ".WithCancel". */
   abstract _label(): string;
 
-  value<T>(key: Key<T>): T | undefined;
-  value(key: unknown): unknown;
-  value(key: unknown): unknown {
-    // NaN and -0 need Object.is; every other key compares with ===.
-    if (key !== key || key === 0) return valueSlow(this, key);
-    let c: Node = this;
-    for (;;) {
-      if (c._key === key) return c._val;
-      if (!c._pn) break;
-      c = c._parent as Node;
-    }
-    // The root (null), or a user's own context that answers for itself and its ancestors.
-    const p = c._parent;
-    return p === null ? undefined : p.value(key);
-  }
-
   toString(): string {
     const parts: string[] = [];
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the walk up the tree starts here
     let c: Context | null = this;
     while (c instanceof Node) {
       parts.push(c._label());
@@ -133,13 +103,7 @@ export abstract class Node implements Context {
   }
 }
 
-function valueSlow(start: Node, key: unknown): unknown {
-  let c: Context = start;
-  while (c instanceof Node) {
-    if (Object.is(c._key, key)) return c._val;
-    const p: Context | null = c._parent;
-    if (p === null) return undefined;
-    c = p;
-  }
-  return c.value(key);
+/** deadlineOf returns a parent's effective deadline in epoch ms, reading ours directly. */
+export function deadlineOf(parent: Context): number | undefined {
+  return parent instanceof Node ? parent._dl : parent.deadline()?.getTime();
 }

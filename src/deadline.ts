@@ -1,8 +1,9 @@
 import type { Context } from "./context.js";
-import { Node } from "./context.js";
-import type { CancelCtx, CancelFunc } from "./cancel.js";
-import { KIND_CANCEL, KIND_DEADLINE, cancelFunc, newCancelCtx } from "./cancel.js";
+import { deadlineOf } from "./context.js";
+import type { CancelFunc } from "./cancel.js";
+import { CancelCtx, cancelFunc, newCancelCtx } from "./cancel.js";
 import { DeadlineExceeded } from "./errors.js";
+import { formatDuration } from "./format.js";
 import { checkContext, checkNumber, toEpochMs } from "./validate.js";
 
 /** setTimeout cannot wait longer than 2^31−1 ms (it fires at once instead), so far deadlines chain timers. */
@@ -19,35 +20,49 @@ function unref(t: Timer): Timer {
   return t;
 }
 
+/** DeadlineCtx is a CancelCtx whose _x holds its timer while it is live. */
+class DeadlineCtx extends CancelCtx {
+  override _label(): string {
+    const dl = this._dl as number;
+    // Dates end at ±8.64e15 ms: a deadline beyond still works, and prints as the last date.
+    const when = new Date(Math.max(-8.64e15, Math.min(dl, 8.64e15))).toISOString();
+    return `.WithDeadline(${when} [${formatDuration(dl - Date.now())}])`;
+  }
+
+  override _release(timer: unknown): void {
+    clearTimeout(timer as Timer);
+  }
+}
+
 /** arm starts (or, for a far deadline, re-starts) the timer of a deadline context. */
-function arm(c: CancelCtx): void {
+function arm(c: DeadlineCtx, why: unknown): void {
   const wait = (c._dl as number) - Date.now();
   c._x = unref(
-    wait > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS, c) : setTimeout(expire, wait, c),
+    wait > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS, c, why) : setTimeout(expire, wait, c, why),
   );
 }
 
-function expire(c: CancelCtx): void {
+function expire(c: DeadlineCtx, why: unknown): void {
   c._x = null;
-  c._cancel(DeadlineExceeded, c._xc ?? DeadlineExceeded);
+  c._cancel(DeadlineExceeded, why ?? DeadlineExceeded);
 }
 
 /** deadlineCtx is withDeadline after its arguments were checked by the function the user called. */
 function deadlineCtx(parent: Context, ms: number, why: unknown): [Context, CancelFunc] {
-  const cur = parent instanceof Node ? parent._dl : parent.deadline()?.getTime();
+  const cur = deadlineOf(parent);
   // No deadline at all, or the parent's is already sooner: a plain cancelable child.
   if (ms === Infinity || (cur !== undefined && cur < ms)) {
-    const c = newCancelCtx(parent, KIND_CANCEL);
+    const c = newCancelCtx(new CancelCtx(parent), parent);
     return [c, cancelFunc(c)];
   }
-  const c = newCancelCtx(parent, KIND_DEADLINE);
-  c._dl = ms;
-  c._xc = why;
+  const d = new DeadlineCtx(parent);
+  d._dl = ms;
+  const c = newCancelCtx(d, parent);
   const f = cancelFunc(c);
   if (c._err === null) {
     // A deadline already past makes a context born done.
     if (ms <= Date.now()) c._cancel(DeadlineExceeded, why ?? DeadlineExceeded);
-    else arm(c);
+    else arm(c, why);
   }
   return [c, f];
 }
@@ -74,8 +89,9 @@ function deadlineCtx(parent: Context, ms: number, why: unknown): [Context, Cance
  * ```
  */
 export function withDeadline(parent: Context, d: Date | number): [Context, CancelFunc] {
-  checkContext("withDeadline(parent, d)", parent);
-  return deadlineCtx(parent, toEpochMs("withDeadline(parent, d)", d), undefined);
+  const fn = "withDeadline(parent, d)";
+  checkContext(fn, parent);
+  return deadlineCtx(parent, toEpochMs(fn, d), undefined);
 }
 
 /**
@@ -93,8 +109,9 @@ export function withDeadlineCause(
   d: Date | number,
   cause: unknown,
 ): [Context, CancelFunc] {
-  checkContext("withDeadlineCause(parent, d, cause)", parent);
-  return deadlineCtx(parent, toEpochMs("withDeadlineCause(parent, d, cause)", d), cause);
+  const fn = "withDeadlineCause(parent, d, cause)";
+  checkContext(fn, parent);
+  return deadlineCtx(parent, toEpochMs(fn, d), cause);
 }
 
 /**
@@ -116,8 +133,9 @@ export function withDeadlineCause(
  * ```
  */
 export function withTimeout(parent: Context, ms: number): [Context, CancelFunc] {
-  checkContext("withTimeout(parent, ms)", parent);
-  checkNumber("withTimeout(parent, ms)", ms, "ms");
+  const fn = "withTimeout(parent, ms)";
+  checkContext(fn, parent);
+  checkNumber(fn, ms, "ms");
   return deadlineCtx(parent, Date.now() + ms, undefined);
 }
 
@@ -135,7 +153,8 @@ export function withTimeoutCause(
   ms: number,
   cause: unknown,
 ): [Context, CancelFunc] {
-  checkContext("withTimeoutCause(parent, ms, cause)", parent);
-  checkNumber("withTimeoutCause(parent, ms, cause)", ms, "ms");
+  const fn = "withTimeoutCause(parent, ms, cause)";
+  checkContext(fn, parent);
+  checkNumber(fn, ms, "ms");
   return deadlineCtx(parent, Date.now() + ms, cause);
 }

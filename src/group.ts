@@ -54,11 +54,7 @@ export interface Group extends AsyncDisposable {
 export function group(parent: Context, options: GroupOptions = {}): Group {
   checkContext("group(parent, options)", parent);
   const limit = options?.limit ?? Infinity;
-  if (
-    typeof limit !== "number" ||
-    !(limit >= 1) ||
-    (limit !== Infinity && !Number.isInteger(limit))
-  ) {
+  if (!(limit === Infinity || (Number.isInteger(limit) && limit >= 1))) {
     throw new TypeError(
       `group(parent, options): options.limit must be a positive integer or Infinity, got ${describe(limit)}`,
     );

@@ -5,7 +5,8 @@
  */
 import type { Context } from "./context.js";
 import { Node, cancelCtxKey } from "./context.js";
-import { CancelCtx, KIND_DEADLINE, KIND_SIGNAL } from "./cancel.js";
+import { CancelCtx } from "./cancel.js";
+import { ValueCtx } from "./value.js";
 
 export { setDebugHooks } from "./debug-hooks.js";
 export type { DebugHooks } from "./debug-hooks.js";
@@ -23,13 +24,14 @@ export type ContextKind =
 /** kindOf tells which function made ctx. */
 export function kindOf(ctx: Context): ContextKind {
   if (ctx instanceof CancelCtx) {
-    return ctx._kind === KIND_DEADLINE
-      ? "withDeadline"
-      : ctx._kind === KIND_SIGNAL
-        ? "withSignal"
+    const label = ctx._label();
+    return label === ".WithSignal"
+      ? "withSignal"
+      : label.startsWith(".WithDeadline")
+        ? "withDeadline"
         : "withCancel";
   }
-  if (ctx instanceof Node) {
+  if (ctx instanceof ValueCtx) {
     if (ctx._parent === null) return "background";
     return ctx._key === cancelCtxKey ? "withoutCancel" : "withValue";
   }
@@ -61,5 +63,7 @@ export function liveChildren(ctx: Context): Context[] {
 
 /** liveChildCount returns how many children (contexts, afterFunc and sleep registrations) ctx holds now. */
 export function liveChildCount(ctx: Context): number {
-  return ctx instanceof CancelCtx ? ctx._n : 0;
+  let n = 0;
+  if (ctx instanceof CancelCtx) for (let c = ctx._head; c !== null; c = c._next) n++;
+  return n;
 }

@@ -35,7 +35,7 @@ class KeyImpl {
 export function createKey<T>(name: string): Key<T> {
   if (typeof name !== "string") {
     throw new TypeError(
-      `createKey(name): name must be a string, got ${describe(name)}; name the value the key carries, e.g. createKey<User>("user")`,
+      `createKey(name): name must be a string, got ${describe(name)}; e.g. createKey<User>("user")`,
     );
   }
   return Object.freeze(new KeyImpl(name)) as Key<T>;
@@ -45,8 +45,8 @@ export function createKey<T>(name: string): Key<T> {
 export function describe(v: unknown): string {
   const t = typeof v;
   if (t === "string") return `${JSON.stringify(v)} (string)`;
-  if (t === "function") return "a function";
-  if (v === null || t !== "object") return v === null ? "null" : `${String(v)} (${t})`;
+  if (v === null) return "null";
+  if (t !== "object" && t !== "function") return `${String(v)} (${t})`;
   const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
   return typeof name === "string" && name !== "" && name !== "Object"
     ? `an instance of ${name}`

@@ -1,6 +1,6 @@
 import type { Context } from "./context.js";
-import type { CancelCtx, CancelFunc, ChildNode, Listener, Owner } from "./cancel.js";
-import { KIND_SIGNAL, cancelFunc, fireAll, link, newCancelCtx, unlink } from "./cancel.js";
+import type { CancelFunc, ChildNode, Listener, Owner } from "./cancel.js";
+import { CancelCtx, cancelFunc, fireAll, link, newCancelCtx, unlink } from "./cancel.js";
 import { Canceled, DeadlineExceeded } from "./errors.js";
 import { describe } from "./key.js";
 import { checkContext } from "./validate.js";
@@ -15,7 +15,7 @@ function errFor(reason: unknown): Error {
 /** isSignal accepts any AbortSignal, also one from another realm (an iframe, a vm context), which fails instanceof. */
 function isSignal(s: unknown): s is AbortSignal {
   const t = s as Partial<AbortSignal> | null | undefined;
-  return typeof t?.aborted === "boolean" && typeof t.addEventListener === "function";
+  return typeof t?.aborted === "boolean";
 }
 
 /**
@@ -39,6 +39,7 @@ class Follower implements Listener {
     const o = this._owner as Followers | null;
     if (o !== null) {
       unlink(o, this);
+      this._owner = null;
       if (o._n === 0) o._stop();
     }
   }
@@ -75,8 +76,19 @@ class Followers implements Owner {
 
 const followers = new WeakMap<AbortSignal, Followers>();
 
+/** SignalCtx is a CancelCtx whose _x holds its Follower while it is live. */
+class SignalCtx extends CancelCtx {
+  override _label(): string {
+    return ".WithSignal";
+  }
+
+  override _release(f: unknown): void {
+    (f as Follower)._drop();
+  }
+}
+
 /** follow makes c canceled when signal aborts. */
-function follow(c: CancelCtx, signal: AbortSignal): void {
+function follow(c: SignalCtx, signal: AbortSignal): void {
   let fs = followers.get(signal);
   if (fs === undefined) {
     fs = new Followers(signal);
@@ -84,6 +96,7 @@ function follow(c: CancelCtx, signal: AbortSignal): void {
   }
   const f = new Follower(c);
   link(fs, f);
+  f._owner = fs;
   if (fs._n === 1) fs._start();
   c._x = f;
 }
@@ -118,7 +131,7 @@ export function withSignal(parent: Context, signal: AbortSignal): [Context, Canc
       `withSignal(parent, signal): signal must be an AbortSignal, got ${describe(signal)}; pass request.signal or controller.signal`,
     );
   }
-  const c = newCancelCtx(parent, KIND_SIGNAL);
+  const c = newCancelCtx(new SignalCtx(parent), parent);
   const f = cancelFunc(c);
   if (c._err === null) {
     if (signal.aborted) c._cancel(errFor(signal.reason), signal.reason);

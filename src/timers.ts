@@ -1,54 +1,35 @@
 import type { Context } from "./context.js";
-import type { Listener, Owner, ChildNode } from "./cancel.js";
-import { attach, unlink } from "./cancel.js";
+import { afterFunc } from "./after-func.js";
 import { MAX_TIMER_MS } from "./deadline.js";
 import { checkContext, checkNumber } from "./validate.js";
 
 type Timer = ReturnType<typeof setTimeout>;
 
-/** Sleeper is one pending sleep: a timer, and a place in its context's list of children. */
-class Sleeper implements Listener {
-  _prev: ChildNode | null = null;
-  _next: ChildNode | null = null;
-  _owner: Owner | null = null;
-  /** Set while waiting; cleared when the timer fires or the context is done. */
-  _t: Timer | null = null;
-  constructor(
-    /** When to wake, in epoch ms (Infinity: only the context ends the sleep). */
-    readonly _at: number,
-    readonly _resolve: () => void,
-    readonly _reject: (err: Error) => void,
-  ) {}
-
-  _fire(err: Error): void {
-    if (this._t !== null) clearTimeout(this._t);
-    this._t = null;
-    this._reject(err);
-  }
-}
-
-/** wait starts, or for a long sleep re-starts, the sleeper's timer; like setTimeout, it keeps Node's process alive. */
-function wait(s: Sleeper): void {
-  const left = s._at - Date.now();
-  s._t = left > MAX_TIMER_MS ? setTimeout(wait, MAX_TIMER_MS, s) : setTimeout(wake, left, s);
-}
-
-function wake(s: Sleeper): void {
-  s._t = null;
-  const o = s._owner;
-  if (o !== null) unlink(o, s);
-  s._resolve();
-}
-
-/** sleepUntil is sleep after its arguments were checked. */
+/**
+ * sleepUntil is sleep after its arguments were checked. The wait is an
+ * afterFunc registration plus a timer, and whichever comes first stops the
+ * other: stop() tells the timer whether it won.
+ */
 function sleepUntil(ctx: Context, at: number): Promise<void> {
   const err = ctx.err();
   if (err !== null) return Promise.reject(err);
   return new Promise<void>((resolve, reject) => {
-    const s = new Sleeper(at, resolve, reject);
-    attach(s, ctx);
-    // attach rejects at once if ctx turned out to be done.
-    if (s._owner !== null || ctx.done() === null) wait(s);
+    let t: Timer;
+    const stop = afterFunc(ctx, () => {
+      clearTimeout(t);
+      reject(ctx.err());
+    });
+    // Like setTimeout, the timer keeps Node's process alive; far times chain timers.
+    const wait = (): void => {
+      const left = at - Date.now();
+      t =
+        left > MAX_TIMER_MS
+          ? setTimeout(wait, MAX_TIMER_MS)
+          : setTimeout(() => {
+              if (stop()) resolve();
+            }, left);
+    };
+    wait();
   });
 }
 
@@ -70,8 +51,9 @@ function sleepUntil(ctx: Context, at: number): Promise<void> {
  * ```
  */
 export function sleep(ctx: Context, ms: number): Promise<void> {
-  checkContext("sleep(ctx, ms)", ctx, "ctx");
-  checkNumber("sleep(ctx, ms)", ms, "ms");
+  const fn = "sleep(ctx, ms)";
+  checkContext(fn, ctx, "ctx");
+  checkNumber(fn, ms, "ms");
   return sleepUntil(ctx, Date.now() + Math.max(ms, 0));
 }
 
@@ -90,12 +72,11 @@ export function sleep(ctx: Context, ms: number): Promise<void> {
  * ```
  */
 export function ticker(ctx: Context, ms: number): AsyncIterable<number> {
-  checkContext("ticker(ctx, ms)", ctx, "ctx");
-  checkNumber("ticker(ctx, ms)", ms, "ms");
+  const fn = "ticker(ctx, ms)";
+  checkContext(fn, ctx, "ctx");
+  checkNumber(fn, ms, "ms");
   if (!(ms > 0)) {
-    throw new RangeError(
-      `ticker(ctx, ms): ms must be positive, got ${ms}; pass the period in milliseconds`,
-    );
+    throw new RangeError(`${fn}: ms must be a positive period, got ${ms}`);
   }
   return ticks(ctx, ms);
 }

@@ -26,14 +26,11 @@ export function checkContext(fn: string, ctx: unknown, param = "parent"): assert
   }
 }
 
-/** checkNumber throws a TypeError naming `fn` when `n` is not a number or is NaN. */
+/** checkNumber throws a TypeError naming `fn` when `n` is not a number, or is NaN. */
 export function checkNumber(fn: string, n: unknown, param: string): asserts n is number {
-  if (typeof n !== "number") {
-    throw new TypeError(`${fn}: ${param} must be a number, got ${describe(n)}`);
-  }
-  if (Number.isNaN(n)) {
+  if (typeof n !== "number" || n !== n) {
     throw new TypeError(
-      `${fn}: ${param} is NaN; pass a number of milliseconds (Infinity means no limit)`,
+      `${fn}: ${param} must be a number of milliseconds (Infinity for no limit), got ${describe(n)}`,
     );
   }
 }
@@ -41,12 +38,9 @@ export function checkNumber(fn: string, n: unknown, param: string): asserts n is
 /** toEpochMs turns a deadline (Date or epoch ms) into epoch ms, or throws a TypeError naming `fn`. */
 export function toEpochMs(fn: string, d: unknown): number {
   const t = d instanceof Date ? d.getTime() : d;
-  if (typeof t !== "number") {
-    throw new TypeError(`${fn}: d must be a Date or epoch milliseconds, got ${describe(d)}`);
-  }
-  if (Number.isNaN(t)) {
+  if (typeof t !== "number" || t !== t) {
     throw new TypeError(
-      `${fn}: d is ${d instanceof Date ? "an invalid Date" : "NaN"}; pass a valid Date or epoch milliseconds`,
+      `${fn}: d must be a valid Date or epoch milliseconds, got ${d instanceof Date ? "an invalid Date" : describe(d)}`,
     );
   }
   return t;

@@ -1,5 +1,6 @@
 import type { Context } from "./context.js";
-import { Node, cancelCtxKey, neverSignal } from "./context.js";
+import { Node, cancelCtxKey, deadlineOf, neverSignal } from "./context.js";
+import { CancelCtx, srcOf } from "./cancel.js";
 import { formatValue } from "./format.js";
 import type { Key } from "./key.js";
 import { describe } from "./key.js";
@@ -9,10 +10,31 @@ import { checkContext } from "./validate.js";
  * ValueCtx adds one key/value pair and changes nothing else: done, err and
  * signal are those of the nearest cancelable ancestor (_src), read directly
  * rather than through every parent. background() and withoutCancel() are
- * ValueCtx too, with no cancelable ancestor, so that value() meets only two
- * kinds of object on its walk.
+ * ValueCtx too.
+ *
+ * value() walks from value context to value context through _up, skipping
+ * the cancelable contexts in between (they hold no values): a lookup costs
+ * one step per withValue on the path, whatever else the path holds.
  */
 export class ValueCtx extends Node {
+  _key: unknown;
+  _val: unknown;
+  /** The nearest ancestor that holds values: a ValueCtx or a user's context; null at the root. */
+  _up: Context | null;
+  /** Whether _up is a ValueCtx, so the walk goes on with field reads alone. */
+  _upv: boolean;
+  /** The nearest cancelable ancestor: one of ours or a user's context; null if none can cancel. */
+  _src: Context | null;
+
+  constructor(parent: Context | null, key: unknown, val: unknown) {
+    super(parent, parent === null ? undefined : deadlineOf(parent));
+    this._key = key;
+    this._val = val;
+    this._up = parent instanceof CancelCtx ? parent._vals : parent;
+    this._src = parent === null ? null : srcOf(parent);
+    this._upv = this._up instanceof ValueCtx;
+  }
+
   done(): Promise<void> | null {
     const s = this._src;
     return s === null ? null : s.done();
@@ -28,11 +50,44 @@ export class ValueCtx extends Node {
     return s === null ? neverSignal() : s.signal;
   }
 
+  value<T>(key: Key<T>): T | undefined;
+  value(key: unknown): unknown;
+  value(key: unknown): unknown {
+    // NaN and -0 need Object.is; cancelCtxKey asks for the nearest cancelable node (Go's cancelCtxKey).
+    if (key !== key || key === 0 || key === cancelCtxKey) return valueSlow(this, key);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the walk up the tree starts here
+    let c: ValueCtx = this;
+    for (;;) {
+      if (c._key === key) return c._val;
+      if (!c._upv) break;
+      c = c._up as ValueCtx;
+    }
+    // The root (null), or a user's own context that answers for itself and its ancestors.
+    const u = c._up;
+    return u === null ? undefined : u.value(key);
+  }
+
   _label(): string {
     if (this._parent === null) return "context.Background";
     if (this._key === cancelCtxKey) return ".WithoutCancel";
     return `.WithValue(${formatValue(this._key)}, ${formatValue(this._val)})`;
   }
+}
+
+/** valueSlow walks every parent, for the keys that === cannot compare and for cancelCtxKey. */
+function valueSlow(start: ValueCtx, key: unknown): unknown {
+  let c: Context | null = start;
+  while (c instanceof Node) {
+    if (c instanceof CancelCtx) {
+      if (key === cancelCtxKey) return c;
+    } else {
+      const v = c as ValueCtx;
+      // withoutCancel holds cancelCtxKey: it hides the cancelable nodes above it, as in Go.
+      if (Object.is(v._key, key)) return v._val;
+    }
+    c = c._parent;
+  }
+  return c === null ? undefined : c.value(key);
 }
 
 /**
@@ -63,13 +118,5 @@ export function withValue<K>(
       `withValue(parent, key, val): key is ${describe(key)}; make a key with createKey<T>("name")`,
     );
   }
-  const c = new ValueCtx(parent, key, val);
-  if (parent instanceof Node) {
-    c._src = parent._src;
-    c._dl = parent._dl;
-  } else {
-    c._src = parent;
-    c._dl = parent.deadline()?.getTime();
-  }
-  return c;
+  return new ValueCtx(parent, key, val);
 }

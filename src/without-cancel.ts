@@ -18,5 +18,8 @@ export function withoutCancel(parent: Context): Context {
   checkContext("withoutCancel(parent)", parent);
   // Answering cancelCtxKey with undefined hides the ancestors' cancelable
   // nodes from cause() and from children's propagation, as in Go.
-  return new ValueCtx(parent, cancelCtxKey, undefined);
+  const c = new ValueCtx(parent, cancelCtxKey, undefined);
+  c._src = null;
+  c._dl = undefined;
+  return c;
 }
