@@ -1,7 +1,11 @@
 import { ESLintUtils } from "@typescript-eslint/utils";
 
-/** Where the rule pages live; each rule links to `docs/rules/<rule>.md` there. */
-export const DOCS_BASE_URL = "https://github.com/taproot-ts/taproot/blob/main/docs/rules/";
+/**
+ * Where the rule pages live: the `docs/rules/` folder that ships inside the
+ * package, so an editor's "show documentation" opens the page that matches
+ * the installed version, offline.
+ */
+export const DOCS_BASE_URL = new URL("../../docs/rules/", import.meta.url).href;
 
 /** TaprootRuleDocs is the extra metadata every taproot rule declares in `meta.docs`. */
 export interface TaprootRuleDocs {
