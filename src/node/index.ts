@@ -7,6 +7,15 @@
  * @packageDocumentation
  */
 
+import { setMaxListeners } from "node:events";
+import { background } from "../index.js";
+
+// The signal of background() (shared by every context that can never be
+// canceled) never aborts, so listeners on it are never leaks in waiting: ten
+// in-flight fetches given background().signal are ordinary. Lift Node's
+// ten-listener warning for it; the core cannot, having no node: imports.
+setMaxListeners(0, background().signal);
+
 // Request contexts
 export {
   requestContext,
