@@ -38,6 +38,11 @@ export function kindOf(ctx: Context): ContextKind {
   return "foreign";
 }
 
+/** labelOf returns a context's own part of its toString() (".WithCancel", ".WithValue(k, v)"); null for a user's context. */
+export function labelOf(ctx: Context): string | null {
+  return ctx instanceof Node ? ctx._label() : null;
+}
+
 /** parentOf returns the parent of one of taproot's contexts; null for background and for user contexts. */
 export function parentOf(ctx: Context): Context | null {
   return ctx instanceof Node ? ctx._parent : null;

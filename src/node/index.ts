@@ -52,4 +52,12 @@ export {
   ShutdownError,
   SignalError,
 } from "./errors.js";
-export { debugHandler, debugSnapshot, type DebugSource, type DebugSnapshot } from "./debug.js";
+export {
+  debugHandler,
+  debugSnapshot,
+  type DebugHandlerOptions,
+  type DebugRequest,
+  type DebugRequestInfo,
+  type DebugSnapshot,
+  type DebugSource,
+} from "./debug.js";

@@ -1,7 +1,14 @@
 import type { Context } from "../context.js";
 import { cause } from "../cancel.js";
 import { formatDuration } from "../format.js";
-import { isCancelable, kindOf, liveChildCount, liveChildren, parentOf } from "../introspect.js";
+import {
+  isCancelable,
+  kindOf,
+  labelOf,
+  liveChildCount,
+  liveChildren,
+  parentOf,
+} from "../introspect.js";
 import type { ContextKind } from "../introspect.js";
 import { birthOf } from "./hooks.js";
 
@@ -250,10 +257,9 @@ function relativeLabel(ctx: Context, ancestor: Context): string | null {
   let s = "";
   for (let c: Context | null = ctx; c !== null; c = parentOf(c)) {
     if (c === ancestor) return s;
-    // Every context of taproot has _label(); the introspection module does not export it yet.
-    const label = (c as { _label?: () => string })._label;
-    if (typeof label !== "function") return null;
-    s = label.call(c) + s;
+    const label = labelOf(c);
+    if (label === null) return null;
+    s = label + s;
   }
   return null;
 }
