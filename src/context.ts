@@ -42,7 +42,7 @@ export interface Context {
 }
 
 /** The key under which a cancelable node answers `value()` with itself, as in Go: it lets cause() and propagation see through a user's wrapper. */
-export const cancelCtxKey: object = Object.freeze({ name: "cancelCtxKey" });
+export const cancelCtxKey: object = Object.freeze({});
 
 let never: AbortSignal | null = null;
 

@@ -38,7 +38,7 @@ export function createKey<T>(name: string): Key<T> {
       `createKey(name): name must be a string, got ${describe(name)}; e.g. createKey<User>("user")`,
     );
   }
-  return Object.freeze(new KeyImpl(name)) as Key<T>;
+  return new KeyImpl(name) as Key<T>;
 }
 
 /** describe prints a bad argument for an error message: `"100" (string)`, `5 (number)`, `an instance of Map`. */
@@ -48,7 +48,5 @@ export function describe(v: unknown): string {
   if (v === null) return "null";
   if (t !== "object" && t !== "function") return `${String(v)} (${t})`;
   const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === "string" && name !== "" && name !== "Object"
-    ? `an instance of ${name}`
-    : "an object";
+  return name && name !== "Object" ? `an instance of ${String(name)}` : "an object";
 }

@@ -19,10 +19,10 @@ import { checkContext } from "./validate.js";
 export class ValueCtx extends Node {
   _key: unknown;
   _val: unknown;
-  /** The nearest ancestor that holds values: a ValueCtx or a user's context; null at the root. */
-  _up: Context | null;
-  /** Whether _up is a ValueCtx, so the walk goes on with field reads alone. */
-  _upv: boolean;
+  /** The nearest ancestor ValueCtx, unless a user's context comes first; null then, and at the root. */
+  _up: ValueCtx | null;
+  /** The user's context where the walk through _up ends, if any: it answers for itself and its ancestors. */
+  _ext: Context | null;
   /** The nearest cancelable ancestor: one of ours or a user's context; null if none can cancel. */
   _src: Context | null;
 
@@ -30,9 +30,15 @@ export class ValueCtx extends Node {
     super(parent, parent === null ? undefined : deadlineOf(parent));
     this._key = key;
     this._val = val;
-    this._up = parent instanceof CancelCtx ? parent._vals : parent;
+    const v = parent instanceof CancelCtx ? parent._vals : parent;
+    if (v instanceof ValueCtx) {
+      this._up = v;
+      this._ext = v._ext;
+    } else {
+      this._up = null;
+      this._ext = v;
+    }
     this._src = parent === null ? null : srcOf(parent);
-    this._upv = this._up instanceof ValueCtx;
   }
 
   done(): Promise<void> | null {
@@ -56,15 +62,13 @@ export class ValueCtx extends Node {
     // NaN and -0 need Object.is; cancelCtxKey asks for the nearest cancelable node (Go's cancelCtxKey).
     if (key !== key || key === 0 || key === cancelCtxKey) return valueSlow(this, key);
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the walk up the tree starts here
-    let c: ValueCtx = this;
-    for (;;) {
+    let c: ValueCtx | null = this;
+    do {
       if (c._key === key) return c._val;
-      if (!c._upv) break;
-      c = c._up as ValueCtx;
-    }
-    // The root (null), or a user's own context that answers for itself and its ancestors.
-    const u = c._up;
-    return u === null ? undefined : u.value(key);
+      c = c._up;
+    } while (c !== null);
+    const e = this._ext;
+    return e === null ? undefined : e.value(key);
   }
 
   _label(): string {
