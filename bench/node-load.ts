@@ -150,7 +150,7 @@ interface Round {
 async function throughput(mode: string, seconds: number): Promise<Round> {
   const server = spawn(
     process.execPath,
-    ["--import", "tsx", fileURLToPath(new URL("./node-load-server.ts", import.meta.url)), mode],
+    [fileURLToPath(new URL("./node-load-server.js", import.meta.url)), mode],
     { stdio: ["ignore", "inherit", "inherit", "ipc"] },
   );
   const reply = <T>() =>

@@ -1,13 +1,17 @@
+/* global process */
 /**
  * The server half of bench/node-load.ts, in its own process so the load
  * generator does not share its CPU. `mode` is "plain" (node:http alone),
  * "serve" (the taproot/node wrapper) or "serve+timeout" (with a 5 s
  * per-request deadline). Driven over IPC: it sends its port, then answers
  * "mark" / "report" with the CPU time spent per request in between.
+ *
+ * Plain JavaScript on the built package, run by plain `node`: the figures
+ * are those of the code users run, without a TypeScript loader in the
+ * process (under tsx, the same wrapper measured several times slower).
  */
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { serve } from "../src/node/index.js";
+import { serve } from "../dist/node/index.js";
 
 const mode = process.argv[2] ?? "plain";
 const server =
@@ -35,5 +39,5 @@ process.on("message", (msg) => {
   }
 });
 server.listen(0, "127.0.0.1", () => {
-  process.send?.((server.address() as AddressInfo).port);
+  process.send?.(server.address().port);
 });
