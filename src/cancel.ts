@@ -9,12 +9,25 @@ import { checkContext } from "./validate.js";
  * CancelFunc cancels its context and every descendant, synchronously. It is
  * idempotent, and a `Disposable`: declare it with `using` and the context is
  * canceled when the scope ends.
+ *
+ * @example
+ * ```ts
+ * const [ctx, cancel] = withTimeout(parent, 1_000);
+ * using _ = cancel; // canceled when the block ends, like Go's defer cancel()
+ * await work(ctx);
+ * ```
  */
 export type CancelFunc = (() => void) & Disposable;
 
 /**
  * CancelCauseFunc is a {@link CancelFunc} that records why: `cause(ctx)`
  * returns the first cause given (`undefined` or `null` record `Canceled`).
+ *
+ * @example
+ * ```ts
+ * const [ctx, cancel] = withCancelCause(parent);
+ * socket.on("error", (err) => cancel(err)); // cause(ctx) === err
+ * ```
  */
 export type CancelCauseFunc = ((cause?: unknown) => void) & Disposable;
 

@@ -13,6 +13,14 @@ import type { Key } from "./key.js";
  * Implement it yourself only to adapt another cancellation mechanism; every
  * function of taproot accepts such a context as a parent. A class of your own
  * declares `value(key: unknown): any` (or the two overloads below).
+ *
+ * @example
+ * ```ts
+ * async function handle(ctx: Context, job: Job): Promise<void> {
+ *   if (ctx.err() !== null) return; // already canceled: do nothing
+ *   await fetch(job.url, { signal: ctx.signal }); // aborts when ctx is done
+ * }
+ * ```
  */
 export interface Context {
   /** deadline returns the time when work done for this context should stop, or `undefined` if there is none. */

@@ -4,6 +4,12 @@ declare const keyType: unique symbol;
  * Key is a typed key for {@link withValue} and `ctx.value()`: looking up a
  * `Key<T>` gives `T | undefined`. Keys are compared by identity, so two keys
  * with the same name never collide.
+ *
+ * @example
+ * ```ts
+ * export const tenantKey: Key<string> = createKey<string>("tenant");
+ * const tenant = ctx.value(tenantKey); // string | undefined
+ * ```
  */
 export interface Key<T> {
   /** The name given to {@link createKey}, used only for printing. */
