@@ -80,7 +80,7 @@ interface ValueLike {
 /**
  * CancelCtx is the one cancellation engine: withCancel makes one, and the
  * deadline and signal kinds are thin subclasses that only add what `_x`
- * holds while the context is live. Ten fields: a live child with its cancel
+ * holds while the context is live. Eleven fields: a live child with its cancel
  * function stays under 200 bytes.
  */
 export class CancelCtx extends Node implements ChildNode, Owner {
