@@ -91,7 +91,14 @@ describe("ctx.signal", () => {
     }
     const [timed, cancel] = context.withTimeout(bg, 10);
     const s = timed.signal;
-    await new Promise((resolve) => s.addEventListener("abort", resolve, { once: true }));
+    // Deadline timers are unref'd: a ref'd timer keeps the event loop alive while we wait
+    // (and fails the wait if the abort never comes).
+    let guard: NodeJS.Timeout | undefined;
+    await new Promise((resolve, reject) => {
+      guard = setTimeout(() => reject(new Error("signal not aborted after 10 s")), 10_000);
+      s.addEventListener("abort", resolve, { once: true });
+    });
+    clearTimeout(guard);
     assert.equal(
       s.reason,
       context.DeadlineExceeded,
