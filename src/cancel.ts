@@ -1,5 +1,5 @@
 import type { Context } from "./context.js";
-import { Node, cancelCtxKey, deadlineOf, neverSignal } from "./context.js";
+import { Node, cancelCtxKey, deadlineOf } from "./context.js";
 import { Canceled } from "./errors.js";
 import { hooks } from "./debug-hooks.js";
 import type { Key } from "./key.js";
@@ -459,5 +459,3 @@ export function cause(ctx: Context): unknown {
   if (cc instanceof CancelCtx && cc._err !== null) return cc._x;
   return ctx.err();
 }
-
-export { neverSignal };
