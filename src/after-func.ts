@@ -4,24 +4,23 @@ import { attach, unlink } from "./cancel.js";
 import { describe } from "./key.js";
 import { checkContext } from "./validate.js";
 
-const PENDING = 0;
-const STARTED = 1;
-const STOPPED = 2;
-
 /** AfterFunc waits in its context's list of children until the context is done or stop() is called. */
 class AfterFunc implements Listener {
   _prev: ChildNode | null = null;
   _next: ChildNode | null = null;
   _owner: Owner | null = null;
-  /** PENDING until the context is done (STARTED) or stop() wins (STOPPED); never changes after. */
-  _state = PENDING;
-  constructor(readonly _f: () => void) {}
+  /** The function, until the context is done (it is started then) or stop() wins; null after either. */
+  _f: (() => void) | null;
+  constructor(f: () => void) {
+    this._f = f;
+  }
 
   _fire(): void {
-    if (this._state !== PENDING) return;
-    this._state = STARTED;
+    const f = this._f;
+    if (f === null) return;
+    this._f = null;
     // Never inside the cancel() that got us here: f runs once that call has returned.
-    queueMicrotask(this._f);
+    queueMicrotask(f);
   }
 }
 
@@ -52,8 +51,8 @@ export function afterFunc(ctx: Context, f: () => void): () => boolean {
   const a = new AfterFunc(f);
   attach(a, ctx);
   return () => {
-    if (a._state !== PENDING) return false;
-    a._state = STOPPED;
+    if (a._f === null) return false;
+    a._f = null;
     const o = a._owner;
     if (o !== null) unlink(o, a);
     return true;

@@ -70,15 +70,12 @@ export function neverSignal(): AbortSignal {
  * CancelCtx, add the rest.
  */
 export abstract class Node implements Context {
+  // Each kind assigns these in its own constructor, in the order that puts
+  // its hottest fields first in memory.
   /** The parent, or null for background. */
-  _parent: Context | null;
+  declare _parent: Context | null;
   /** The effective deadline in epoch ms, inherited or own; undefined for none. Set at creation. */
-  _dl: number | undefined;
-
-  constructor(parent: Context | null, dl: number | undefined) {
-    this._parent = parent;
-    this._dl = dl;
-  }
+  declare _dl: number | undefined;
 
   deadline(): Date | undefined {
     return this._dl === undefined ? undefined : new Date(this._dl);
@@ -93,16 +90,14 @@ export abstract class Node implements Context {
   abstract _label(): string;
 
   toString(): string {
-    const parts: string[] = [];
+    let s = "";
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the walk up the tree starts here
     let c: Context | null = this;
     while (c instanceof Node) {
-      parts.push(c._label());
+      s = c._label() + s;
       c = c._parent;
     }
-    let s = c === null ? "" : String(c);
-    for (let i = parts.length - 1; i >= 0; i--) s += parts[i];
-    return s;
+    return (c === null ? "" : String(c)) + s;
   }
 
   /** Node's util.inspect and console.log show the Go-format string. */

@@ -1,7 +1,7 @@
 import type { Context } from "./context.js";
 import { deadlineOf } from "./context.js";
 import type { CancelFunc } from "./cancel.js";
-import { CancelCtx, cancelFunc, newCancelCtx } from "./cancel.js";
+import { CancelCtx, cancelable } from "./cancel.js";
 import { DeadlineExceeded } from "./errors.js";
 import { formatDuration } from "./format.js";
 import { checkContext, checkNumber, toEpochMs } from "./validate.js";
@@ -16,7 +16,7 @@ type Timer = ReturnType<typeof setTimeout>;
  * AbortSignal.timeout. Browsers return a number, which has no unref.
  */
 function unref(t: Timer): Timer {
-  if (typeof t === "object" && t !== null && typeof t.unref === "function") t.unref();
+  (t as { unref?: () => void }).unref?.();
   return t;
 }
 
@@ -47,24 +47,37 @@ function expire(c: DeadlineCtx, why: unknown): void {
   c._cancel(DeadlineExceeded, why ?? DeadlineExceeded);
 }
 
-/** deadlineCtx is withDeadline after its arguments were checked by the function the user called. */
-function deadlineCtx(parent: Context, ms: number, why: unknown): [Context, CancelFunc] {
+/**
+ * deadlineCtx is what the four functions share: `fn` names the one the user
+ * called, and `at` is its deadline (a Date or epoch ms) or, with `timeout`,
+ * its timeout in ms.
+ */
+function deadlineCtx(
+  fn: string,
+  parent: Context,
+  at: Date | number,
+  why: unknown,
+  timeout: boolean,
+): [Context, CancelFunc] {
+  checkContext(fn, parent);
+  let ms: number;
+  if (timeout) {
+    checkNumber(fn, at, "ms");
+    ms = Date.now() + (at as number);
+  } else ms = toEpochMs(fn, at);
   const cur = deadlineOf(parent);
   // No deadline at all, or the parent's is already sooner: a plain cancelable child.
-  if (ms === Infinity || (cur !== undefined && cur < ms)) {
-    const c = newCancelCtx(new CancelCtx(parent), parent);
-    return [c, cancelFunc(c)];
-  }
+  if (ms === Infinity || (cur !== undefined && cur < ms))
+    return cancelable(new CancelCtx(parent), parent);
   const d = new DeadlineCtx(parent);
   d._dl = ms;
-  const c = newCancelCtx(d, parent);
-  const f = cancelFunc(c);
-  if (c._err === null) {
+  const r = cancelable(d, parent);
+  if (d._err === null) {
     // A deadline already past makes a context born done.
-    if (ms <= Date.now()) c._cancel(DeadlineExceeded, why ?? DeadlineExceeded);
-    else arm(c, why);
+    if (ms <= Date.now()) expire(d, why);
+    else arm(d, why);
   }
-  return [c, f];
+  return r;
 }
 
 /**
@@ -89,9 +102,7 @@ function deadlineCtx(parent: Context, ms: number, why: unknown): [Context, Cance
  * ```
  */
 export function withDeadline(parent: Context, d: Date | number): [Context, CancelFunc] {
-  const fn = "withDeadline(parent, d)";
-  checkContext(fn, parent);
-  return deadlineCtx(parent, toEpochMs(fn, d), undefined);
+  return deadlineCtx("withDeadline(parent, d)", parent, d, undefined, false);
 }
 
 /**
@@ -109,9 +120,7 @@ export function withDeadlineCause(
   d: Date | number,
   cause: unknown,
 ): [Context, CancelFunc] {
-  const fn = "withDeadlineCause(parent, d, cause)";
-  checkContext(fn, parent);
-  return deadlineCtx(parent, toEpochMs(fn, d), cause);
+  return deadlineCtx("withDeadlineCause(parent, d, cause)", parent, d, cause, false);
 }
 
 /**
@@ -133,10 +142,7 @@ export function withDeadlineCause(
  * ```
  */
 export function withTimeout(parent: Context, ms: number): [Context, CancelFunc] {
-  const fn = "withTimeout(parent, ms)";
-  checkContext(fn, parent);
-  checkNumber(fn, ms, "ms");
-  return deadlineCtx(parent, Date.now() + ms, undefined);
+  return deadlineCtx("withTimeout(parent, ms)", parent, ms, undefined, true);
 }
 
 /**
@@ -153,8 +159,5 @@ export function withTimeoutCause(
   ms: number,
   cause: unknown,
 ): [Context, CancelFunc] {
-  const fn = "withTimeoutCause(parent, ms, cause)";
-  checkContext(fn, parent);
-  checkNumber(fn, ms, "ms");
-  return deadlineCtx(parent, Date.now() + ms, cause);
+  return deadlineCtx("withTimeoutCause(parent, ms, cause)", parent, ms, cause, true);
 }

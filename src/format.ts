@@ -4,9 +4,9 @@
  */
 export function formatDuration(ms: number): string {
   let d = Math.abs(ms);
-  if (d === Infinity) return `${ms < 0 ? "-" : ""}∞`;
-  if (d < 1000) return d === 0 ? "0s" : `${ms < 0 ? "-" : ""}${round(d)}ms`;
   let s = ms < 0 ? "-" : "";
+  if (d === Infinity) return `${s}∞`;
+  if (d < 1000) return d === 0 ? "0s" : `${s}${round(d)}ms`;
   if (d >= 3_600_000) s += `${Math.floor(d / 3_600_000)}h`;
   if (d >= 60_000) s += `${Math.floor((d % 3_600_000) / 60_000)}m`;
   d %= 60_000;

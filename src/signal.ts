@@ -1,6 +1,6 @@
 import type { Context } from "./context.js";
 import type { CancelFunc, ChildNode, Listener, Owner } from "./cancel.js";
-import { CancelCtx, cancelFunc, fireAll, link, newCancelCtx, unlink } from "./cancel.js";
+import { CancelCtx, cancelable, fireAll, link, unlink } from "./cancel.js";
 import { Canceled, DeadlineExceeded } from "./errors.js";
 import { describe } from "./key.js";
 import { checkContext } from "./validate.js";
@@ -55,19 +55,20 @@ class Follower implements Listener {
 class Followers implements Owner {
   _head: ChildNode | null = null;
   _n = 0;
-  readonly _onAbort = (): void => this._fire();
   constructor(readonly _signal: AbortSignal) {}
 
+  // The list is its own listener (an EventListener object): no closure to keep.
   _start(): void {
-    this._signal.addEventListener("abort", this._onAbort);
+    this._signal.addEventListener("abort", this);
   }
 
   _stop(): void {
-    this._signal.removeEventListener("abort", this._onAbort);
+    this._signal.removeEventListener("abort", this);
     followers.delete(this._signal);
   }
 
-  _fire(): void {
+  /** The signal aborted. */
+  handleEvent(): void {
     this._stop();
     const reason = this._signal.reason;
     fireAll(this, errFor(reason), reason);
@@ -131,11 +132,11 @@ export function withSignal(parent: Context, signal: AbortSignal): [Context, Canc
       `withSignal(parent, signal): signal must be an AbortSignal, got ${describe(signal)}; pass request.signal or controller.signal`,
     );
   }
-  const c = newCancelCtx(new SignalCtx(parent), parent);
-  const f = cancelFunc(c);
+  const c = new SignalCtx(parent);
+  const r = cancelable(c, parent);
   if (c._err === null) {
     if (signal.aborted) c._cancel(errFor(signal.reason), signal.reason);
     else follow(c, signal);
   }
-  return [c, f];
+  return r;
 }

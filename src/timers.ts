@@ -54,7 +54,7 @@ export function sleep(ctx: Context, ms: number): Promise<void> {
   const fn = "sleep(ctx, ms)";
   checkContext(fn, ctx, "ctx");
   checkNumber(fn, ms, "ms");
-  return sleepUntil(ctx, Date.now() + Math.max(ms, 0));
+  return sleepUntil(ctx, Date.now() + ms);
 }
 
 /**

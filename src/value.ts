@@ -27,7 +27,9 @@ export class ValueCtx extends Node {
   _src: Context | null;
 
   constructor(parent: Context | null, key: unknown, val: unknown) {
-    super(parent, parent === null ? undefined : deadlineOf(parent));
+    super();
+    this._parent = parent;
+    this._dl = parent === null ? undefined : deadlineOf(parent);
     this._key = key;
     this._val = val;
     const v = parent instanceof CancelCtx ? parent._vals : parent;
