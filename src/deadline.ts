@@ -34,12 +34,21 @@ class DeadlineCtx extends CancelCtx {
   }
 }
 
-/** arm starts (or, for a far deadline, re-starts) the timer of a deadline context. */
+/**
+ * arm starts (or, for a far deadline, re-starts) the timer of a deadline
+ * context; a deadline already past ends it now, so a context made with one
+ * is born done.
+ */
 function arm(c: DeadlineCtx, why: unknown): void {
   const wait = (c._dl as number) - Date.now();
-  c._x = unref(
-    wait > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS, c, why) : setTimeout(expire, wait, c, why),
-  );
+  if (wait <= 0) expire(c, why);
+  else {
+    c._x = unref(
+      wait > MAX_TIMER_MS
+        ? setTimeout(arm, MAX_TIMER_MS, c, why)
+        : setTimeout(expire, wait, c, why),
+    );
+  }
 }
 
 function expire(c: DeadlineCtx, why: unknown): void {
@@ -72,11 +81,7 @@ function deadlineCtx(
   const d = new DeadlineCtx(parent);
   d._dl = ms;
   const r = cancelable(d, parent);
-  if (d._err === null) {
-    // A deadline already past makes a context born done.
-    if (ms <= Date.now()) expire(d, why);
-    else arm(d, why);
-  }
+  if (d._err === null) arm(d, why);
   return r;
 }
 

@@ -20,7 +20,6 @@ function round(n: number): string {
 
 /** formatValue prints a key or value inside `WithValue(…)`: a string as itself, anything else as `String(v)`. */
 export function formatValue(v: unknown): string {
-  if (typeof v === "string") return v;
   try {
     return String(v);
   } catch {

@@ -12,15 +12,28 @@ import { checkContext } from "./validate.js";
  * rather than through every parent. background() and withoutCancel() are
  * ValueCtx too.
  *
- * value() walks from value context to value context through _up, skipping
- * the cancelable contexts in between (they hold no values): a lookup costs
- * one step per withValue on the path, whatever else the path holds.
+ * value() walks from value context to value context, skipping the
+ * cancelable contexts in between (they hold no values): a lookup costs one
+ * step per withValue on the path, whatever else the path holds. Each node
+ * also keeps the key and the link of the one above it, so the walk checks
+ * two levels per node it reads, and the next address it needs never waits
+ * on the level in between.
  */
 export class ValueCtx extends Node {
   _key: unknown;
   _val: unknown;
   /** The nearest ancestor ValueCtx, unless a user's context comes first; null then, and at the root. */
   _up: ValueCtx | null;
+  /**
+   * `_up._up`, kept so that value() can step two levels at a time: the next
+   * step's address no longer waits for the level in between to be read.
+   */
+  _up2: ValueCtx | null;
+  /**
+   * `_up._key`, for the same reason: a step reads one node, not two. Without
+   * _up it is cancelCtxKey, which value() never looks for in this walk.
+   */
+  _key2: unknown;
   /** The user's context where the walk through _up ends, if any: it answers for itself and its ancestors. */
   _ext: Context | null;
   /** The nearest cancelable ancestor: one of ours or a user's context; null if none can cancel. */
@@ -35,9 +48,12 @@ export class ValueCtx extends Node {
     const v = parent instanceof CancelCtx ? parent._vals : parent;
     if (v instanceof ValueCtx) {
       this._up = v;
+      this._up2 = v._up;
+      this._key2 = v._key;
       this._ext = v._ext;
     } else {
-      this._up = null;
+      this._up = this._up2 = null;
+      this._key2 = cancelCtxKey;
       this._ext = v;
     }
     this._src = parent === null ? null : srcOf(parent);
@@ -64,11 +80,14 @@ export class ValueCtx extends Node {
     // NaN and -0 need Object.is; cancelCtxKey asks for the nearest cancelable node (Go's cancelCtxKey).
     if (key !== key || key === 0 || key === cancelCtxKey) return valueSlow(this, key);
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the walk up the tree starts here
-    let c: ValueCtx | null = this;
-    do {
+    let c: ValueCtx = this;
+    for (;;) {
       if (c._key === key) return c._val;
-      c = c._up;
-    } while (c !== null);
+      if (c._key2 === key) return (c._up as ValueCtx)._val;
+      const u2 = c._up2;
+      if (u2 === null) break;
+      c = u2;
+    }
     const e = this._ext;
     return e === null ? undefined : e.value(key);
   }

@@ -112,6 +112,34 @@ describe("withValue", () => {
     assert.equal(ctx.value(1000), undefined);
   });
 
+  test("every level of a chain is found from every level below it, odd and even distances alike", () => {
+    // The walk steps two levels per node it reads: check both halves of each step, the chain's
+    // last level, and what lies above the chain (cancelable contexts, a user's context).
+    const outer = context.createKey<string>("outer");
+    const user: Context = {
+      deadline: () => undefined,
+      done: () => null,
+      err: () => null,
+      value: (key: unknown) => (key === outer ? "from the user's context" : undefined),
+      signal: new AbortController().signal,
+    };
+    const keys = Array.from({ length: 9 }, (_, i) => context.createKey<number>(`k${i}`));
+    const chain: Context[] = [];
+    let ctx: Context = user;
+    for (const [i, key] of keys.entries()) {
+      ctx = context.withValue(ctx, key, i);
+      if (i % 3 === 1) ctx = context.withCancel(ctx)[0];
+      chain.push(ctx);
+    }
+    for (const [at, c] of chain.entries()) {
+      for (const [i, key] of keys.entries()) {
+        assert.equal(c.value(key), i <= at ? i : undefined, `level ${at}: value(k${i})`);
+      }
+      assert.equal(c.value(outer), "from the user's context", `level ${at}: value(outer)`);
+      assert.equal(c.value(context.createKey("unset")), undefined, `level ${at}: unset key`);
+    }
+  });
+
   test("any value can be stored, including null and functions", () => {
     const fn = () => 1;
     assert.equal(context.withValue(bg, "k", null).value("k"), null);
