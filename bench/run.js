@@ -18,6 +18,7 @@
 import { getEventListeners } from "node:events";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { measure } from "mitata";
 import * as context from "../dist/index.js";
 import { setDebugHooks } from "../dist/introspect.js";
 
@@ -34,11 +35,11 @@ const ONLY = argv.includes("--only") ? argv[argv.indexOf("--only") + 1].split(",
 // ---------------------------------------------------------------------------
 // Harness
 
-/** Target length of one timed sample, in ms. */
-const SAMPLE_MS = QUICK ? 10 : 25;
-const SAMPLES = QUICK ? 5 : 9;
+/** Length of one timed call of a per-operation workload, in ns: a sample, for mitata. */
+const CALL_NS = 200_000;
+/** CPU time mitata spends sampling each clock of each workload, in ns. */
+const MIN_CPU_NS = (QUICK ? 100 : 300) * 1e6;
 const WARMUP_MS = QUICK ? 40 : 150;
-const MAX_ROUNDS = QUICK ? 2 : 3;
 
 const now = () => process.hrtime.bigint();
 let sink = 0;
@@ -70,41 +71,39 @@ function timeLoop(fn, n) {
  */
 const timing = (cpu, wall) => ({ cpu, wall });
 
+/** cpuClock is the process's CPU time in ns (1 µs resolution): the clock that bars are judged on. */
+function cpuClock() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+}
+
 /**
  * perOp times `fn(n)`, which must perform n operations in its own loop (so
- * that the loop is compiled with the code it measures). It warms up, picks n
- * so that a sample lasts about SAMPLE_MS, then takes rounds of SAMPLES
- * samples until two rounds in a row agree within 10% (on a loaded box the
- * optimizing compiler may finish well after the warmup), and returns the
- * medians per operation of the last round.
+ * that the loop is compiled with the code it measures). It warms up for
+ * WARMUP_MS while it picks n so that one call lasts about CALL_NS (far above
+ * the CPU clock's resolution, and above mitata's batching threshold, so that
+ * each sample is one call), then lets mitata's `measure()` sample the call
+ * twice, once on the process's CPU clock and once on its own wall clock, and
+ * returns the medians per operation.
  */
-function perOp(fn) {
+async function perOp(fn) {
   let n = 1;
   const warmEnd = performance.now() + WARMUP_MS;
-  // Grow n until one call lasts about SAMPLE_MS, warming up on the way.
   for (;;) {
     const [ns] = timeLoop(fn, n);
-    if (ns >= SAMPLE_MS * 1e6 || n >= 1 << 26) {
+    if (ns >= CALL_NS || n >= 1 << 26) {
       if (performance.now() >= warmEnd) break;
     } else {
-      n = ns < 1e5 ? n * 8 : Math.max(n + 1, Math.ceil((n * SAMPLE_MS * 1e6) / ns));
+      n = ns < 1e4 ? n * 8 : Math.max(n + 1, Math.ceil((n * CALL_NS * 1.1) / ns));
     }
   }
-  let last = null;
-  for (let round = 0; ; round++) {
-    const walls = [];
-    const cpus = [];
-    for (let i = 0; i < SAMPLES; i++) {
-      const [wall, cpu] = timeLoop(fn, n);
-      walls.push(wall / n);
-      cpus.push(cpu / n);
-    }
-    const t = timing(median(cpus), median(walls));
-    if (last !== null && (Math.abs(t.cpu - last.cpu) <= 0.1 * last.cpu || round >= MAX_ROUNDS)) {
-      return t;
-    }
-    last = t;
-  }
+  const call = () => {
+    sink ^= fn(n) | 0;
+  };
+  const opts = { min_cpu_time: MIN_CPU_NS, gc: false };
+  const cpu = await measure(call, { ...opts, now: cpuClock });
+  const wall = await measure(call, opts);
+  return timing(cpu.p50 / n, wall.p50 / n);
 }
 
 /** once times one call of fn, in ms: [wall, cpu]. */
@@ -323,7 +322,7 @@ async function rootsAndErr() {
   // background(): one frozen singleton, nothing allocated per call.
   const bg = context.background;
   const first = bg();
-  const tBg = perOp((n) => {
+  const tBg = await perOp((n) => {
     let same = 0;
     for (let i = 0; i < n; i++) same += bg() === first ? 1 : 0;
     return same;
@@ -352,34 +351,34 @@ async function rootsAndErr() {
     ctxs.push(c);
     cancels.push(f);
   }
-  const tErr = perOp((n) => {
+  const tErr = await perOp((n) => {
     let live = 0;
     for (let i = 0; i < n; i++) if (ctxs[i & 7].err() === null) live++;
     return live;
   });
   const key = context.createKey("k");
   const vctxs = ctxs.map((c) => context.withValue(c, key, 1));
-  const tErrV = perOp((n) => {
+  const tErrV = await perOp((n) => {
     let live = 0;
     for (let i = 0; i < n; i++) if (vctxs[i & 7].err() === null) live++;
     return live;
   });
   const acs = [];
   for (let i = 0; i < 8; i++) acs.push(new AbortController().signal);
-  const tAborted = perOp((n) => {
+  const tAborted = await perOp((n) => {
     let live = 0;
     for (let i = 0; i < n; i++) if (!acs[i & 7].aborted) live++;
     return live;
   });
   const anys = acs.map((s) => AbortSignal.any([s]));
-  const tAbortedAny = perOp((n) => {
+  const tAbortedAny = await perOp((n) => {
     let live = 0;
     for (let i = 0; i < n; i++) if (!anys[i & 7].aborted) live++;
     return live;
   });
   // The loop itself, to read the others against.
   const plain = ctxs.map(() => ({ err: null }));
-  const tField = perOp((n) => {
+  const tField = await perOp((n) => {
     let live = 0;
     for (let i = 0; i < n; i++) if (plain[i & 7].err === null) live++;
     return live;
@@ -423,14 +422,14 @@ async function createCancel() {
   const parentSignal = base(new AbortController().signal);
   const withCancel = context.withCancel;
 
-  const tUntouched = perOp((n) => {
+  const tUntouched = await perOp((n) => {
     for (let i = 0; i < n; i++) {
       const [, cancel] = withCancel(parent);
       cancel();
     }
     return n;
   });
-  const tTouched = perOp((n) => {
+  const tTouched = await perOp((n) => {
     let aborted = 0;
     for (let i = 0; i < n; i++) {
       const [ctx, cancel] = withCancel(parent);
@@ -440,7 +439,7 @@ async function createCancel() {
     }
     return aborted;
   });
-  const tAC = perOp((n) => {
+  const tAC = await perOp((n) => {
     let aborted = 0;
     for (let i = 0; i < n; i++) {
       const [s, cancel] = acChild(parentSignal);
@@ -449,7 +448,7 @@ async function createCancel() {
     }
     return aborted;
   });
-  const tAny = perOp((n) => {
+  const tAny = await perOp((n) => {
     let aborted = 0;
     for (let i = 0; i < n; i++) {
       const [s, cancel] = anyChild(parentSignal);
@@ -471,14 +470,14 @@ async function createCancel() {
   const anySignal = base(new AbortController().signal);
   const sibAny = [];
   for (let i = 0; i < 10_000; i++) sibAny.push(anyChild(anySignal));
-  const tUntouched10k = perOp((n) => {
+  const tUntouched10k = await perOp((n) => {
     for (let i = 0; i < n; i++) {
       const [, cancel] = withCancel(parent);
       cancel();
     }
     return n;
   });
-  const tTouched10k = perOp((n) => {
+  const tTouched10k = await perOp((n) => {
     let aborted = 0;
     for (let i = 0; i < n; i++) {
       const [ctx, cancel] = withCancel(parent);
@@ -488,7 +487,7 @@ async function createCancel() {
     }
     return aborted;
   });
-  const tAC10k = perOp((n) => {
+  const tAC10k = await perOp((n) => {
     let aborted = 0;
     for (let i = 0; i < n; i++) {
       const [s, cancel] = acChild(parentSignal);
@@ -497,7 +496,7 @@ async function createCancel() {
     }
     return aborted;
   });
-  const tAny10k = perOp((n) => {
+  const tAny10k = await perOp((n) => {
     let aborted = 0;
     for (let i = 0; i < n; i++) {
       const [s, cancel] = anyChild(anySignal);
@@ -560,7 +559,7 @@ async function timeouts() {
   const [parent, cancelParent] = context.withCancel(context.background());
   const parentSignal = base(new AbortController().signal);
   const withTimeout = context.withTimeout;
-  const tT = perOp((n) => {
+  const tT = await perOp((n) => {
     for (let i = 0; i < n; i++) {
       const [, cancel] = withTimeout(parent, HOUR);
       cancel();
@@ -568,7 +567,7 @@ async function timeouts() {
     return n;
   });
   await settle();
-  const tA = perOp((n) => {
+  const tA = await perOp((n) => {
     let aborted = 0;
     for (let i = 0; i < n; i++) {
       const [s, cancel] = acTimeoutChild(parentSignal, HOUR);
@@ -578,7 +577,7 @@ async function timeouts() {
     return aborted;
   });
   await settle();
-  const tB = perOp((n) => {
+  const tB = await perOp((n) => {
     let aborted = 0;
     for (let i = 0; i < n; i++) {
       const [s, cancel] = anyTimeoutChild(parentSignal, HOUR);
@@ -588,7 +587,7 @@ async function timeouts() {
     return aborted;
   });
   await settle();
-  const tTimer = perOp((n) => {
+  const tTimer = await perOp((n) => {
     let aborted = 0;
     for (let i = 0; i < n; i++) {
       const [s, cancel] = acTimerChild(parentSignal, HOUR);
@@ -878,17 +877,17 @@ async function values() {
     const leaves = [ctx, ctx, ctx, ctx];
     const nodes = [node, node, node, node];
     const maps = [map, map, map, map];
-    const t = perOp((n) => {
+    const t = await perOp((n) => {
       let hits = 0;
       for (let i = 0; i < n; i++) if (leaves[i & 3].value(key) === "r-42") hits++;
       return hits;
     });
-    const a = perOp((n) => {
+    const a = await perOp((n) => {
       let hits = 0;
       for (let i = 0; i < n; i++) if (chainGet(nodes[i & 3], key) === "r-42") hits++;
       return hits;
     });
-    const b = perOp((n) => {
+    const b = await perOp((n) => {
       let hits = 0;
       for (let i = 0; i < n; i++) if (maps[i & 3].get(key) === "r-42") hits++;
       return hits;
@@ -908,13 +907,13 @@ async function values() {
       } else ctx = context.withValue(ctx, others[i], i);
     }
     const leaves = [ctx, ctx, ctx, ctx];
-    const t = perOp((n) => {
+    const t = await perOp((n) => {
       let hits = 0;
       for (let i = 0; i < n; i++) if (leaves[i & 3].value(key) === "r-42") hits++;
       return hits;
     });
     const miss = context.createKey("missing");
-    const tMiss = perOp((n) => {
+    const tMiss = await perOp((n) => {
       let hits = 0;
       for (let i = 0; i < n; i++) if (leaves[i & 3].value(miss) === undefined) hits++;
       return hits;
@@ -1110,12 +1109,12 @@ async function hooksCost() {
     }
     return n;
   };
-  const off1 = perOp(loop);
+  const off1 = await perOp(loop);
   const noop = { created() {}, childLimit: Infinity, tooManyChildren() {} };
   const old = setDebugHooks(noop);
-  const on = perOp(loop);
+  const on = await perOp(loop);
   setDebugHooks(old);
-  const off2 = perOp(loop);
+  const off2 = await perOp(loop);
   cancelParent();
   const off = off1.cpu <= off2.cpu ? off1 : off2;
   row(
