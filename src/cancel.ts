@@ -168,9 +168,14 @@ export class CancelCtx extends Node implements ChildNode, Owner {
   /** _cancel is what a cancel function, a timer or an outside signal calls: detach from the parent, then cancel the subtree. */
   _cancel(err: Error, cause: unknown): void {
     if (this._err !== null) return;
-    const o = ownerOf(this);
+    const p = this._parent;
+    const o = p instanceof CancelCtx ? p : ownerOf(this);
     if (o !== null) unlink(o, this);
-    cancelTree(this, err, cause);
+    // The common case, a leaf nobody asked for done() or signal and with nothing to release: two stores.
+    if (this._head === null && this._x === null && this._done === null && this._ctrl === null) {
+      this._err = err;
+      this._x = cause;
+    } else cancelTree(this, err, cause);
   }
 
   /** _release drops what a kind holds outside the tree while live (x: the value of _x). */
@@ -373,7 +378,9 @@ function adopt(owner: Owner, child: ChildNode, foreign = false): void {
 
 /** cancelable links a new cancelable context under parent (or finds it born done) and makes its cancel function. */
 export function cancelable(c: CancelCtx, parent: Context): [CancelCtx, CancelFunc] {
-  attach(c, parent);
+  // The common case first, the first rung of attach's ladder: a live parent of ours.
+  if (parent instanceof CancelCtx && parent._err === null) link(parent, c);
+  else attach(c, parent);
   return [c, disposable(c, cancelCanceled.bind(c))];
 }
 
