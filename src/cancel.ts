@@ -168,14 +168,9 @@ export class CancelCtx extends Node implements ChildNode, Owner {
   /** _cancel is what a cancel function, a timer or an outside signal calls: detach from the parent, then cancel the subtree. */
   _cancel(err: Error, cause: unknown): void {
     if (this._err !== null) return;
-    const p = this._parent;
-    const o = p instanceof CancelCtx ? p : ownerOf(this);
+    const o = ownerOf(this);
     if (o !== null) unlink(o, this);
-    // The common case, a leaf nobody asked for done() or signal and with nothing to release: two stores.
-    if (this._head === null && this._x === null && this._done === null && this._ctrl === null) {
-      this._err = err;
-      this._x = cause;
-    } else cancelTree(this, err, cause);
+    cancelTree(this, err, cause);
   }
 
   /** _release drops what a kind holds outside the tree while live (x: the value of _x). */
@@ -196,7 +191,9 @@ export function srcOf(parent: Context): Context | null {
 
 /** ownerOf returns the list a live context is in: its nearest cancelable ancestor's, or null if it has none. */
 function ownerOf(c: CancelCtx): Owner | null {
-  const s = srcOf(c._parent as Context);
+  const p = c._parent as Context;
+  if (p instanceof CancelCtx) return p;
+  const s = srcOf(p);
   if (s === null) return null;
   if (s instanceof CancelCtx) return s;
   return viaForeign.get(c) ?? null;
