@@ -373,12 +373,20 @@ function adopt(owner: Owner, child: ChildNode, foreign = false): void {
   } else (child as Listener)._owner = owner;
 }
 
-/** cancelable links a new cancelable context under parent (or finds it born done) and makes its cancel function. */
-export function cancelable(c: CancelCtx, parent: Context): [CancelCtx, CancelFunc] {
+/**
+ * cancelable links a new cancelable context under parent (or finds it born
+ * done) and makes its cancel function: `cancel` bound to it, by default the
+ * one that ignores a cause.
+ */
+export function cancelable(
+  c: CancelCtx,
+  parent: Context,
+  cancel: (this: CancelCtx, why?: unknown) => void = cancelCanceled,
+): [CancelCtx, CancelCauseFunc] {
   // The common case first, the first rung of attach's ladder: a live parent of ours.
   if (parent instanceof CancelCtx && parent._err === null) link(parent, c);
   else attach(c, parent);
-  return [c, disposable(c, cancelCanceled.bind(c))];
+  return [c, disposable(c, cancel.bind(c))];
 }
 
 function cancelCanceled(this: CancelCtx): void {
@@ -440,9 +448,7 @@ export function withCancel(parent: Context): [Context, CancelFunc] {
  */
 export function withCancelCause(parent: Context): [Context, CancelCauseFunc] {
   checkContext("withCancelCause(parent)", parent);
-  const c = new CancelCtx(parent);
-  attach(c, parent);
-  return [c, disposable(c, cancelWithCause.bind(c))];
+  return cancelable(new CancelCtx(parent), parent, cancelWithCause);
 }
 
 /**
