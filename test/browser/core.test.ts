@@ -17,22 +17,12 @@ import { fileURLToPath } from "node:url";
 
 import { build } from "esbuild";
 import type { Plugin } from "esbuild";
-import { chromium } from "playwright-core";
 import type { BrowserContext } from "playwright-core";
+
+import { launchChromium } from "../chromium.js";
 
 import type { Result } from "./shims/node-test.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const testDir = fileURLToPath(new URL("../", import.meta.url));
 const shimDir = fileURLToPath(new URL("./shims/", import.meta.url));
 
@@ -228,11 +218,7 @@ test("the core's test suite passes in headless Chromium", { timeout: 180_000 }, 
   t.diagnostic(`in the browser: ${bundles.bundled.join(", ")}`);
   for (const u of bundles.unbundled) t.diagnostic(`not bundled: ${u}`);
 
-  browser = await chromium.launchPersistentContext(userDir, {
-    executablePath: CHROMIUM,
-    args: ARGS,
-    headless: true,
-  });
+  browser = await launchChromium(userDir);
   const tab = await browser.newPage();
   const errors: string[] = [];
   tab.on("pageerror", (e) => errors.push(String(e)));

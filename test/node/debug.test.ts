@@ -7,24 +7,14 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
 import type { BrowserContext } from "playwright-core";
+
+import { launchChromium } from "../chromium.js";
 
 import * as context from "../../src/index.js";
 import { debugHandler, debugSnapshot, serve } from "../../src/node/index.js";
 import type { ContextServer } from "../../src/node/index.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const shots = fileURLToPath(new URL("../../.tmp/", import.meta.url));
 
 /** Sends a request that stays in flight until aborted; resolves once the socket is connected. */
@@ -102,11 +92,7 @@ describe("debugHandler", () => {
   });
 
   test("serves a live HTML page of in-flight requests and the tree, checked in headless Chromium", async () => {
-    browser = await chromium.launchPersistentContext(userDir, {
-      executablePath: CHROMIUM,
-      args: ARGS,
-      headless: true,
-    });
+    browser = await launchChromium(userDir);
     const page = await browser.newPage();
     page.setDefaultTimeout(30_000);
     // A still page first (?refresh=0): a reload in the middle of a screenshot would restart it.
