@@ -7,7 +7,7 @@
  * A second Ctrl-C during the drain exits at once.
  *
  * Run it: `npm start` (PORT overrides 8080), then `curl localhost:8080/`.
- * In your own code the imports are "taproot" and "taproot/node".
+ * In your own code the imports are "taproot-context" and "taproot-context/node".
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { background, cause, sleep, type Context } from "../src/index.js";

@@ -7,7 +7,7 @@
  * Run it: `npx tsx examples/worker.ts` (Ctrl-C to stop).
  * `npm start` runs the full program with the HTTP server: examples/server.ts.
  */
-import * as context from "taproot";
+import * as context from "taproot-context";
 
 const POLL_MS = Number(process.env.POLL_MS ?? 1_000);
 

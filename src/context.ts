@@ -57,7 +57,7 @@ let never: AbortSignal | null = null;
 /**
  * neverSignal returns the one signal shared by every context that can never
  * be canceled. It never aborts, so a listener added to it never fires.
- * (`taproot/node` lifts Node's ten-listener warning on it: ten in-flight
+ * (`taproot-context/node` lifts Node's ten-listener warning on it: ten in-flight
  * fetches over background() are not a leak.)
  */
 export function neverSignal(): AbortSignal {

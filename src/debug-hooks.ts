@@ -1,7 +1,7 @@
 import type { Context } from "./context.js";
 
 /**
- * DebugHooks lets `taproot/testing` watch contexts being created without the
+ * DebugHooks lets `taproot-context/testing` watch contexts being created without the
  * core paying for it: while no hooks are installed, each creation costs one
  * null check.
  */

@@ -8,7 +8,7 @@
  * subtree, synchronously, and never its parent. Every context has an
  * `AbortSignal`, so it works with any API that takes a `signal`.
  *
- * Conventions (each checked by a rule of `taproot/eslint`):
+ * Conventions (each checked by a rule of `taproot-context/eslint`):
  * - A function that does I/O or waits takes a context as its first
  *   parameter, named `ctx` (`taproot/context-first`), and passes it on to
  *   what it calls, including APIs that take a `signal`
@@ -27,7 +27,7 @@
  *
  * @example
  * ```ts
- * import * as context from "taproot";
+ * import * as context from "taproot-context";
  *
  * const [ctx, cancel] = context.withTimeout(context.background(), 50);
  * try {

@@ -1,6 +1,6 @@
 /**
- * Read-only views of the tree for `taproot/testing` and `taproot/node`'s
- * debug page. Not part of the public API of `taproot`: the shapes may change
+ * Read-only views of the tree for `taproot-context/testing` and `taproot-context/node`'s
+ * debug page. Not part of the public API of `taproot-context`: the shapes may change
  * with any release.
  */
 import type { Context } from "./context.js";

@@ -1,7 +1,7 @@
 /**
  * The package as a user sees it, after `npm run build` (which `npm test`
  * runs first): every subpath of package.json's `exports` resolves by name
- * (a self-reference import), and nothing reachable from `taproot` imports a
+ * (a self-reference import), and nothing reachable from `taproot-context` imports a
  * Node module, so the core runs on any JavaScript runtime.
  */
 import assert from "node:assert/strict";
@@ -95,11 +95,11 @@ describe("package", () => {
       name: string;
       exports: Record<string, string | { types?: string; default?: string }>;
     };
-    assert.equal(pkg.name, "taproot");
+    assert.equal(pkg.name, "taproot-context");
     const subpaths = Object.keys(pkg.exports).filter((k) => k !== "./package.json");
     assert.deepEqual(subpaths.sort(), [".", "./eslint", "./node", "./testing"]);
     for (const sub of subpaths) {
-      const spec = sub === "." ? "taproot" : `taproot/${sub.slice(2)}`;
+      const spec = sub === "." ? "taproot-context" : `taproot-context/${sub.slice(2)}`;
       const file = fileURLToPath(import.meta.resolve(spec));
       assert.ok(file.startsWith(dist), `${spec} resolves to ${file}, want a file under dist/`);
       assert.ok(
@@ -122,27 +122,27 @@ describe("package", () => {
   });
 
   test("taproot imports by name and reads like Go", async () => {
-    const context = (await load("taproot")) as unknown as Core;
+    const context = (await load("taproot-context")) as unknown as Core;
     const [ctx, cancel] = context.withCancel(context.background());
     cancel();
     assert.equal(ctx.err(), context.Canceled);
     assert.equal(String(context.background()), "context.Background");
   });
 
-  test("taproot/node imports by name", async () => {
-    const node = await load("taproot/node");
+  test("taproot-context/node imports by name", async () => {
+    const node = await load("taproot-context/node");
     for (const name of ["requestContext", "signalContext", "serve", "debugHandler"]) {
       assert.equal(
         typeof node[name],
         "function",
-        `taproot/node.${name} is ${typeof node[name]}, want a function`,
+        `taproot-context/node.${name} is ${typeof node[name]}, want a function`,
       );
     }
   });
 
-  test("taproot/testing imports by name and watches the same core as taproot", async () => {
-    const context = (await load("taproot")) as unknown as Core;
-    const testing = (await load("taproot/testing")) as unknown as Testing;
+  test("taproot-context/testing imports by name and watches the same core as taproot", async () => {
+    const context = (await load("taproot-context")) as unknown as Core;
+    const testing = (await load("taproot-context/testing")) as unknown as Testing;
     const tracker = testing.trackContexts({ grace: 0 });
     const [parent, cancelParent] = context.withCancel(context.background());
     try {
@@ -151,7 +151,7 @@ describe("package", () => {
       assert.deepEqual(
         leaks.map((l) => l.context),
         [parent, child],
-        "taproot/testing does not see contexts made by taproot: two copies of the core?",
+        "taproot-context/testing does not see contexts made by taproot: two copies of the core?",
       );
     } finally {
       tracker.stop();
@@ -159,12 +159,16 @@ describe("package", () => {
     }
   });
 
-  test("taproot/eslint imports by name as an ESLint plugin", async () => {
-    const mod = (await load("taproot/eslint")) as {
+  test("taproot-context/eslint imports by name as an ESLint plugin", async () => {
+    const mod = (await load("taproot-context/eslint")) as {
       default?: { rules?: object; configs?: object };
     };
     const plugin = mod.default;
-    assert.equal(typeof plugin?.rules, "object", "taproot/eslint has no default export with rules");
-    assert.equal(typeof plugin?.configs, "object", "taproot/eslint has no configs");
+    assert.equal(
+      typeof plugin?.rules,
+      "object",
+      "taproot-context/eslint has no default export with rules",
+    );
+    assert.equal(typeof plugin?.configs, "object", "taproot-context/eslint has no configs");
   });
 });

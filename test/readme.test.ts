@@ -28,7 +28,7 @@ async function readmeBlocks(): Promise<Array<{ line: number; code: string; want:
 test("every README code block runs and prints what it says", async (t) => {
   const blocks = await readmeBlocks();
   assert.ok(blocks.length >= 4, `found ${blocks.length} runnable blocks, want at least 4`);
-  // Inside the package, so that `import "taproot"` resolves to this package's build.
+  // Inside the package, so that `import "taproot-context"` resolves to this package's build.
   const dir = await mkdtemp(join(root, ".tmp-readme-"));
   try {
     for (const b of blocks) {

@@ -9,7 +9,7 @@
  * ```js
  * // eslint.config.js
  * import tseslint from "typescript-eslint";
- * import taproot from "taproot/eslint";
+ * import taproot from "taproot-context/eslint";
  *
  * export default tseslint.config(tseslint.configs.recommended, taproot.configs.recommended);
  * ```
@@ -68,7 +68,7 @@ const recommendedRules = Object.fromEntries(
  * rules can use type information.
  */
 const plugin: TaprootPlugin = {
-  meta: { name: "taproot/eslint", version },
+  meta: { name: "taproot-context/eslint", version },
   rules,
   configs: {
     recommended: {

@@ -47,7 +47,7 @@ export const CONTEXT_FIRST_FUNCTIONS: ReadonlySet<string> = new Set([
 
 /** isTaprootModule reports whether an import specifier names taproot or one of its subpaths. */
 export function isTaprootModule(specifier: string): boolean {
-  return specifier === "taproot" || specifier.startsWith("taproot/");
+  return specifier === "taproot-context" || specifier.startsWith("taproot-context/");
 }
 
 /** unwrap returns the expression inside parentheses-free TypeScript wrappers (`x as T`, `x!`, `x satisfies T`). */
@@ -75,7 +75,7 @@ export function findVariable(
 
 /**
  * importedName returns the name a binding imports from taproot: `withTimeout`
- * for `import { withTimeout as wt } from "taproot"` and the identifier `wt`,
+ * for `import { withTimeout as wt } from "taproot-context"` and the identifier `wt`,
  * `"*"` for a namespace import, or undefined if the binding is not a taproot import.
  */
 export function importedName(context: AnyRuleContext, id: TSESTree.Identifier): string | undefined {
@@ -156,7 +156,7 @@ function declaredTaprootName(
 
 /**
  * isFromTaproot reports whether a declaration belongs to taproot: it sits in a
- * `declare module "taproot…"` block, or in a file of the package named `taproot`.
+ * `declare module "taproot…"` block, or in a file of the package named `taproot-context`.
  */
 export function isFromTaproot(declaration: ts.Node): boolean {
   for (let n: ts.Node | undefined = declaration; n; n = n.parent) {
@@ -164,7 +164,7 @@ export function isFromTaproot(declaration: ts.Node): boolean {
       return true;
     }
   }
-  return packageNameOf(dirname(declaration.getSourceFile().fileName)) === "taproot";
+  return packageNameOf(dirname(declaration.getSourceFile().fileName)) === "taproot-context";
 }
 
 // Directory → name of the package that owns it; filled as files are looked up.

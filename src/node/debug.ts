@@ -8,7 +8,7 @@ import type { ContextNode } from "../testing/tree.js";
 
 /**
  * DebugRequest is what {@link debugHandler} needs to know of a request in
- * flight: the shape of `taproot/node`'s `InflightRequest`, plus an optional
+ * flight: the shape of `taproot-context/node`'s `InflightRequest`, plus an optional
  * route pattern.
  *
  * @example

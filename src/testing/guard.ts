@@ -136,7 +136,7 @@ let current: Guard | null = null;
  * @example
  * ```ts
  * // main.ts: warns in development, costs nothing in production
- * import { installGuard } from "taproot/testing";
+ * import { installGuard } from "taproot-context/testing";
  * installGuard();
  * ```
  */

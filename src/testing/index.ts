@@ -20,7 +20,7 @@
  * @example
  * ```ts
  * import { test } from "node:test";
- * import { checkLeaks } from "taproot/testing";
+ * import { checkLeaks } from "taproot-context/testing";
  *
  * test("search stops its workers", () =>
  *   checkLeaks(async () => {

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 /**
  * The directory of the core's own files (`src/` or `dist/`): frames there are
  * the machinery between the user's call and the hook, not the creation site.
- * Frames of `taproot/node` stay: a request context is created there.
+ * Frames of `taproot-context/node` stay: a request context is created there.
  */
 const coreDir = new URL("../", import.meta.url);
 const testingDir = new URL("./", import.meta.url);

@@ -113,7 +113,7 @@ interface Record {
 /**
  * trackContexts starts recording the cancelable contexts created from now on
  * (withCancel, withCancelCause, withDeadline*, withTimeout*, withSignal,
- * and those `taproot/node` creates) and returns the tracker. It holds them
+ * and those `taproot-context/node` creates) and returns the tracker. It holds them
  * only through `WeakRef`s, so tracking never keeps a context alive. Call
  * `assertNoLeaks()` at the end of the test, or `stop()` in an `after` hook
  * if the test may end early. Every active tracker sees every creation: run
@@ -211,7 +211,7 @@ export function trackContexts(options?: TrackOptions): LeakTracker {
  * @example
  * ```ts
  * import { test } from "node:test";
- * import { checkLeaks } from "taproot/testing";
+ * import { checkLeaks } from "taproot-context/testing";
  *
  * test("fetchAll cancels the slow calls", () =>
  *   checkLeaks(async () => {

@@ -79,7 +79,7 @@ export interface TreeOptions {
 /**
  * snapshotTree returns a plain-data snapshot of `ctx` and the live contexts
  * under it: each node's kind, name, deadline, err and cause, live child count
- * and, when a tracker or the guard of `taproot/testing` saw it created, its
+ * and, when a tracker or the guard of `taproot-context/testing` saw it created, its
  * age and creation site. It walks only the live tree (finished children are
  * already detached), reads no stack trace, and stops at `maxNodes`.
  *

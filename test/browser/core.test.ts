@@ -4,7 +4,7 @@
  * bundled with esbuild (those two mapped to the small shims next to this
  * file; any other `node:` import in the bundle fails the build), served from
  * a loopback server and run in the page. A test fails here if it fails in
- * the browser, proving that `taproot` needs nothing from Node.
+ * the browser, proving that `taproot-context` needs nothing from Node.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";

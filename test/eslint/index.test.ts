@@ -9,7 +9,7 @@ const ruleFiles = readdirSync(new URL("src/eslint/rules/", root))
   .map((f) => f.replace(/\.ts$/, ""))
   .sort();
 
-describe("taproot/eslint", () => {
+describe("taproot-context/eslint", () => {
   it("registers every rule file under its own name", () => {
     assert.deepEqual(Object.keys(rules).sort(), ruleFiles);
   });
@@ -46,11 +46,11 @@ describe("taproot/eslint", () => {
     const pkg = JSON.parse(readFileSync(new URL("package.json", root), "utf8")) as {
       version: string;
     };
-    assert.deepEqual(plugin.meta, { name: "taproot/eslint", version: pkg.version });
+    assert.deepEqual(plugin.meta, { name: "taproot-context/eslint", version: pkg.version });
   });
 
   it("is what the taproot/eslint subpath exports once built", async () => {
-    const built = (await import("taproot/eslint")) as { default: typeof plugin };
+    const built = (await import("taproot-context/eslint")) as { default: typeof plugin };
     assert.deepEqual(Object.keys(built.default.rules).sort(), ruleFiles);
     assert.equal(built.default.configs.recommended.plugins?.taproot, built.default);
   });

@@ -25,7 +25,7 @@ const untypedTester = new RuleTester();
 
 /**
  * testRule runs a rule's cases twice over: `typed` with type information (the
- * samples see ./fixtures/taproot as "taproot"), `untyped` with the TypeScript
+ * samples see ./fixtures/taproot as "taproot-context"), `untyped` with the TypeScript
  * parser alone, as in a project without `parserOptions.projectService`.
  */
 export function testRule<MessageIds extends string, Options extends readonly unknown[]>(

@@ -7,7 +7,7 @@ testRule("lost-cancel", rule, {
       {
         name: "cancel called once the work is done",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function loadUser(parent: Context, id: string) {
   const [ctx, cancel] = withTimeout(parent, 5_000);
   const res = await fetch("https://api.example.com/users/" + id, { signal: ctx.signal });
@@ -18,7 +18,7 @@ export async function loadUser(parent: Context, id: string) {
       {
         name: "cancel called in finally covers the early return",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function loadUser(parent: Context, id: string, cache: Map<string, unknown>) {
   const [ctx, cancel] = withTimeout(parent, 5_000);
   try {
@@ -33,7 +33,7 @@ export async function loadUser(parent: Context, id: string, cache: Map<string, u
       {
         name: "cancel held with using",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export async function ping(parent: context.Context, url: string) {
   const [ctx, cancel] = context.withTimeout(parent, 1_000);
   using _timeout = cancel;
@@ -44,7 +44,7 @@ export async function ping(parent: context.Context, url: string) {
       {
         name: "the pair is returned to the caller",
         code: `
-import { withDeadline, type Context } from "taproot";
+import { withDeadline, type Context } from "taproot-context";
 export function forJob(parent: Context, job: { deadline: Date }) {
   return withDeadline(parent, job.deadline);
 }`,
@@ -52,7 +52,7 @@ export function forJob(parent: Context, job: { deadline: Date }) {
       {
         name: "cancel returned with a derived context",
         code: `
-import { withCancelCause, type Context } from "taproot";
+import { withCancelCause, type Context } from "taproot-context";
 export function startWorker(parent: Context) {
   const [ctx, cancel] = withCancelCause(parent);
   queueMicrotask(() => void runLoop(ctx));
@@ -63,7 +63,7 @@ declare function runLoop(ctx: Context): Promise<void>;`,
       {
         name: "cancel stored on the instance that owns the work",
         code: `
-import { withCancel, background, type CancelFunc } from "taproot";
+import { withCancel, background, type CancelFunc } from "taproot-context";
 export class Poller {
   #stop: CancelFunc | undefined;
   start() {
@@ -78,7 +78,7 @@ declare function poll(ctx: unknown): Promise<void>;`,
       {
         name: "cancel passed on to an event listener",
         code: `
-import { withCancel, background } from "taproot";
+import { withCancel, background } from "taproot-context";
 import type { Server } from "node:http";
 export function serve(server: Server) {
   const [ctx, cancel] = withCancel(background());
@@ -89,7 +89,7 @@ export function serve(server: Server) {
       {
         name: "cancel called on every branch",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function check(parent: Context, strict: boolean) {
   const [ctx, cancel] = withTimeout(parent, 2_000);
   if (strict) {
@@ -104,7 +104,7 @@ export async function check(parent: Context, strict: boolean) {
       {
         name: "cancel used in a callback that may run at any time",
         code: `
-import { withSignal, type Context } from "taproot";
+import { withSignal, type Context } from "taproot-context";
 export function follow(parent: Context, signal: AbortSignal, done: Promise<void>) {
   const [ctx, cancel] = withSignal(parent, signal);
   void done.then(() => cancel());
@@ -114,8 +114,8 @@ export function follow(parent: Context, signal: AbortSignal, done: Promise<void>
       {
         name: "signalContext's stop called at shutdown",
         code: `
-import { background } from "taproot";
-import { signalContext } from "taproot/node";
+import { background } from "taproot-context";
+import { signalContext } from "taproot-context/node";
 export async function main(run: (ctx: unknown) => Promise<void>) {
   const [ctx, stop] = signalContext(background());
   try {
@@ -128,7 +128,7 @@ export async function main(run: (ctx: unknown) => Promise<void>) {
       {
         name: "a pair kept in a variable and used later",
         code: `
-import { withTimeoutCause, type Context } from "taproot";
+import { withTimeoutCause, type Context } from "taproot-context";
 export function attempt(parent: Context) {
   const pair = withTimeoutCause(parent, 500, new Error("attempt took longer than 500 ms"));
   return pair;
@@ -150,7 +150,7 @@ export async function f(p: Promise<number>) {
       {
         name: "cancel left out of the destructuring",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function loadUser(parent: Context, id: string) {
   const [ctx] = withTimeout(parent, 5_000);
   return fetch("https://api.example.com/users/" + id, { signal: ctx.signal });
@@ -160,7 +160,7 @@ export async function loadUser(parent: Context, id: string) {
       {
         name: "the whole pair thrown away",
         code: `
-import { withDeadline, type Context } from "taproot";
+import { withDeadline, type Context } from "taproot-context";
 export function arm(parent: Context, at: Date) {
   withDeadline(parent, at);
 }`,
@@ -169,7 +169,7 @@ export function arm(parent: Context, at: Date) {
       {
         name: "only the context taken by index",
         code: `
-import { withCancel, type Context } from "taproot";
+import { withCancel, type Context } from "taproot-context";
 export function child(parent: Context) {
   return withCancel(parent)[0];
 }`,
@@ -178,7 +178,7 @@ export function child(parent: Context) {
       {
         name: "cancel bound but never used",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function ping(parent: Context, url: string) {
   const [ctx, cancel] = withTimeout(parent, 1_000);
   const res = await fetch(url, { signal: ctx.signal });
@@ -189,7 +189,7 @@ export async function ping(parent: Context, url: string) {
       {
         name: "early return skips the cancel call (namespace import)",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export async function loadUser(parent: context.Context, id: string, cache: Map<string, string>) {
   const [ctx, cancel] = context.withTimeout(parent, 5_000);
   const hit = cache.get(id);
@@ -206,7 +206,7 @@ export async function loadUser(parent: context.Context, id: string, cache: Map<s
       {
         name: "cancel only called on the error path",
         code: `
-import { withCancelCause, type Context } from "taproot";
+import { withCancelCause, type Context } from "taproot-context";
 export async function run(parent: Context, job: (ctx: Context) => Promise<void>) {
   const [ctx, cancel] = withCancelCause(parent);
   try {
@@ -221,7 +221,7 @@ export async function run(parent: Context, job: (ctx: Context) => Promise<void>)
       {
         name: "continue in a loop skips the cancel call",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function crawl(parent: Context, urls: string[]) {
   for (const url of urls) {
     const [ctx, cancel] = withTimeout(parent, 2_000);
@@ -235,7 +235,7 @@ export async function crawl(parent: Context, urls: string[]) {
       {
         name: "aliased import, cancel named _",
         code: `
-import { withSignal as fromSignal, type Context } from "taproot";
+import { withSignal as fromSignal, type Context } from "taproot-context";
 export async function handle(parent: Context, signal: AbortSignal) {
   const [ctx, _] = fromSignal(parent, signal);
   await fetch("https://example.com", { signal: ctx.signal });
@@ -245,8 +245,8 @@ export async function handle(parent: Context, signal: AbortSignal) {
       {
         name: "signalContext's stop discarded",
         code: `
-import { background } from "taproot";
-import { signalContext } from "taproot/node";
+import { background } from "taproot-context";
+import { signalContext } from "taproot-context/node";
 export async function main(run: (ctx: unknown) => Promise<void>) {
   const [ctx] = signalContext(background());
   await run(ctx);
@@ -256,7 +256,7 @@ export async function main(run: (ctx: unknown) => Promise<void>) {
       {
         name: "assignment to outer variables, cancel never called",
         code: `
-import { withDeadlineCause, type Context } from "taproot";
+import { withDeadlineCause, type Context } from "taproot-context";
 export async function step(parent: Context, until: Date) {
   let ctx: Context;
   let cancel: () => void;
@@ -268,7 +268,7 @@ export async function step(parent: Context, until: Date) {
       {
         name: "the pair kept in a variable that is never read",
         code: `
-import { withCancel, type Context } from "taproot";
+import { withCancel, type Context } from "taproot-context";
 export function spawn(parent: Context) {
   const pair = withCancel(parent);
 }`,
@@ -277,7 +277,7 @@ export function spawn(parent: Context) {
       {
         name: "a throw is fine, the fall-through end is not",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function save(parent: Context, body: string, dryRun: boolean) {
   const [ctx, cancel] = withTimeout(parent, 3_000);
   if (body.length === 0) {
@@ -298,7 +298,7 @@ export async function save(parent: Context, body: string, dryRun: boolean) {
     valid: [
       {
         code: `
-import { withCancel, background } from "taproot";
+import { withCancel, background } from "taproot-context";
 const [ctx, cancel] = withCancel(background());
 process.on("SIGTERM", cancel);
 export { ctx };`,
@@ -307,13 +307,13 @@ export { ctx };`,
     invalid: [
       {
         code: `
-import { withCancel, background } from "taproot";
+import { withCancel, background } from "taproot-context";
 export const [ctx] = withCancel(background());`,
         errors: [{ messageId: "discarded" }],
       },
       {
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export function f(parent: context.Context, ok: boolean) {
   const [ctx, cancel] = context.withTimeout(parent, 10);
   if (!ok) return null;

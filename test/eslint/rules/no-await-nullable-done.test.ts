@@ -9,7 +9,7 @@ testRule("no-await-nullable-done", rule, {
       {
         name: "the context of a const pair is cancelable: its done() is never null",
         code: `
-import { withCancel, type Context } from "taproot";
+import { withCancel, type Context } from "taproot-context";
 export async function f(parent: Context) {
   const [ctx, cancel] = withCancel(parent);
   setTimeout(cancel, 10);
@@ -20,7 +20,7 @@ export async function f(parent: Context) {
         name: "a request's context is cancelable",
         code: `
 import type { IncomingMessage } from "node:http";
-import { requestContext } from "taproot/node";
+import { requestContext } from "taproot-context/node";
 export async function onClose(req: IncomingMessage) {
   const ctx = requestContext(req);
   await ctx.done();
@@ -29,7 +29,7 @@ export async function onClose(req: IncomingMessage) {
       {
         name: "done() checked before it is awaited",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function waitDone(ctx: Context) {
   const done = ctx.done();
   if (done) await done;
@@ -38,13 +38,13 @@ export async function waitDone(ctx: Context) {
       {
         name: "the nil-channel form",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function block(ctx: Context) { await (ctx.done() ?? ${NEVER}); }`,
       },
       {
         name: "the nil-channel form in a race",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function first<T>(ctx: Context, work: Promise<T>) {
   return Promise.race([work, ctx.done() ?? ${NEVER}]);
 }`,
@@ -52,7 +52,7 @@ export function first<T>(ctx: Context, work: Promise<T>) {
       {
         name: "sleep instead of done",
         code: `
-import { sleep, type Context } from "taproot";
+import { sleep, type Context } from "taproot-context";
 export async function pause(ctx: Context) { await sleep(ctx, 1_000); }`,
       },
       {
@@ -64,27 +64,27 @@ export async function finish(job: Job) { await job.done(); }`,
       {
         name: "a context whose own type says done() is not null",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 interface CancelableContext extends Context { done(): Promise<void> }
 export async function wait(ctx: CancelableContext) { await ctx.done(); }`,
       },
       {
         name: "done() with then on a guarded value",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function onDone(ctx: Context, f: () => void) { ctx.done()?.then(f); }`,
       },
       {
         name: "Promise.all does not settle early on null",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function all(a: Context, b: Context) { await Promise.all([a.done(), b.done()]); }`,
       },
       {
         name: "awaiting the abort event of the signal",
         code: `
 import { once } from "node:events";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function aborted(ctx: Context) { await once(ctx.signal, "abort"); }`,
       },
       {
@@ -98,7 +98,7 @@ export async function close() { await writer.done(); }`,
       {
         name: "await ctx.done() with a parameter",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function waitDone(ctx: Context) { await ctx.done(); }`,
         errors: [
           {
@@ -107,7 +107,7 @@ export async function waitDone(ctx: Context) { await ctx.done(); }`,
               {
                 messageId: "waitForever",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function waitDone(ctx: Context) { await (ctx.done() ?? ${NEVER}); }`,
               },
             ],
@@ -117,7 +117,7 @@ export async function waitDone(ctx: Context) { await (ctx.done() ?? ${NEVER}); }
       {
         name: "namespace type",
         code: `
-import type * as context from "taproot";
+import type * as context from "taproot-context";
 export async function worker(ctx: context.Context) {
   await ctx.done();
   return ctx.err();
@@ -130,7 +130,7 @@ export async function worker(ctx: context.Context) {
               {
                 messageId: "waitForever",
                 output: `
-import type * as context from "taproot";
+import type * as context from "taproot-context";
 export async function worker(ctx: context.Context) {
   await (ctx.done() ?? ${NEVER});
   return ctx.err();
@@ -143,7 +143,7 @@ export async function worker(ctx: context.Context) {
       {
         name: "a derived context",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const k = createKey<number>("k");
 export async function f(parent: Context) {
   const ctx = withValue(parent, k, 1);
@@ -156,7 +156,7 @@ export async function f(parent: Context) {
               {
                 messageId: "waitForever",
                 output: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const k = createKey<number>("k");
 export async function f(parent: Context) {
   const ctx = withValue(parent, k, 1);
@@ -170,7 +170,7 @@ export async function f(parent: Context) {
       {
         name: "the background context never finishes",
         code: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 export async function forever() { await background().done(); }`,
         errors: [
           {
@@ -179,7 +179,7 @@ export async function forever() { await background().done(); }`,
               {
                 messageId: "waitForever",
                 output: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 export async function forever() { await (background().done() ?? ${NEVER}); }`,
               },
             ],
@@ -189,7 +189,7 @@ export async function forever() { await (background().done() ?? ${NEVER}); }`,
       {
         name: "in a race",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function first<T>(ctx: Context, work: Promise<T>) { return Promise.race([work, ctx.done()]); }`,
         errors: [
           {
@@ -198,7 +198,7 @@ export function first<T>(ctx: Context, work: Promise<T>) { return Promise.race([
               {
                 messageId: "waitForever",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function first<T>(ctx: Context, work: Promise<T>) { return Promise.race([work, ctx.done() ?? ${NEVER}]); }`,
               },
             ],
@@ -208,7 +208,7 @@ export function first<T>(ctx: Context, work: Promise<T>) { return Promise.race([
       {
         name: "in Promise.any",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function any(ctx: Context, a: Promise<void>) { return Promise.any([ctx.done(), a]); }`,
         errors: [
           {
@@ -217,7 +217,7 @@ export function any(ctx: Context, a: Promise<void>) { return Promise.any([ctx.do
               {
                 messageId: "waitForever",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function any(ctx: Context, a: Promise<void>) { return Promise.any([ctx.done() ?? ${NEVER}, a]); }`,
               },
             ],
@@ -227,7 +227,7 @@ export function any(ctx: Context, a: Promise<void>) { return Promise.any([ctx.do
       {
         name: "a class method awaiting its parameter",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class Server {
   async serve(ctx: Context) {
     await ctx.done();
@@ -242,7 +242,7 @@ export class Server {
               {
                 messageId: "waitForever",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class Server {
   async serve(ctx: Context) {
     await (ctx.done() ?? ${NEVER});
@@ -258,7 +258,7 @@ export class Server {
       {
         name: "a context constrained by a type parameter",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function drain<C extends Context>(ctx: C) { await ctx.done(); }`,
         errors: [
           {
@@ -267,7 +267,7 @@ export async function drain<C extends Context>(ctx: C) { await ctx.done(); }`,
               {
                 messageId: "waitForever",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function drain<C extends Context>(ctx: C) { await (ctx.done() ?? ${NEVER}); }`,
               },
             ],
@@ -296,7 +296,7 @@ export async function f(ctx: Context) { await (ctx.done() ?? ${NEVER}); }`,
       {
         name: "a context returned by a function",
         code: `
-import { withoutCancel, type Context } from "taproot";
+import { withoutCancel, type Context } from "taproot-context";
 export async function f(ctx: Context) { await withoutCancel(ctx).done(); }`,
         errors: [
           {
@@ -305,7 +305,7 @@ export async function f(ctx: Context) { await withoutCancel(ctx).done(); }`,
               {
                 messageId: "waitForever",
                 output: `
-import { withoutCancel, type Context } from "taproot";
+import { withoutCancel, type Context } from "taproot-context";
 export async function f(ctx: Context) { await (withoutCancel(ctx).done() ?? ${NEVER}); }`,
               },
             ],
@@ -321,7 +321,7 @@ export async function f(ctx: Context) { await (withoutCancel(ctx).done() ?? ${NE
     invalid: [
       {
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function f(ctx: Context) { await ctx.done(); }`,
         errors: [
           {
@@ -330,7 +330,7 @@ export async function f(ctx: Context) { await ctx.done(); }`,
               {
                 messageId: "waitForever",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function f(ctx: Context) { await (ctx.done() ?? ${NEVER}); }`,
               },
             ],

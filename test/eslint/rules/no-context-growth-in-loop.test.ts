@@ -7,7 +7,7 @@ testRule("no-context-growth-in-loop", rule, {
       {
         name: "a new variable per iteration",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const itemKey = createKey<string>("item");
 declare function handle(ctx: Context): Promise<void>;
 export async function each(ctx: Context, items: string[]) {
@@ -20,7 +20,7 @@ export async function each(ctx: Context, items: string[]) {
       {
         name: "growth outside any loop is a plain derivation",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const a = createKey<number>("a");
 export function f(ctx: Context) {
   ctx = withValue(ctx, a, 1);
@@ -31,7 +31,7 @@ export function f(ctx: Context) {
       {
         name: "reassigned from a fixed base in a loop",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const attempt = createKey<number>("attempt");
 export function f(base: Context) {
   let ctx = base;
@@ -42,7 +42,7 @@ export function f(base: Context) {
       {
         name: "a variable declared inside the loop",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const k = createKey<number>("k");
 export function f(parent: Context, n: number) {
   for (let i = 0; i < n; i++) {
@@ -55,7 +55,7 @@ export function f(parent: Context, n: number) {
       {
         name: "a local variable inside the callback",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export function f(ctx: Context, ids: string[]) {
   return ids.map((id) => {
     let c = ctx;
@@ -69,7 +69,7 @@ export function f(ctx: Context, ids: string[]) {
       {
         name: "a derived pair into new names in a loop",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function retry(ctx: Context, f: (ctx: Context) => Promise<void>) {
   for (let attempt = 0; attempt < 3; attempt++) {
     const [attemptCtx, cancel] = withTimeout(ctx, 1_000);
@@ -86,7 +86,7 @@ export function f(o: object, keys: string[]) { for (const k of keys) o = withVal
       {
         name: "a member assigned from another member",
         code: `
-import { withoutCancel, type Context } from "taproot";
+import { withoutCancel, type Context } from "taproot-context";
 export class Req {
   constructor(public ctx: Context, public base: Context) {}
   reset(n: number) { for (let i = 0; i < n; i++) this.ctx = withoutCancel(this.base); }
@@ -95,7 +95,7 @@ export class Req {
       {
         name: "deriving once in a handler registered in a loop, into a local",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const route = createKey<string>("route");
 export function register(ctx: Context, routes: string[], on: (r: string, h: () => Context) => void) {
   for (const r of routes) on(r, () => withValue(ctx, route, r));
@@ -104,7 +104,7 @@ export function register(ctx: Context, routes: string[], on: (r: string, h: () =
       {
         name: "the same name in a nested function's own scope",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const k = createKey<number>("k");
 export function f(ctx: Context) {
   return [1, 2].map((n) => { let ctx2 = ctx; ctx2 = withValue(ctx2, k, n); return ctx2; });
@@ -115,7 +115,7 @@ export function f(ctx: Context) {
       {
         name: "withValue assigned back in a for-of loop",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const itemKey = createKey<string>("item");
 declare function handle(ctx: Context): Promise<void>;
 export async function each(ctx: Context, items: string[]) {
@@ -129,7 +129,7 @@ export async function each(ctx: Context, items: string[]) {
       {
         name: "namespace import in a while loop",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 const k = context.createKey<number>("tick");
 export function ticks(ctx: context.Context, n: number) {
   let i = 0;
@@ -141,7 +141,7 @@ export function ticks(ctx: context.Context, n: number) {
       {
         name: "withTimeout pair assigned back in a loop",
         code: `
-import { withTimeout, type Context, type CancelFunc } from "taproot";
+import { withTimeout, type Context, type CancelFunc } from "taproot-context";
 export function f(ctx: Context, n: number) {
   let cancel: CancelFunc | undefined;
   for (let i = 0; i < n; i++) {
@@ -155,7 +155,7 @@ export function f(ctx: Context, n: number) {
       {
         name: "an outer variable assigned in a callback",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const user = createKey<string>("user");
 export function middleware(ctx: Context, on: (f: (name: string) => void) => void) {
   on((name) => { ctx = withValue(ctx, user, name); });
@@ -166,7 +166,7 @@ export function middleware(ctx: Context, on: (f: (name: string) => void) => void
       {
         name: "a module-level context grown by a request handler",
         code: `
-import { background, withValue, createKey } from "taproot";
+import { background, withValue, createKey } from "taproot-context";
 const reqId = createKey<number>("reqId");
 let ctx = background();
 export function onRequest(id: number) { ctx = withValue(ctx, reqId, id); }`,
@@ -175,7 +175,7 @@ export function onRequest(id: number) { ctx = withValue(ctx, reqId, id); }`,
       {
         name: "withoutCancel in a do-while",
         code: `
-import { withoutCancel, type Context } from "taproot";
+import { withoutCancel, type Context } from "taproot-context";
 export function f(ctx: Context, more: () => boolean) {
   do { ctx = withoutCancel(ctx); } while (more());
   return ctx;
@@ -185,7 +185,7 @@ export function f(ctx: Context, more: () => boolean) {
       {
         name: "a member grown in a loop",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const k = createKey<number>("k");
 export class Req {
   constructor(public ctx: Context) {}
@@ -196,7 +196,7 @@ export class Req {
       {
         name: "forEach callback",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const header = createKey<string>("header");
 export function headers(ctx: Context, names: string[]) {
   names.forEach((n) => { ctx = withValue(ctx, header, n); });
@@ -207,7 +207,7 @@ export function headers(ctx: Context, names: string[]) {
       {
         name: "aliased withCancel in a for-in loop",
         code: `
-import { withCancel as child, type Context } from "taproot";
+import { withCancel as child, type Context } from "taproot-context";
 export function f(ctx: Context, o: Record<string, number>) {
   const stops: (() => void)[] = [];
   for (const k in o) { let stop; [ctx, stop] = child(ctx); stops.push(stop, () => k); }
@@ -218,7 +218,7 @@ export function f(ctx: Context, o: Record<string, number>) {
       {
         name: "an interval timer callback",
         code: `
-import { withValue, createKey, background } from "taproot";
+import { withValue, createKey, background } from "taproot-context";
 const tick = createKey<number>("tick");
 let ctx = background();
 let n = 0;
@@ -231,14 +231,14 @@ setInterval(() => { ctx = withValue(ctx, tick, n++); }, 1_000);`,
     valid: [
       {
         code: `
-import { withValue } from "taproot";
+import { withValue } from "taproot-context";
 export function f(ctx, xs) { for (const x of xs) { const c = withValue(ctx, "k", x); void c; } }`,
       },
     ],
     invalid: [
       {
         code: `
-import { withValue } from "taproot";
+import { withValue } from "taproot-context";
 export function f(ctx, xs) { for (const x of xs) ctx = withValue(ctx, "k", x); return ctx; }`,
         errors: [{ messageId: "growth" }],
       },

@@ -7,7 +7,7 @@ testRule("no-detached-root", rule, {
       {
         name: "background() in main",
         code: `
-import { background, withCancel } from "taproot";
+import { background, withCancel } from "taproot-context";
 export async function main() {
   const [ctx, cancel] = withCancel(background());
   process.once("SIGINT", cancel);
@@ -17,44 +17,44 @@ export async function main() {
       {
         name: "background() at module level",
         code: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 export const root = background();`,
       },
       {
         name: "the received context is passed on",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export function load(ctx: Context) { return withTimeout(ctx, 1_000); }`,
       },
       {
         name: "withoutCancel for work that outlives the caller",
         code: `
-import { withoutCancel, type Context } from "taproot";
+import { withoutCancel, type Context } from "taproot-context";
 declare function audit(ctx: Context, event: string): Promise<void>;
 export function onLogin(ctx: Context, user: string) { void audit(withoutCancel(ctx), "login " + user); }`,
       },
       {
         name: "background() as the default value of the context parameter",
         code: `
-import { background, type Context } from "taproot";
+import { background, type Context } from "taproot-context";
 export function shutdown(ctx: Context = background()) { return ctx.err(); }`,
       },
       {
         name: "a function without a context parameter",
         code: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 export function startCron(every: number) { return { ctx: background(), every }; }`,
       },
       {
         name: "a parameter that is not a Context",
         code: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 export function worker(options: { concurrency: number }) { return [background(), options]; }`,
       },
       {
         name: "a type called Context from another library",
         code: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 interface Context { state: object }
 export function middleware(ctx: Context) { return [ctx.state, background()]; }`,
       },
@@ -62,7 +62,7 @@ export function middleware(ctx: Context) { return [ctx.state, background()]; }`,
         name: "a server's setup function, not a handler",
         code: `
 import { createServer } from "node:http";
-import { background } from "taproot";
+import { background } from "taproot-context";
 export function start(port: number) {
   const root = background();
   createServer(() => {}).listen(port);
@@ -72,14 +72,14 @@ export function start(port: number) {
       {
         name: "a background function from another library",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 declare function background(): void;
 export function f(ctx: Context) { background(); return ctx; }`,
       },
       {
         name: "a nested function with its own root, no context around",
         code: `
-import { background, withTimeout } from "taproot";
+import { background, withTimeout } from "taproot-context";
 export const jobs = [1, 2].map((n) => withTimeout(background(), n * 1000));`,
       },
     ],
@@ -87,7 +87,7 @@ export const jobs = [1, 2].map((n) => withTimeout(background(), n * 1000));`,
       {
         name: "background() inside a function that receives ctx",
         code: `
-import { background, type Context } from "taproot";
+import { background, type Context } from "taproot-context";
 declare function query(ctx: Context, sql: string): Promise<unknown>;
 export async function listUsers(ctx: Context) {
   return query(background(), "select * from users");
@@ -100,7 +100,7 @@ export async function listUsers(ctx: Context) {
               {
                 messageId: "passContext",
                 output: `
-import { background, type Context } from "taproot";
+import { background, type Context } from "taproot-context";
 declare function query(ctx: Context, sql: string): Promise<unknown>;
 export async function listUsers(ctx: Context) {
   return query(ctx, "select * from users");
@@ -113,7 +113,7 @@ export async function listUsers(ctx: Context) {
       {
         name: "todo() inside a method that receives ctx (namespace import)",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export class Billing {
   charge(ctx: context.Context, cents: number) { return [context.todo(), cents]; }
 }`,
@@ -124,7 +124,7 @@ export class Billing {
               {
                 messageId: "passContext",
                 output: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export class Billing {
   charge(ctx: context.Context, cents: number) { return [ctx, cents]; }
 }`,
@@ -136,7 +136,7 @@ export class Billing {
       {
         name: "inside a callback of a function that receives ctx",
         code: `
-import { background, sleep, type Context } from "taproot";
+import { background, sleep, type Context } from "taproot-context";
 export async function pollAll(ctx: Context, ids: string[]) {
   await Promise.all(ids.map(async () => sleep(background(), 100)));
   return ctx;
@@ -148,7 +148,7 @@ export async function pollAll(ctx: Context, ids: string[]) {
               {
                 messageId: "passContext",
                 output: `
-import { background, sleep, type Context } from "taproot";
+import { background, sleep, type Context } from "taproot-context";
 export async function pollAll(ctx: Context, ids: string[]) {
   await Promise.all(ids.map(async () => sleep(ctx, 100)));
   return ctx;
@@ -161,7 +161,7 @@ export async function pollAll(ctx: Context, ids: string[]) {
       {
         name: "an arrow function whose context is named parent",
         code: `
-import { background, withTimeout, type Context } from "taproot";
+import { background, withTimeout, type Context } from "taproot-context";
 export const derive = (parent: Context) => withTimeout(background(), 10);`,
         errors: [
           {
@@ -170,7 +170,7 @@ export const derive = (parent: Context) => withTimeout(background(), 10);`,
               {
                 messageId: "passContext",
                 output: `
-import { background, withTimeout, type Context } from "taproot";
+import { background, withTimeout, type Context } from "taproot-context";
 export const derive = (parent: Context) => withTimeout(parent, 10);`,
               },
             ],
@@ -180,7 +180,7 @@ export const derive = (parent: Context) => withTimeout(parent, 10);`,
       {
         name: "an unannotated handler parameter typed Context by its callback type",
         code: `
-import { background, type Context } from "taproot";
+import { background, type Context } from "taproot-context";
 declare function handle(route: string, h: (ctx: Context) => Promise<void>): void;
 declare function save(ctx: Context): Promise<void>;
 handle("/save", async (c) => save(background()));`,
@@ -191,7 +191,7 @@ handle("/save", async (c) => save(background()));`,
               {
                 messageId: "passContext",
                 output: `
-import { background, type Context } from "taproot";
+import { background, type Context } from "taproot-context";
 declare function handle(route: string, h: (ctx: Context) => Promise<void>): void;
 declare function save(ctx: Context): Promise<void>;
 handle("/save", async (c) => save(c));`,
@@ -204,7 +204,7 @@ handle("/save", async (c) => save(c));`,
         name: "a node:http request handler",
         code: `
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { background, sleep } from "taproot";
+import { background, sleep } from "taproot-context";
 export function handler(req: IncomingMessage, res: ServerResponse) {
   void sleep(background(), 100).then(() => res.end(req.url));
 }
@@ -215,7 +215,7 @@ createServer(handler);`,
         name: "an inline createServer callback (parameters typed by node:http)",
         code: `
 import { createServer } from "node:http";
-import * as context from "taproot";
+import * as context from "taproot-context";
 createServer((req, res) => {
   void context.sleep(context.background(), 5).then(() => res.end(req.url));
 });`,
@@ -225,7 +225,7 @@ createServer((req, res) => {
         name: "an Express handler: its Request extends IncomingMessage",
         code: `
 import type { Request, Response } from "express";
-import { background, withTimeout } from "taproot";
+import { background, withTimeout } from "taproot-context";
 export function getUser(req: Request, res: Response) {
   const [ctx, cancel] = withTimeout(background(), 5_000);
   res.on("close", cancel);
@@ -236,8 +236,8 @@ export function getUser(req: Request, res: Response) {
       {
         name: "a handler that has a request context",
         code: `
-import { background } from "taproot";
-import { requestContext } from "taproot/node";
+import { background } from "taproot-context";
+import { requestContext } from "taproot-context/node";
 declare function render(ctx: unknown): Promise<string>;
 export async function page(req: any) {
   const ctx = requestContext(req);
@@ -248,7 +248,7 @@ export async function page(req: any) {
       {
         name: "a context parameter that is optional",
         code: `
-import { background, type Context } from "taproot";
+import { background, type Context } from "taproot-context";
 export function get(ctx?: Context) { return ctx ?? background(); }`,
         errors: [
           {
@@ -257,7 +257,7 @@ export function get(ctx?: Context) { return ctx ?? background(); }`,
               {
                 messageId: "passContext",
                 output: `
-import { background, type Context } from "taproot";
+import { background, type Context } from "taproot-context";
 export function get(ctx?: Context) { return ctx ?? ctx; }`,
               },
             ],
@@ -267,7 +267,7 @@ export function get(ctx?: Context) { return ctx ?? ctx; }`,
       {
         name: "a Context type re-exported by the project",
         code: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 import type { Ctx } from "./lib/timeouts.js";
 export function f(ctx: Ctx) { return [ctx, background()]; }`,
         errors: [
@@ -277,7 +277,7 @@ export function f(ctx: Ctx) { return [ctx, background()]; }`,
               {
                 messageId: "passContext",
                 output: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 import type { Ctx } from "./lib/timeouts.js";
 export function f(ctx: Ctx) { return [ctx, ctx]; }`,
               },
@@ -291,14 +291,14 @@ export function f(ctx: Ctx) { return [ctx, ctx]; }`,
     valid: [
       {
         code: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 export function f(options: object) { return [options, background()]; }`,
       },
     ],
     invalid: [
       {
         code: `
-import { background, type Context } from "taproot";
+import { background, type Context } from "taproot-context";
 export function f(ctx: Context) { return [ctx, background()]; }`,
         errors: [
           {
@@ -307,7 +307,7 @@ export function f(ctx: Context) { return [ctx, background()]; }`,
               {
                 messageId: "passContext",
                 output: `
-import { background, type Context } from "taproot";
+import { background, type Context } from "taproot-context";
 export function f(ctx: Context) { return [ctx, ctx]; }`,
               },
             ],

@@ -7,7 +7,7 @@ testRule("no-stored-context", rule, {
       {
         name: "the context passed to each method",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class UserRepo {
   constructor(private readonly baseUrl: string) {}
   async find(ctx: Context, id: string) {
@@ -18,7 +18,7 @@ export class UserRepo {
       {
         name: "a local variable",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function run(parent: Context) {
   const [ctx, cancel] = withTimeout(parent, 100);
   try { return String(ctx); } finally { cancel(); }
@@ -27,7 +27,7 @@ export async function run(parent: Context) {
       {
         name: "a class implementing Context holds its parent",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class TraceContext implements Context {
   constructor(private readonly parent: Context, readonly traceId: string) {}
   deadline() { return this.parent.deadline(); }
@@ -41,7 +41,7 @@ export class TraceContext implements Context {
         name: "a class allowed by option",
         options: [{ allowClasses: ["IncomingRequest"] }],
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class IncomingRequest {
   constructor(readonly url: string, readonly ctx: Context) {}
 }`,
@@ -49,13 +49,13 @@ export class IncomingRequest {
       {
         name: "a module-level root that is never reassigned",
         code: `
-import { background } from "taproot";
+import { background } from "taproot-context";
 export const root = background();`,
       },
       {
         name: "a cancel function kept, not the context",
         code: `
-import { withCancel, background, type CancelFunc } from "taproot";
+import { withCancel, background, type CancelFunc } from "taproot-context";
 export class Worker {
   #stop: CancelFunc | undefined;
   start() { const [, stop] = withCancel(background()); this.#stop = stop; }
@@ -65,14 +65,14 @@ export class Worker {
       {
         name: "a WeakMap keyed by context holds it weakly",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 const births = new WeakMap<Context, { at: number }>();
 export function born(ctx: Context) { births.set(ctx, { at: Date.now() }); }`,
       },
       {
         name: "a Map of contexts local to a function",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function byId(ctxs: [string, Context][]) {
   const m = new Map<string, Context>(ctxs);
   return m.size;
@@ -87,14 +87,14 @@ export class Koa { ctx: Context = { user: "x" }; }`,
       {
         name: "an options object passed to a call",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 declare function send(opts: { ctx: Context; to: string }): void;
 export function notify(ctx: Context, to: string) { send({ ctx, to }); }`,
       },
       {
         name: "a signal kept for an event listener",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class Subscription {
   #signal: AbortSignal;
   constructor(ctx: Context) { this.#signal = ctx.signal; }
@@ -106,7 +106,7 @@ export class Subscription {
       {
         name: "a class field",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class Job {
   ctx: Context;
   constructor(ctx: Context) { this.ctx = ctx; }
@@ -116,7 +116,7 @@ export class Job {
       {
         name: "a constructor parameter property",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class Mailer {
   constructor(private readonly ctx: Context, private readonly from: string) {}
   send(to: string) { return [this.ctx, this.from, to]; }
@@ -126,7 +126,7 @@ export class Mailer {
       {
         name: "a private field initialized from background()",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export class Cache {
   #ctx = context.background();
   get ctx() { return this.#ctx; }
@@ -136,21 +136,21 @@ export class Cache {
       {
         name: "an undeclared this.x assignment",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function Legacy(this: any, ctx: Context) { this.ctx = ctx; }`,
         errors: [{ messageId: "stored" }],
       },
       {
         name: "a static field",
         code: `
-import { type Context, background } from "taproot";
+import { type Context, background } from "taproot-context";
 export class App { static root: Context = background(); }`,
         errors: [{ messageId: "stored" }],
       },
       {
         name: "a module-level let written by a function",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 let current: Context | undefined;
 export function setCurrent(ctx: Context) { current = ctx; }
 export function getCurrent() { return current; }`,
@@ -159,7 +159,7 @@ export function getCurrent() { return current; }`,
       {
         name: "a module-level Map of contexts",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 const inFlight = new Map<string, Context>();
 export function track(ctx: Context, id: string) { inFlight.set(id, ctx); }`,
         errors: [{ messageId: "stored" }],
@@ -167,14 +167,14 @@ export function track(ctx: Context, id: string) { inFlight.set(id, ctx); }`,
       {
         name: "a WeakMap holding contexts as values",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export const contextOf = new WeakMap<object, Context>();`,
         errors: [{ messageId: "stored" }],
       },
       {
         name: "a collection of contexts in a class field",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class Registry {
   private readonly live = new Set<Context>();
   add(ctx: Context) { this.live.add(ctx); }
@@ -184,7 +184,7 @@ export class Registry {
       {
         name: "an accessor field",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class Session {
   accessor ctx: Context | undefined;
 }`,
@@ -200,7 +200,7 @@ export class Holder { constructor(public ctx: Ctx) {} }`,
       {
         name: "a field typed with a derived context",
         code: `
-import { withTimeout, background } from "taproot";
+import { withTimeout, background } from "taproot-context";
 export class Poller { pair = withTimeout(background(), 1_000); ctx = this.pair[0]; }`,
         errors: [{ messageId: "stored", column: 64 }],
       },
@@ -210,14 +210,14 @@ export class Poller { pair = withTimeout(background(), 1_000); ctx = this.pair[0
     valid: [
       {
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class A { run(ctx: Context) { return ctx; } }`,
       },
     ],
     invalid: [
       {
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export class A { ctx?: Context; }`,
         errors: [{ messageId: "stored" }],
       },

@@ -7,7 +7,7 @@ testRule("no-todo", rule, {
       {
         name: "background() at the root of main",
         code: `
-import { background, withCancel } from "taproot";
+import { background, withCancel } from "taproot-context";
 const [ctx, cancel] = withCancel(background());
 process.once("SIGTERM", cancel);
 export { ctx };`,
@@ -15,7 +15,7 @@ export { ctx };`,
       {
         name: "the caller's context passed down",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 declare function query(ctx: Context, sql: string): Promise<unknown[]>;
 export async function listUsers(ctx: Context) { return query(ctx, "select * from users"); }`,
       },
@@ -40,13 +40,13 @@ todo("later");`,
       {
         name: "a reference to todo without a call",
         code: `
-import { todo, background } from "taproot";
+import { todo, background } from "taproot-context";
 export const same = todo === background;`,
       },
       {
         name: "namespace import, background only",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export const root = context.background();`,
       },
       {
@@ -56,7 +56,7 @@ export const root = context.background();`,
       {
         name: "withoutCancel of the request context",
         code: `
-import { withoutCancel, type Context } from "taproot";
+import { withoutCancel, type Context } from "taproot-context";
 export function audit(ctx: Context) { return withoutCancel(ctx); }`,
       },
       {
@@ -70,7 +70,7 @@ export const x = context.todo();`,
       {
         name: "a named import",
         code: `
-import { todo } from "taproot";
+import { todo } from "taproot-context";
 declare function sendEmail(ctx: unknown, to: string): Promise<void>;
 export async function welcome(to: string) { await sendEmail(todo(), to); }`,
         errors: [{ messageId: "todo", line: 4 }],
@@ -78,14 +78,14 @@ export async function welcome(to: string) { await sendEmail(todo(), to); }`,
       {
         name: "a namespace import",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export const ctx = context.todo();`,
         errors: [{ messageId: "todo" }],
       },
       {
         name: "an aliased import",
         code: `
-import { todo as placeholder } from "taproot";
+import { todo as placeholder } from "taproot-context";
 export const ctx = placeholder();`,
         errors: [{ messageId: "todo" }],
       },
@@ -99,7 +99,7 @@ export const ctx = placeholderContext();`,
       {
         name: "each placeholder is listed",
         code: `
-import { todo, withTimeout } from "taproot";
+import { todo, withTimeout } from "taproot-context";
 export function a() { return withTimeout(todo(), 100); }
 export function b() { return withTimeout(todo(), 200); }`,
         errors: [
@@ -110,14 +110,14 @@ export function b() { return withTimeout(todo(), 200); }`,
       {
         name: "todo as a default parameter",
         code: `
-import { todo, type Context } from "taproot";
+import { todo, type Context } from "taproot-context";
 export function load(ctx: Context = todo(), id = 1) { return [ctx, id]; }`,
         errors: [{ messageId: "todo" }],
       },
       {
         name: "inside a class",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export class Repo {
   find(id: string) { return [context.todo(), id]; }
 }`,
@@ -126,22 +126,22 @@ export class Repo {
       {
         name: "inside a test",
         code: `
-import { todo, sleep } from "taproot";
+import { todo, sleep } from "taproot-context";
 export async function waitABit() { await sleep(todo(), 10); }`,
         errors: [{ messageId: "todo" }],
       },
       {
         name: "the subpath form of the package name",
         code: `
-import { todo } from "taproot";
-import { requestContext } from "taproot/node";
+import { todo } from "taproot-context";
+import { requestContext } from "taproot-context/node";
 export const both = [todo, requestContext].length && todo();`,
         errors: [{ messageId: "todo" }],
       },
       {
         name: "wrapped in a non-null assertion and parentheses",
         code: `
-import { todo } from "taproot";
+import { todo } from "taproot-context";
 export const ctx = (todo)()!;`,
         errors: [{ messageId: "todo" }],
       },
@@ -151,7 +151,7 @@ export const ctx = (todo)()!;`,
     valid: [{ code: `const todo = () => 1; todo();` }],
     invalid: [
       {
-        code: `import { todo } from "taproot"; todo();`,
+        code: `import { todo } from "taproot-context"; todo();`,
         errors: [{ messageId: "todo" }],
       },
     ],

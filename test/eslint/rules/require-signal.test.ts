@@ -7,7 +7,7 @@ testRule("require-signal", rule, {
       {
         name: "fetch with the context's signal",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function getUser(ctx: Context, id: string) {
   return fetch("https://api.example.com/users/" + id, { signal: ctx.signal });
 }`,
@@ -20,7 +20,7 @@ export async function health() { return (await fetch("https://example.com/health
       {
         name: "fetch with an init object that carries a signal",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function post(ctx: Context, body: string) {
   const init: RequestInit = { method: "POST", body, signal: ctx.signal };
   return fetch("https://example.com", init);
@@ -29,14 +29,14 @@ export async function post(ctx: Context, body: string) {
       {
         name: "a spread we cannot see into",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function get(ctx: Context, url: string, init: RequestInit) { return fetch(url, { ...init }); }`,
       },
       {
         name: "timers/promises with a signal",
         code: `
 import { setTimeout as delay } from "node:timers/promises";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function backoff(ctx: Context, attempt: number) {
   await delay(2 ** attempt * 100, undefined, { signal: ctx.signal });
 }`,
@@ -44,14 +44,14 @@ export async function backoff(ctx: Context, attempt: number) {
       {
         name: "the global setTimeout is not the promise one",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function later(ctx: Context, f: () => void) { return setTimeout(f, 10) && ctx; }`,
       },
       {
         name: "events.once with a signal (namespace import)",
         code: `
 import * as events from "node:events";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function ready(ctx: Context, server: import("node:events").EventEmitter) {
   await events.once(server, "listening", { signal: ctx.signal });
 }`,
@@ -60,7 +60,7 @@ export async function ready(ctx: Context, server: import("node:events").EventEmi
         name: "spawn with options carrying the signal",
         code: `
 import { spawn } from "node:child_process";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function run(ctx: Context, cmd: string, args: string[]) {
   return spawn(cmd, args, { stdio: "inherit", signal: ctx.signal });
 }`,
@@ -70,7 +70,7 @@ export function run(ctx: Context, cmd: string, args: string[]) {
         code: `
 import { pipeline } from "node:stream/promises";
 import type { Readable, Writable } from "node:stream";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function copy(ctx: Context, from: Readable, to: Writable) {
   await pipeline(from, to, { signal: ctx.signal });
 }`,
@@ -78,20 +78,20 @@ export async function copy(ctx: Context, from: Readable, to: Writable) {
       {
         name: "a taproot sleep already takes the context",
         code: `
-import { sleep, type Context } from "taproot";
+import { sleep, type Context } from "taproot-context";
 export async function pause(ctx: Context) { await sleep(ctx, 100); }`,
       },
       {
         name: "a function not on the list",
         code: `
 import { readFile } from "node:fs/promises";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function load(ctx: Context, path: string) { return [ctx, await readFile(path, "utf8")]; }`,
       },
       {
         name: "a local function named fetch",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 function fetch(url: string) { return url; }
 export function f(ctx: Context) { return [ctx, fetch("/x")]; }`,
       },
@@ -100,7 +100,7 @@ export function f(ctx: Context) { return [ctx, fetch("/x")]; }`,
       {
         name: "fetch without options",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function getUser(ctx: Context, id: string) {
   return fetch("https://api.example.com/users/" + id);
 }`,
@@ -111,7 +111,7 @@ export async function getUser(ctx: Context, id: string) {
               {
                 messageId: "addSignal",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function getUser(ctx: Context, id: string) {
   return fetch("https://api.example.com/users/" + id, { signal: ctx.signal });
 }`,
@@ -123,7 +123,7 @@ export async function getUser(ctx: Context, id: string) {
       {
         name: "fetch with options but no signal",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function post(ctx: Context, body: string) {
   return fetch("https://example.com", { method: "POST", body });
 }`,
@@ -134,7 +134,7 @@ export async function post(ctx: Context, body: string) {
               {
                 messageId: "addSignal",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function post(ctx: Context, body: string) {
   return fetch("https://example.com", { signal: ctx.signal, method: "POST", body });
 }`,
@@ -147,7 +147,7 @@ export async function post(ctx: Context, body: string) {
         name: "timers/promises setTimeout, padded with undefined",
         code: `
 import { setTimeout as delay } from "node:timers/promises";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function backoff(ctx: Context) { await delay(100); }`,
         errors: [
           {
@@ -157,7 +157,7 @@ export async function backoff(ctx: Context) { await delay(100); }`,
                 messageId: "addSignal",
                 output: `
 import { setTimeout as delay } from "node:timers/promises";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function backoff(ctx: Context) { await delay(100, undefined, { signal: ctx.signal }); }`,
               },
             ],
@@ -169,7 +169,7 @@ export async function backoff(ctx: Context) { await delay(100, undefined, { sign
         code: `
 import { once } from "events";
 import type { EventEmitter } from "node:events";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function ready(ctx: Context, server: EventEmitter) { await once(server, "listening"); }`,
         errors: [
           {
@@ -180,7 +180,7 @@ export async function ready(ctx: Context, server: EventEmitter) { await once(ser
                 output: `
 import { once } from "events";
 import type { EventEmitter } from "node:events";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function ready(ctx: Context, server: EventEmitter) { await once(server, "listening", { signal: ctx.signal }); }`,
               },
             ],
@@ -191,7 +191,7 @@ export async function ready(ctx: Context, server: EventEmitter) { await once(ser
         name: "exec with options lacking a signal",
         code: `
 import { exec } from "node:child_process";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function build(ctx: Context) { return exec("make", { cwd: "/src" }, () => {}); }`,
         errors: [{ messageId: "missingSignal" }],
       },
@@ -199,7 +199,7 @@ export function build(ctx: Context) { return exec("make", { cwd: "/src" }, () =>
         name: "spawn without options",
         code: `
 import * as cp from "node:child_process";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function run(ctx: Context, args: string[]) { return cp.spawn("git", args); }`,
         errors: [{ messageId: "missingSignal" }],
       },
@@ -208,14 +208,14 @@ export function run(ctx: Context, args: string[]) { return cp.spawn("git", args)
         code: `
 import { pipeline } from "node:stream/promises";
 import type { Readable, Writable } from "node:stream";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function copy(ctx: Context, from: Readable, to: Writable) { await pipeline(from, to); }`,
         errors: [{ messageId: "missingSignal" }],
       },
       {
         name: "a context from a derived local variable",
         code: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function load(parent: Context) {
   const [ctx, cancel] = withTimeout(parent, 1_000);
   try { return await fetch("https://example.com"); } finally { cancel(); }
@@ -227,7 +227,7 @@ export async function load(parent: Context) {
               {
                 messageId: "addSignal",
                 output: `
-import { withTimeout, type Context } from "taproot";
+import { withTimeout, type Context } from "taproot-context";
 export async function load(parent: Context) {
   const [ctx, cancel] = withTimeout(parent, 1_000);
   try { return await fetch("https://example.com", { signal: ctx.signal }); } finally { cancel(); }
@@ -240,7 +240,7 @@ export async function load(parent: Context) {
       {
         name: "inside a callback of a function with a context",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function fetchAll(ctx: Context, urls: string[]) {
   return Promise.all(urls.map((u) => fetch(u)));
 }`,
@@ -251,7 +251,7 @@ export async function fetchAll(ctx: Context, urls: string[]) {
               {
                 messageId: "addSignal",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function fetchAll(ctx: Context, urls: string[]) {
   return Promise.all(urls.map((u) => fetch(u, { signal: ctx.signal })));
 }`,
@@ -263,7 +263,7 @@ export async function fetchAll(ctx: Context, urls: string[]) {
       {
         name: "an init variable whose type has no signal",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function f(ctx: Context) {
   const init = { method: "DELETE" };
   return fetch("https://example.com/x", init);
@@ -275,7 +275,7 @@ export async function f(ctx: Context) {
         options: [{ additionalFunctions: ["undici#request"] }],
         code: `
 import { request } from "undici";
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export async function f(ctx: Context) { return request("https://example.com", { method: "GET" }); }`,
         errors: [{ messageId: "missingSignal" }],
       },
@@ -285,14 +285,14 @@ export async function f(ctx: Context) { return request("https://example.com", { 
     valid: [
       {
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function f(ctx: Context, init: RequestInit) { return fetch("/x", init); }`,
       },
     ],
     invalid: [
       {
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function f(ctx: Context) { return fetch("/x"); }`,
         errors: [
           {
@@ -301,7 +301,7 @@ export function f(ctx: Context) { return fetch("/x"); }`,
               {
                 messageId: "addSignal",
                 output: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function f(ctx: Context) { return fetch("/x", { signal: ctx.signal }); }`,
               },
             ],

@@ -7,28 +7,28 @@ testRule("typed-keys", rule, {
       {
         name: "a key made by createKey",
         code: `
-import { withValue, createKey, type Context } from "taproot";
+import { withValue, createKey, type Context } from "taproot-context";
 const userKey = createKey<{ id: string }>("user");
 export function withUser(ctx: Context, id: string) { return withValue(ctx, userKey, { id }); }`,
       },
       {
         name: "namespace import",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 const requestId = context.createKey<string>("requestId");
 export const ctx = context.withValue(context.background(), requestId, "abc");`,
       },
       {
         name: "a unique symbol",
         code: `
-import { withValue, background } from "taproot";
+import { withValue, background } from "taproot-context";
 const traceKey = Symbol("trace");
 export const ctx = withValue(background(), traceKey, 42);`,
       },
       {
         name: "a class instance as key",
         code: `
-import { withValue, background } from "taproot";
+import { withValue, background } from "taproot-context";
 class LoggerKey {}
 const loggerKey = new LoggerKey();
 export const ctx = withValue(background(), loggerKey, console);`,
@@ -36,21 +36,21 @@ export const ctx = withValue(background(), loggerKey, console);`,
       {
         name: "looking up with a typed key",
         code: `
-import { createKey, type Context } from "taproot";
+import { createKey, type Context } from "taproot-context";
 const userKey = createKey<string>("user");
 export function user(ctx: Context) { return ctx.value(userKey); }`,
       },
       {
         name: "a key imported from another module",
         code: `
-import { withValue, type Context, type Key } from "taproot";
+import { withValue, type Context, type Key } from "taproot-context";
 declare const localeKey: Key<string>;
 export function f(ctx: Context) { return withValue(ctx, localeKey, "en"); }`,
       },
       {
         name: "a string value is fine",
         code: `
-import { withValue, createKey, background } from "taproot";
+import { withValue, createKey, background } from "taproot-context";
 const k = createKey<string>("k");
 export const ctx = withValue(background(), k, "just a value");`,
       },
@@ -69,7 +69,7 @@ export const o = withValue({}, "a", 1);`,
       {
         name: "an object key from a frozen registry",
         code: `
-import { withValue, background } from "taproot";
+import { withValue, background } from "taproot-context";
 const Keys = Object.freeze({ tenant: {} as object });
 export const ctx = withValue(background(), Keys.tenant, "acme");`,
       },
@@ -78,28 +78,28 @@ export const ctx = withValue(background(), Keys.tenant, "acme");`,
       {
         name: "a string literal",
         code: `
-import { withValue, type Context } from "taproot";
+import { withValue, type Context } from "taproot-context";
 export function withUser(ctx: Context, id: string) { return withValue(ctx, "user", id); }`,
         errors: [{ messageId: "untypedKey", column: 76 }],
       },
       {
         name: "a number literal (namespace import)",
         code: `
-import * as context from "taproot";
+import * as context from "taproot-context";
 export const ctx = context.withValue(context.background(), 1, "one");`,
         errors: [{ messageId: "untypedKey" }],
       },
       {
         name: "Symbol.for",
         code: `
-import { withValue, background } from "taproot";
+import { withValue, background } from "taproot-context";
 export const ctx = withValue(background(), Symbol.for("app.user"), "ann");`,
         errors: [{ messageId: "untypedKey" }],
       },
       {
         name: "a const holding a string",
         code: `
-import { withValue, background } from "taproot";
+import { withValue, background } from "taproot-context";
 const USER = "user";
 export const ctx = withValue(background(), USER, "ann");`,
         errors: [{ messageId: "untypedKey" }],
@@ -107,7 +107,7 @@ export const ctx = withValue(background(), USER, "ann");`,
       {
         name: "a const holding Symbol.for",
         code: `
-import { withValue, background } from "taproot";
+import { withValue, background } from "taproot-context";
 const TRACE = Symbol.for("trace");
 export const ctx = withValue(background(), TRACE, 1);`,
         errors: [{ messageId: "untypedKey" }],
@@ -115,21 +115,21 @@ export const ctx = withValue(background(), TRACE, 1);`,
       {
         name: "a string-typed parameter",
         code: `
-import { withValue, type Context } from "taproot";
+import { withValue, type Context } from "taproot-context";
 export function tag(ctx: Context, name: string, value: string) { return withValue(ctx, name, value); }`,
         errors: [{ messageId: "untypedKey" }],
       },
       {
         name: "a template literal",
         code: `
-import { withValue, type Context } from "taproot";
+import { withValue, type Context } from "taproot-context";
 export function f(ctx: Context, n: number) { return withValue(ctx, \`header-\${n}\`, n); }`,
         errors: [{ messageId: "untypedKey" }],
       },
       {
         name: "a string enum member",
         code: `
-import { withValue, type Context } from "taproot";
+import { withValue, type Context } from "taproot-context";
 enum Keys { User = "user" }
 export function f(ctx: Context) { return withValue(ctx, Keys.User, "ann"); }`,
         errors: [{ messageId: "untypedKey" }],
@@ -137,14 +137,14 @@ export function f(ctx: Context) { return withValue(ctx, Keys.User, "ann"); }`,
       {
         name: "a lookup by string",
         code: `
-import type { Context } from "taproot";
+import type { Context } from "taproot-context";
 export function user(ctx: Context) { return ctx.value("user") as string | undefined; }`,
         errors: [{ messageId: "untypedLookup" }],
       },
       {
         name: "aliased import with a boolean key",
         code: `
-import { withValue as put, background } from "taproot";
+import { withValue as put, background } from "taproot-context";
 export const ctx = put(background(), true, "flag");`,
         errors: [{ messageId: "untypedKey" }],
       },
@@ -154,14 +154,14 @@ export const ctx = put(background(), true, "flag");`,
     valid: [
       {
         code: `
-import { withValue, background, createKey } from "taproot";
+import { withValue, background, createKey } from "taproot-context";
 withValue(background(), createKey("k"), 1);`,
       },
     ],
     invalid: [
       {
         code: `
-import { withValue, background } from "taproot";
+import { withValue, background } from "taproot-context";
 withValue(background(), "k", 1);`,
         errors: [{ messageId: "untypedKey" }],
       },
