@@ -1,7 +1,7 @@
 import type { Context } from "./context.js";
 import type { Listener, Owner, ChildNode } from "./cancel.js";
 import { attach, unlink } from "./cancel.js";
-import { describe } from "./key.js";
+import { describeValue } from "./validate.js";
 import { checkContext } from "./validate.js";
 
 /** AfterFunc waits in its context's list of children until the context is done or stop() is called. */
@@ -42,10 +42,10 @@ class AfterFunc implements Listener {
  * ```
  */
 export function afterFunc(ctx: Context, f: () => void): () => boolean {
-  checkContext("afterFunc(ctx, f)", ctx, "ctx");
+  checkContext("afterFunc(ctx, f)", "ctx", ctx);
   if (typeof f !== "function") {
     throw new TypeError(
-      `afterFunc(ctx, f): f must be the function to run once ctx is done, got ${describe(f)}`,
+      `afterFunc(ctx, f): f must be the function to run once ctx is done, got ${describeValue(f)}`,
     );
   }
   const a = new AfterFunc(f);

@@ -429,7 +429,7 @@ function disposable<F extends (why?: unknown) => void>(c: CancelCtx, f: F): F & 
  * ```
  */
 export function withCancel(parent: Context): [Context, CancelFunc] {
-  checkContext("withCancel(parent)", parent);
+  checkContext("withCancel(parent)", "parent", parent);
   return cancelable(new CancelCtx(parent), parent);
 }
 
@@ -447,7 +447,7 @@ export function withCancel(parent: Context): [Context, CancelFunc] {
  * ```
  */
 export function withCancelCause(parent: Context): [Context, CancelCauseFunc] {
-  checkContext("withCancelCause(parent)", parent);
+  checkContext("withCancelCause(parent)", "parent", parent);
   return cancelable(new CancelCtx(parent), parent, cancelWithCause);
 }
 
@@ -464,7 +464,7 @@ export function withCancelCause(parent: Context): [Context, CancelCauseFunc] {
  * ```
  */
 export function cause(ctx: Context): unknown {
-  checkContext("cause(ctx)", ctx, "ctx");
+  checkContext("cause(ctx)", "ctx", ctx);
   const cc = ctx.value(cancelCtxKey);
   if (cc instanceof CancelCtx && cc._err !== null) return cc._x;
   return ctx.err();

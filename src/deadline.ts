@@ -68,7 +68,7 @@ function deadlineCtx(
   why: unknown,
   timeout: boolean,
 ): [Context, CancelFunc] {
-  checkContext(fn, parent);
+  checkContext(fn, "parent", parent);
   let ms: number;
   if (timeout) {
     checkNumber(fn, at, "ms");

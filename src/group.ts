@@ -1,6 +1,6 @@
 import type { Context } from "./context.js";
 import { withCancelCause } from "./cancel.js";
-import { describe } from "./key.js";
+import { describeValue } from "./validate.js";
 import { checkContext } from "./validate.js";
 
 const ASYNC_DISPOSE: typeof Symbol.asyncDispose =
@@ -52,11 +52,11 @@ export interface Group extends AsyncDisposable {
  * ```
  */
 export function group(parent: Context, options: GroupOptions = {}): Group {
-  checkContext("group(parent, options)", parent);
+  checkContext("group(parent, options)", "parent", parent);
   const limit = options?.limit ?? Infinity;
   if (!(limit === Infinity || (Number.isInteger(limit) && limit >= 1))) {
     throw new TypeError(
-      `group(parent, options): options.limit must be a positive integer or Infinity, got ${describe(limit)}`,
+      `group(parent, options): options.limit must be a positive integer or Infinity, got ${describeValue(limit)}`,
     );
   }
   const [ctx, cancel] = withCancelCause(parent);
@@ -111,7 +111,7 @@ export function group(parent: Context, options: GroupOptions = {}): Group {
     ctx,
     go(task: Task): void {
       if (typeof task !== "function") {
-        throw new TypeError(`group.go(task): task must be a function, got ${describe(task)}`);
+        throw new TypeError(`group.go(task): task must be a function, got ${describeValue(task)}`);
       }
       if (running < limit) start(task);
       else queue.push(task);

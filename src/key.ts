@@ -1,3 +1,5 @@
+import { describeValue } from "./validate.js";
+
 declare const keyType: unique symbol;
 
 /**
@@ -41,18 +43,8 @@ class KeyImpl {
 export function createKey<T>(name: string): Key<T> {
   if (typeof name !== "string") {
     throw new TypeError(
-      `createKey(name): name must be a string, got ${describe(name)}; e.g. createKey<User>("user")`,
+      `createKey(name): name must be a string, got ${describeValue(name)}; e.g. createKey<User>("user")`,
     );
   }
   return new KeyImpl(name) as Key<T>;
-}
-
-/** describe prints a bad argument for an error message: `"100" (string)`, `5 (number)`, `an instance of Map`. */
-export function describe(v: unknown): string {
-  const t = typeof v;
-  if (t === "string") return `${JSON.stringify(v)} (string)`;
-  if (v === null) return "null";
-  if (t !== "object" && t !== "function") return `${String(v)} (${t})`;
-  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
-  return name && name !== "Object" ? `an instance of ${String(name)}` : "an object";
 }

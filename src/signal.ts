@@ -2,7 +2,7 @@ import type { Context } from "./context.js";
 import type { CancelFunc, ChildNode, Listener, Owner } from "./cancel.js";
 import { CancelCtx, cancelable, fireAll, link, unlink } from "./cancel.js";
 import { Canceled, DeadlineExceeded } from "./errors.js";
-import { describe } from "./key.js";
+import { describeValue } from "./validate.js";
 import { checkContext } from "./validate.js";
 
 /** errFor maps an abort reason to the context error it stands for. */
@@ -126,10 +126,10 @@ function follow(c: SignalCtx, signal: AbortSignal): void {
  * ```
  */
 export function withSignal(parent: Context, signal: AbortSignal): [Context, CancelFunc] {
-  checkContext("withSignal(parent, signal)", parent);
+  checkContext("withSignal(parent, signal)", "parent", parent);
   if (!isSignal(signal)) {
     throw new TypeError(
-      `withSignal(parent, signal): signal must be an AbortSignal, got ${describe(signal)}; pass request.signal or controller.signal`,
+      `withSignal(parent, signal): signal must be an AbortSignal, got ${describeValue(signal)}; pass request.signal or controller.signal`,
     );
   }
   const c = new SignalCtx(parent);

@@ -51,7 +51,7 @@ function sleepUntil(ctx: Context, at: number): Promise<void> {
  */
 export function sleep(ctx: Context, ms: number): Promise<void> {
   const fn = "sleep(ctx, ms)";
-  checkContext(fn, ctx, "ctx");
+  checkContext(fn, "ctx", ctx);
   checkNumber(fn, ms, "ms");
   return sleepUntil(ctx, Date.now() + ms);
 }
@@ -72,7 +72,7 @@ export function sleep(ctx: Context, ms: number): Promise<void> {
  */
 export function ticker(ctx: Context, ms: number): AsyncIterable<number> {
   const fn = "ticker(ctx, ms)";
-  checkContext(fn, ctx, "ctx");
+  checkContext(fn, "ctx", ctx);
   checkNumber(fn, ms, "ms");
   if (!(ms > 0)) {
     throw new RangeError(`${fn}: ms must be a positive period, got ${ms}`);

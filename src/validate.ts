@@ -1,15 +1,30 @@
 import type { Context } from "./context.js";
 import { Node } from "./context.js";
-import { describe } from "./key.js";
 
 const FIX = "pass background() if you have no other context";
+
+/**
+ * describeValue prints a bad argument for an error message: `"100" (string)`,
+ * `5 (number)`, `null`, `a function (handler)`, `a Map`, `an object`.
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (typeof value === "string") return `${JSON.stringify(value)} (string)`;
+  if (typeof value === "function") return `a function (${value.name || "anonymous"})`;
+  if (typeof value === "object") {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === "string" && name !== "" && name !== "Object" ? `a ${name}` : "an object";
+  }
+  return `${String(value)} (${typeof value})`;
+}
 
 /**
  * checkContext throws a TypeError naming `fn` (the function the user called,
  * with its parameter list) when `ctx` is not a Context. Our own contexts pass
  * with one instanceof check.
  */
-export function checkContext(fn: string, ctx: unknown, param = "parent"): asserts ctx is Context {
+export function checkContext(fn: string, param: string, ctx: unknown): asserts ctx is Context {
   if (ctx instanceof Node) return;
   if (ctx === null || ctx === undefined) {
     throw new TypeError(`${fn}: ${param} is ${String(ctx)}; ${FIX}`);
@@ -22,7 +37,7 @@ export function checkContext(fn: string, ctx: unknown, param = "parent"): assert
     typeof c.value !== "function" ||
     typeof c.deadline !== "function"
   ) {
-    throw new TypeError(`${fn}: ${param} must be a Context, got ${describe(ctx)}; ${FIX}`);
+    throw new TypeError(`${fn}: ${param} must be a Context, got ${describeValue(ctx)}; ${FIX}`);
   }
 }
 
@@ -30,7 +45,7 @@ export function checkContext(fn: string, ctx: unknown, param = "parent"): assert
 export function checkNumber(fn: string, n: unknown, param: string): asserts n is number {
   if (typeof n !== "number" || n !== n) {
     throw new TypeError(
-      `${fn}: ${param} must be a number of milliseconds (Infinity for no limit), got ${describe(n)}`,
+      `${fn}: ${param} must be a number of milliseconds (Infinity for no limit), got ${describeValue(n)}`,
     );
   }
 }
@@ -40,8 +55,27 @@ export function toEpochMs(fn: string, d: unknown): number {
   const t = d instanceof Date ? d.getTime() : d;
   if (typeof t !== "number" || t !== t) {
     throw new TypeError(
-      `${fn}: d must be a valid Date or epoch milliseconds, got ${d instanceof Date ? "an invalid Date" : describe(d)}`,
+      `${fn}: d must be a valid Date or epoch milliseconds, got ${d instanceof Date ? "an invalid Date" : describeValue(d)}`,
     );
   }
   return t;
+}
+
+/**
+ * checkMs throws a TypeError naming `fn` unless `ms` is a number of
+ * milliseconds that is not NaN, and a RangeError unless it is above zero
+ * (`positive`) or at least zero.
+ */
+export function checkMs(fn: string, param: string, ms: unknown, positive: boolean): number {
+  if (typeof ms !== "number" || Number.isNaN(ms)) {
+    throw new TypeError(
+      `${fn}: ${param} must be a number of milliseconds, got ${describeValue(ms)}`,
+    );
+  }
+  if (positive ? !(ms > 0) : ms < 0) {
+    throw new RangeError(
+      `${fn}: ${param} must be ${positive ? "above zero" : "zero or more"}, got ${ms}; pass a number of milliseconds${positive ? "" : " (Infinity means no limit)"}`,
+    );
+  }
+  return ms;
 }

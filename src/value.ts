@@ -3,7 +3,7 @@ import { Node, cancelCtxKey, deadlineOf, neverSignal } from "./context.js";
 import { CancelCtx, srcOf } from "./cancel.js";
 import { formatValue } from "./format.js";
 import type { Key } from "./key.js";
-import { describe } from "./key.js";
+import { describeValue } from "./validate.js";
 import { checkContext } from "./validate.js";
 
 /**
@@ -137,10 +137,10 @@ export function withValue<K>(
   key: K,
   val: K extends Key<infer T> ? T : unknown,
 ): Context {
-  checkContext("withValue(parent, key, val)", parent);
+  checkContext("withValue(parent, key, val)", "parent", parent);
   if (key === null || key === undefined) {
     throw new TypeError(
-      `withValue(parent, key, val): key is ${describe(key)}; make a key with createKey<T>("name")`,
+      `withValue(parent, key, val): key is ${describeValue(key)}; make a key with createKey<T>("name")`,
     );
   }
   return new ValueCtx(parent, key, val);

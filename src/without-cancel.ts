@@ -15,7 +15,7 @@ import { checkContext } from "./validate.js";
  * ```
  */
 export function withoutCancel(parent: Context): Context {
-  checkContext("withoutCancel(parent)", parent);
+  checkContext("withoutCancel(parent)", "parent", parent);
   // Answering cancelCtxKey with undefined hides the ancestors' cancelable
   // nodes from cause() and from children's propagation, as in Go.
   const c = new ValueCtx(parent, cancelCtxKey, undefined);

@@ -1,5 +1,5 @@
 import { cause, sleep, withoutCancel, type Context } from "../index.js";
-import { checkContext, checkMs, describe } from "./describe.js";
+import { checkContext, checkMs, describeValue } from "../validate.js";
 
 /**
  * EveryOptions configure {@link every}.
@@ -68,17 +68,21 @@ export function every(
     );
   }
   if (typeof fn !== "function") {
-    throw new TypeError(`${name}: fn must be a function (ctx, tick) => ..., got ${describe(fn)}`);
+    throw new TypeError(
+      `${name}: fn must be a function (ctx, tick) => ..., got ${describeValue(fn)}`,
+    );
   }
   const mode = options?.inflight ?? "cancel";
   if (mode !== "cancel" && mode !== "finish") {
     throw new TypeError(
-      `${name}: options.inflight must be "cancel" or "finish", got ${describe(mode)}`,
+      `${name}: options.inflight must be "cancel" or "finish", got ${describeValue(mode)}`,
     );
   }
   const onError = options?.onError ?? ((err: unknown) => console.error("every: run failed:", err));
   if (typeof onError !== "function") {
-    throw new TypeError(`${name}: options.onError must be a function, got ${describe(onError)}`);
+    throw new TypeError(
+      `${name}: options.onError must be a function, got ${describeValue(onError)}`,
+    );
   }
   return run(
     ctx,

@@ -1,6 +1,6 @@
 import type { Context } from "../index.js";
 import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "./deadline-header.js";
-import { describe } from "./describe.js";
+import { describeValue } from "../validate.js";
 import { ClientDisconnectedError } from "./errors.js";
 import {
   fetchContexts,
@@ -51,7 +51,7 @@ export function fetchHandler<A extends unknown[]>(
   const fn = "fetchHandler(handler, options)";
   if (typeof handler !== "function") {
     throw new TypeError(
-      `${fn}: handler must be a function (ctx, request) => Response, got ${describe(handler)}`,
+      `${fn}: handler must be a function (ctx, request) => Response, got ${describeValue(handler)}`,
     );
   }
   const policy = resolvePolicy(fn, options);

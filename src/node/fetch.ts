@@ -6,7 +6,7 @@ import {
   formatGrpcTimeout,
   headerBudget,
 } from "./deadline-header.js";
-import { checkContext } from "./describe.js";
+import { checkContext } from "../validate.js";
 
 /**
  * FetchWithContextInit is `RequestInit` plus the options of {@link fetchWithContext}.

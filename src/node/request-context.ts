@@ -8,7 +8,7 @@ import {
   type Context,
 } from "../index.js";
 import { headerBudget, CONNECT_TIMEOUT, GRPC_TIMEOUT } from "./deadline-header.js";
-import { checkContext, checkMs, describe } from "./describe.js";
+import { checkContext, checkMs, describeValue } from "../validate.js";
 import { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
 
 /**
@@ -139,7 +139,7 @@ export function requestContext(
   const fn = "requestContext(req, res)";
   if (req === null || typeof req !== "object" || !("headers" in req)) {
     throw new TypeError(
-      `${fn}: req must be an incoming request (http.IncomingMessage or http2.Http2ServerRequest), got ${describe(req)}`,
+      `${fn}: req must be an incoming request (http.IncomingMessage or http2.Http2ServerRequest), got ${describeValue(req)}`,
     );
   }
   if (typeof Request === "function" && req instanceof Request) {
@@ -150,7 +150,7 @@ export function requestContext(
   const policy = resolvePolicy(fn, options);
   if (res !== undefined && (res === null || typeof res !== "object" || !("writeHead" in res))) {
     throw new TypeError(
-      `${fn}: res must be the request's response (http.ServerResponse), got ${describe(res)}`,
+      `${fn}: res must be the request's response (http.ServerResponse), got ${describeValue(res)}`,
     );
   }
   const incoming = req as IncomingRequest;

@@ -17,7 +17,7 @@ import {
   type CancelCauseFunc,
   type Context,
 } from "../index.js";
-import { checkContext, checkMs, describe } from "./describe.js";
+import { checkContext, checkMs, describeValue } from "../validate.js";
 import { ShutdownError } from "./errors.js";
 import {
   Binding,
@@ -171,17 +171,17 @@ export function serve(handler: Handler, options?: ServeOptions): ContextServer {
   const fn = "serve(handler, options)";
   if (typeof handler !== "function") {
     throw new TypeError(
-      `${fn}: handler must be a function (ctx, req, res) => ..., got ${describe(handler)}`,
+      `${fn}: handler must be a function (ctx, req, res) => ..., got ${describeValue(handler)}`,
     );
   }
   if (options?.server !== undefined && typeof options.server?.on !== "function") {
     throw new TypeError(
-      `${fn}: options.server must be an http.Server or https.Server, got ${describe(options.server)}`,
+      `${fn}: options.server must be an http.Server or https.Server, got ${describeValue(options.server)}`,
     );
   }
   if (options?.onError !== undefined && typeof options.onError !== "function") {
     throw new TypeError(
-      `${fn}: options.onError must be a function, got ${describe(options.onError)}`,
+      `${fn}: options.onError must be a function, got ${describeValue(options.onError)}`,
     );
   }
   const grace =

@@ -1,6 +1,6 @@
 import { constants } from "node:os";
 import { withCancelCause, type CancelFunc, type Context } from "../index.js";
-import { checkContext, describe } from "./describe.js";
+import { checkContext, describeValue } from "../validate.js";
 import { SignalError } from "./errors.js";
 
 /** Signals a process can receive but never handle: Node refuses listeners for them. */
@@ -36,13 +36,13 @@ export function signalContext(
   checkContext(fn, "parent", parent);
   if (!Array.isArray(signals) || signals.length === 0) {
     throw new TypeError(
-      `${fn}: signals must be a non-empty array of signal names such as ["SIGINT", "SIGTERM"], got ${describe(signals)}`,
+      `${fn}: signals must be a non-empty array of signal names such as ["SIGINT", "SIGTERM"], got ${describeValue(signals)}`,
     );
   }
   for (const s of signals) {
     if (typeof s !== "string" || !(s in constants.signals)) {
       throw new TypeError(
-        `${fn}: ${describe(s)} is not a signal name; use names such as "SIGINT" or "SIGTERM"`,
+        `${fn}: ${describeValue(s)} is not a signal name; use names such as "SIGINT" or "SIGTERM"`,
       );
     }
     if (uncatchable.has(s)) {
