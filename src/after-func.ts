@@ -1,24 +1,26 @@
 import type { Context } from "./context.js";
-import type { Listener, Owner, ChildNode } from "./cancel.js";
-import { attach, unlink } from "./cancel.js";
-import { describeValue } from "./validate.js";
-import { checkContext } from "./validate.js";
+import type { ChildNode, Listener, Owner } from "./child-list.js";
+import { unlink } from "./child-list.js";
+import { attach } from "./propagate.js";
+import { checkContext, describeValue } from "./validate.js";
 
 /** AfterFunc waits in its context's list of children until the context is done or stop() is called. */
 class AfterFunc implements Listener {
+  /** Neighbours and list in the context's children; set by attach, cleared by stop() or when the context is done. */
   _prev: ChildNode | null = null;
   _next: ChildNode | null = null;
   _owner: Owner | null = null;
   /** The function, until the context is done (it is started then) or stop() wins; null after either. */
-  _f: (() => void) | null;
-  constructor(f: () => void) {
-    this._f = f;
+  _callback: (() => void) | null;
+
+  constructor(callback: () => void) {
+    this._callback = callback;
   }
 
   _fire(): void {
-    const f = this._f;
+    const f = this._callback;
     if (f === null) return;
-    this._f = null;
+    this._callback = null;
     // Never inside the cancel() that got us here: f runs once that call has returned.
     queueMicrotask(f);
   }
@@ -42,19 +44,20 @@ class AfterFunc implements Listener {
  * ```
  */
 export function afterFunc(ctx: Context, f: () => void): () => boolean {
-  checkContext("afterFunc(ctx, f)", "ctx", ctx);
+  const fn = "afterFunc(ctx, f)";
+  checkContext(fn, "ctx", ctx);
   if (typeof f !== "function") {
     throw new TypeError(
-      `afterFunc(ctx, f): f must be the function to run once ctx is done, got ${describeValue(f)}`,
+      `${fn}: f must be the function to run once ctx is done, got ${describeValue(f)}`,
     );
   }
   const a = new AfterFunc(f);
-  attach(a, ctx);
+  attach(fn, a, ctx);
   return () => {
-    if (a._f === null) return false;
-    a._f = null;
-    const o = a._owner;
-    if (o !== null) unlink(o, a);
+    if (a._callback === null) return false;
+    a._callback = null;
+    const owner = a._owner;
+    if (owner !== null) unlink(owner, a);
     return true;
   };
 }

@@ -1,9 +1,48 @@
 import type { Context } from "./context.js";
-import { cancelCtxKey } from "./context.js";
-import { ValueCtx } from "./value.js";
+import { BaseCtx, neverSignal } from "./context.js";
 
-// Holding cancelCtxKey (which no user holds) says, as withoutCancel does, that nothing above can cancel.
-const root: Context = Object.freeze(new ValueCtx(null, cancelCtxKey, undefined));
+/**
+ * BackgroundCtx is the root of every tree, Go's backgroundCtx: never
+ * canceled, no deadline, no values. There is one, frozen; todo() returns it
+ * too. It has no fields of its own.
+ */
+export class BackgroundCtx extends BaseCtx {
+  constructor() {
+    super();
+    this._parent = null;
+    this._deadline = undefined;
+  }
+
+  done(): null {
+    return null;
+  }
+
+  err(): null {
+    return null;
+  }
+
+  get signal(): AbortSignal {
+    return neverSignal();
+  }
+
+  value(): undefined {
+    return undefined;
+  }
+
+  _label(): string {
+    return "context.Background";
+  }
+
+  _cancelSource(): null {
+    return null;
+  }
+
+  _valueSource(): null {
+    return null;
+  }
+}
+
+const root: Context = Object.freeze(new BackgroundCtx());
 
 /**
  * background returns the root of every context tree: never canceled, no

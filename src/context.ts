@@ -1,4 +1,5 @@
 import type { Key } from "./key.js";
+import { describeValue } from "./validate.js";
 
 /**
  * Context carries a cancellation signal, a deadline and request-scoped values
@@ -49,7 +50,12 @@ export interface Context {
   toString(): string;
 }
 
-/** The key under which a cancelable node answers `value()` with itself, as in Go: it lets cause() and propagation see through a user's wrapper. */
+/**
+ * cancelCtxKey is the key under which a cancelable context answers `value()`
+ * with itself, as Go's `&cancelCtxKey` does: cause() and propagation use it
+ * to see through a user's wrapper to the taproot context inside. No other
+ * context answers it but withoutCancel, which hides the ones above it.
+ */
 export const cancelCtxKey: object = Object.freeze({});
 
 let never: AbortSignal | null = null;
@@ -65,20 +71,21 @@ export function neverSignal(): AbortSignal {
 }
 
 /**
- * Node is the base of every context taproot creates: a parent, an effective
- * deadline, and the Go-format printing. The two kinds, ValueCtx and
- * CancelCtx, add the rest.
+ * BaseCtx is what every context taproot creates shares: a parent, an
+ * effective deadline, and the Go-format printing. Each kind is a class of
+ * its own, as in Go's src/context: BackgroundCtx, ValueCtx, WithoutCancelCtx,
+ * and the cancelable CancelCtx with its variants TimerCtx and SignalCtx.
  */
-export abstract class Node implements Context {
+export abstract class BaseCtx implements Context {
   // Each kind assigns these in its own constructor, in the order that puts
   // its hottest fields first in memory.
-  /** The parent, or null for background. */
+  /** The context this one was derived from; null for background. Set at creation, never changed. */
   declare _parent: Context | null;
-  /** The effective deadline in epoch ms, inherited or own; undefined for none. Set at creation. */
-  declare _dl: number | undefined;
+  /** The effective deadline in epoch ms, the parent's or a sooner one of its own; undefined for none. Set at creation, never changed. */
+  declare _deadline: number | undefined;
 
   deadline(): Date | undefined {
-    return this._dl === undefined ? undefined : new Date(this._dl);
+    return this._deadline === undefined ? undefined : new Date(this._deadline);
   }
 
   abstract done(): Promise<void> | null;
@@ -86,18 +93,30 @@ export abstract class Node implements Context {
   abstract get signal(): AbortSignal;
   abstract value<T>(key: Key<T>): T | undefined;
   abstract value(key: unknown): unknown;
-  /** _label returns this node's own part of toString(), e.g. ".WithCancel". */
+  /** _label returns this context's own part of toString(), e.g. ".WithCancel". */
   abstract _label(): string;
+  /**
+   * _cancelSource returns the nearest context whose cancellation ends this
+   * one: itself if it is cancelable, else the nearest cancelable ancestor
+   * (one of ours or a user's), or null if nothing above can cancel.
+   */
+  abstract _cancelSource(): Context | null;
+  /**
+   * _valueSource returns where a child's value() goes on from here: itself
+   * if it holds a value, else the nearest ancestor that may (a value context
+   * or a user's context), or null if none does.
+   */
+  abstract _valueSource(): Context | null;
 
   toString(): string {
-    let s = "";
+    let text = "";
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the walk up the tree starts here
     let c: Context | null = this;
-    while (c instanceof Node) {
-      s = c._label() + s;
+    while (c instanceof BaseCtx) {
+      text = c._label() + text;
       c = c._parent;
     }
-    return (c === null ? "" : String(c)) + s;
+    return (c === null ? "" : String(c)) + text;
   }
 
   /** Node's util.inspect and console.log show the Go-format string. */
@@ -106,7 +125,35 @@ export abstract class Node implements Context {
   }
 }
 
-/** deadlineOf returns a parent's effective deadline in epoch ms, reading ours directly. */
-export function deadlineOf(parent: Context): number | undefined {
-  return parent instanceof Node ? parent._dl : parent.deadline()?.getTime();
+/** cancelSourceOf returns parent's nearest cancelable context (see BaseCtx._cancelSource); a user's context is its own. */
+export function cancelSourceOf(parent: Context): Context | null {
+  return parent instanceof BaseCtx ? parent._cancelSource() : parent;
+}
+
+/** valueSourceOf returns where a child of parent looks values up (see BaseCtx._valueSource); a user's context is its own. */
+export function valueSourceOf(parent: Context): Context | null {
+  return parent instanceof BaseCtx ? parent._valueSource() : parent;
+}
+
+/**
+ * deadlineOf returns a parent's effective deadline in epoch ms, reading ours
+ * directly. A user's context must return a valid Date or undefined: anything
+ * else is a TypeError naming `fn`, the function the user called.
+ */
+export function deadlineOf(fn: string, parent: Context): number | undefined {
+  return parent instanceof BaseCtx ? parent._deadline : userDeadline(fn, parent);
+}
+
+function userDeadline(fn: string, parent: Context): number | undefined {
+  const d: unknown = parent.deadline();
+  if (d === undefined) return undefined;
+  // Duck-typed, so that a Date from another realm (an iframe, a vm context) passes.
+  const getTime = (d as { getTime?: unknown } | null)?.getTime;
+  const ms: unknown = typeof getTime === "function" ? getTime.call(d) : undefined;
+  if (typeof ms !== "number" || ms !== ms) {
+    throw new TypeError(
+      `${fn}: parent.deadline() returned ${ms !== ms ? "an invalid Date" : describeValue(d)}; a Context's deadline() must return a valid Date, or undefined when there is none`,
+    );
+  }
+  return ms;
 }

@@ -1,7 +1,8 @@
 import type { Context } from "./context.js";
 import { deadlineOf } from "./context.js";
 import type { CancelFunc } from "./cancel.js";
-import { CancelCtx, cancelable } from "./cancel.js";
+import { cancelable } from "./cancel.js";
+import { CancelCtx } from "./cancel-ctx.js";
 import { DeadlineExceeded } from "./errors.js";
 import { formatDuration } from "./format.js";
 import { checkContext, checkNumber, toEpochMs } from "./validate.js";
@@ -20,17 +21,33 @@ function unref(t: Timer): Timer {
   return t;
 }
 
-/** DeadlineCtx is a CancelCtx whose _x holds its timer while it is live. */
-class DeadlineCtx extends CancelCtx {
-  override _label(): string {
-    const dl = this._dl as number;
-    // Dates end at ±8.64e15 ms: a deadline beyond still works, and prints as the last date.
-    const when = new Date(Math.max(-8.64e15, Math.min(dl, 8.64e15))).toISOString();
-    return `.WithDeadline(${when} [${formatDuration(dl - Date.now())}])`;
+/**
+ * TimerCtx is Go's timerCtx: a CancelCtx with a deadline of its own and the
+ * timer that ends it. It only arms and releases the timer; canceling is the
+ * engine's (CancelCtx).
+ */
+export class TimerCtx extends CancelCtx {
+  /** The pending timer; set by arm, cleared when it fires or by the first cancel. */
+  _timer: Timer | null;
+
+  constructor(parent: Context, deadline: number) {
+    super(parent, deadline);
+    this._timer = null;
   }
 
-  override _release(timer: unknown): void {
-    clearTimeout(timer as Timer);
+  override _label(): string {
+    const deadline = this._deadline as number;
+    // Dates end at ±8.64e15 ms: a deadline beyond still works, and prints as the last date.
+    const when = new Date(Math.max(-8.64e15, Math.min(deadline, 8.64e15))).toISOString();
+    return `.WithDeadline(${when} [${formatDuration(deadline - Date.now())}])`;
+  }
+
+  override _release(): void {
+    const timer = this._timer;
+    if (timer !== null) {
+      clearTimeout(timer);
+      this._timer = null;
+    }
   }
 }
 
@@ -39,11 +56,11 @@ class DeadlineCtx extends CancelCtx {
  * context; a deadline already past ends it now, so a context made with one
  * is born done.
  */
-function arm(c: DeadlineCtx, why: unknown): void {
-  const wait = (c._dl as number) - Date.now();
+function arm(c: TimerCtx, why: unknown): void {
+  const wait = (c._deadline as number) - Date.now();
   if (wait <= 0) expire(c, why);
   else {
-    c._x = unref(
+    c._timer = unref(
       wait > MAX_TIMER_MS
         ? setTimeout(arm, MAX_TIMER_MS, c, why)
         : setTimeout(expire, wait, c, why),
@@ -51,15 +68,15 @@ function arm(c: DeadlineCtx, why: unknown): void {
   }
 }
 
-function expire(c: DeadlineCtx, why: unknown): void {
-  c._x = null;
+function expire(c: TimerCtx, why: unknown): void {
+  c._timer = null;
   c._cancel(DeadlineExceeded, why ?? DeadlineExceeded);
 }
 
 /**
  * deadlineCtx is what the four functions share: `fn` names the one the user
  * called, and `at` is its deadline (a Date or epoch ms) or, with `timeout`,
- * its timeout in ms.
+ * its timeout in ms. withTimeout is withDeadline at now + ms.
  */
 function deadlineCtx(
   fn: string,
@@ -74,14 +91,13 @@ function deadlineCtx(
     checkNumber(fn, at, "ms");
     ms = Date.now() + (at as number);
   } else ms = toEpochMs(fn, at);
-  const cur = deadlineOf(parent);
-  // No deadline at all, or the parent's is already sooner: a plain cancelable child.
-  if (ms === Infinity || (cur !== undefined && cur < ms))
-    return cancelable(new CancelCtx(parent), parent);
-  const d = new DeadlineCtx(parent);
-  d._dl = ms;
-  const r = cancelable(d, parent);
-  if (d._err === null) arm(d, why);
+  const current = deadlineOf(fn, parent);
+  // No deadline at all, or the parent's is already sooner: a plain cancelable child, as in Go.
+  if (ms === Infinity || (current !== undefined && current < ms))
+    return cancelable(fn, new CancelCtx(parent, current), parent);
+  const c = new TimerCtx(parent, ms);
+  const r = cancelable(fn, c, parent);
+  if (c._error === null) arm(c, why);
   return r;
 }
 

@@ -4,9 +4,13 @@
  * with any release.
  */
 import type { Context } from "./context.js";
-import { Node, cancelCtxKey } from "./context.js";
-import { CancelCtx } from "./cancel.js";
+import { BaseCtx } from "./context.js";
+import { BackgroundCtx } from "./background.js";
+import { CancelCtx } from "./cancel-ctx.js";
+import { TimerCtx } from "./deadline.js";
+import { SignalCtx } from "./signal.js";
 import { ValueCtx } from "./value.js";
+import { WithoutCancelCtx } from "./without-cancel.js";
 
 export { setDebugHooks } from "./debug-hooks.js";
 export type { DebugHooks } from "./debug-hooks.js";
@@ -21,31 +25,26 @@ export type ContextKind =
   | "withoutCancel"
   | "foreign";
 
-/** kindOf tells which function made ctx. */
+/** kindOf tells which function made ctx, by its class. */
 export function kindOf(ctx: Context): ContextKind {
   if (ctx instanceof CancelCtx) {
-    const label = ctx._label();
-    return label === ".WithSignal"
-      ? "withSignal"
-      : label.startsWith(".WithDeadline")
-        ? "withDeadline"
-        : "withCancel";
+    if (ctx instanceof TimerCtx) return "withDeadline";
+    return ctx instanceof SignalCtx ? "withSignal" : "withCancel";
   }
-  if (ctx instanceof ValueCtx) {
-    if (ctx._parent === null) return "background";
-    return ctx._key === cancelCtxKey ? "withoutCancel" : "withValue";
-  }
+  if (ctx instanceof ValueCtx) return "withValue";
+  if (ctx instanceof WithoutCancelCtx) return "withoutCancel";
+  if (ctx instanceof BackgroundCtx) return "background";
   return "foreign";
 }
 
 /** labelOf returns a context's own part of its toString() (".WithCancel", ".WithValue(k, v)"); null for a user's context. */
 export function labelOf(ctx: Context): string | null {
-  return ctx instanceof Node ? ctx._label() : null;
+  return ctx instanceof BaseCtx ? ctx._label() : null;
 }
 
 /** parentOf returns the parent of one of taproot's contexts; null for background and for user contexts. */
 export function parentOf(ctx: Context): Context | null {
-  return ctx instanceof Node ? ctx._parent : null;
+  return ctx instanceof BaseCtx ? ctx._parent : null;
 }
 
 /** isCancelable tells whether ctx is one of taproot's own cancelable contexts (the ones that own children). */

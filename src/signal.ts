@@ -1,9 +1,12 @@
 import type { Context } from "./context.js";
-import type { CancelFunc, ChildNode, Listener, Owner } from "./cancel.js";
-import { CancelCtx, cancelable, fireAll, link, unlink } from "./cancel.js";
+import { deadlineOf } from "./context.js";
+import type { CancelFunc } from "./cancel.js";
+import { cancelable } from "./cancel.js";
+import { CancelCtx, fireAll } from "./cancel-ctx.js";
+import type { ChildNode, Listener, Owner } from "./child-list.js";
+import { link, unlink } from "./child-list.js";
 import { Canceled, DeadlineExceeded } from "./errors.js";
-import { describeValue } from "./validate.js";
-import { checkContext } from "./validate.js";
+import { checkContext, describeValue } from "./validate.js";
 
 /** errFor maps an abort reason to the context error it stands for. */
 function errFor(reason: unknown): Error {
@@ -12,10 +15,18 @@ function errFor(reason: unknown): Error {
     : Canceled;
 }
 
-/** isSignal accepts any AbortSignal, also one from another realm (an iframe, a vm context), which fails instanceof. */
+/**
+ * isSignal accepts any AbortSignal, also one from another realm (an iframe,
+ * a vm context), which fails instanceof: what taproot uses of it is
+ * `aborted`, `reason` and the two listener methods.
+ */
 function isSignal(s: unknown): s is AbortSignal {
   const t = s as Partial<AbortSignal> | null | undefined;
-  return typeof t?.aborted === "boolean";
+  return (
+    typeof t?.aborted === "boolean" &&
+    typeof t.addEventListener === "function" &&
+    typeof t.removeEventListener === "function"
+  );
 }
 
 /**
@@ -23,24 +34,29 @@ function isSignal(s: unknown): s is AbortSignal {
  * followers. A context is already in its parent's list, so following a
  * second source takes a node of its own.
  */
-class Follower implements Listener {
+export class Follower implements Listener {
+  /** Neighbours and list among the signal's followers; set by follow, cleared by drop or when the signal aborts. */
   _prev: ChildNode | null = null;
   _next: ChildNode | null = null;
   _owner: Owner | null = null;
-  constructor(readonly _ctx: CancelCtx) {}
+  /** The context that follows the signal; set at creation. */
+  readonly _context: CancelCtx;
+
+  constructor(context: CancelCtx) {
+    this._context = context;
+  }
 
   /** The signal aborted. */
-  _fire(err: Error, reason: unknown): void {
-    this._ctx._cancel(err, reason);
+  _fire(error: Error, reason: unknown): void {
+    this._context._cancel(error, reason);
   }
 
   /** Called by the context's first cancel, whatever its origin. */
   _drop(): void {
-    const o = this._owner as Followers | null;
-    if (o !== null) {
-      unlink(o, this);
-      this._owner = null;
-      if (o._n === 0) o._stop();
+    const owner = this._owner as Followers | null;
+    if (owner !== null) {
+      unlink(owner, this);
+      if (owner._count === 0) owner._stop();
     }
   }
 }
@@ -53,9 +69,15 @@ class Follower implements Listener {
  * past ten: MaxListenersExceededWarning).
  */
 class Followers implements Owner {
+  /** The live followers; emptied when the signal aborts. */
   _head: ChildNode | null = null;
-  _n = 0;
-  constructor(readonly _signal: AbortSignal) {}
+  _count = 0;
+  /** The outside signal; set at creation. */
+  readonly _signal: AbortSignal;
+
+  constructor(signal: AbortSignal) {
+    this._signal = signal;
+  }
 
   // The list is its own listener (an EventListener object): no closure to keep.
   _start(): void {
@@ -77,29 +99,39 @@ class Followers implements Owner {
 
 const followers = new WeakMap<AbortSignal, Followers>();
 
-/** SignalCtx is a CancelCtx whose _x holds its Follower while it is live. */
-class SignalCtx extends CancelCtx {
+/** SignalCtx is a CancelCtx that also follows an outside AbortSignal. */
+export class SignalCtx extends CancelCtx {
+  /** Its place among the signal's followers; set by follow, cleared by the first cancel. */
+  _follower: Follower | null;
+
+  constructor(parent: Context, deadline: number | undefined) {
+    super(parent, deadline);
+    this._follower = null;
+  }
+
   override _label(): string {
     return ".WithSignal";
   }
 
-  override _release(f: unknown): void {
-    (f as Follower)._drop();
+  override _release(): void {
+    const f = this._follower;
+    if (f !== null) {
+      f._drop();
+      this._follower = null;
+    }
   }
 }
 
 /** follow makes c canceled when signal aborts. */
 function follow(c: SignalCtx, signal: AbortSignal): void {
-  let fs = followers.get(signal);
-  if (fs === undefined) {
-    fs = new Followers(signal);
-    followers.set(signal, fs);
+  let list = followers.get(signal);
+  if (list === undefined) {
+    list = new Followers(signal);
+    followers.set(signal, list);
   }
   const f = new Follower(c);
-  link(fs, f);
-  f._owner = fs;
-  if (fs._n === 1) fs._start();
-  c._x = f;
+  if (link(list, f) === 1) list._start();
+  c._follower = f;
 }
 
 /**
@@ -126,15 +158,16 @@ function follow(c: SignalCtx, signal: AbortSignal): void {
  * ```
  */
 export function withSignal(parent: Context, signal: AbortSignal): [Context, CancelFunc] {
-  checkContext("withSignal(parent, signal)", "parent", parent);
+  const fn = "withSignal(parent, signal)";
+  checkContext(fn, "parent", parent);
   if (!isSignal(signal)) {
     throw new TypeError(
-      `withSignal(parent, signal): signal must be an AbortSignal, got ${describeValue(signal)}; pass request.signal or controller.signal`,
+      `${fn}: signal must be an AbortSignal, got ${describeValue(signal)}; pass request.signal or controller.signal`,
     );
   }
-  const c = new SignalCtx(parent);
-  const r = cancelable(c, parent);
-  if (c._err === null) {
+  const c = new SignalCtx(parent, deadlineOf(fn, parent));
+  const r = cancelable(fn, c, parent);
+  if (c._error === null) {
     if (signal.aborted) c._cancel(errFor(signal.reason), signal.reason);
     else follow(c, signal);
   }

@@ -1,5 +1,5 @@
 import type { Context } from "./context.js";
-import { Node } from "./context.js";
+import { BaseCtx } from "./context.js";
 
 const FIX = "pass background() if you have no other context";
 
@@ -25,7 +25,7 @@ export function describeValue(value: unknown): string {
  * with one instanceof check.
  */
 export function checkContext(fn: string, param: string, ctx: unknown): asserts ctx is Context {
-  if (ctx instanceof Node) return;
+  if (ctx instanceof BaseCtx) return;
   if (ctx === null || ctx === undefined) {
     throw new TypeError(`${fn}: ${param} is ${String(ctx)}; ${FIX}`);
   }

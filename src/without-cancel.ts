@@ -1,7 +1,58 @@
 import type { Context } from "./context.js";
-import { cancelCtxKey } from "./context.js";
-import { ValueCtx } from "./value.js";
+import { BaseCtx, cancelCtxKey, neverSignal, valueSourceOf } from "./context.js";
+import type { Key } from "./key.js";
 import { checkContext } from "./validate.js";
+
+/**
+ * WithoutCancelCtx is Go's withoutCancelCtx: the parent's values, and
+ * nothing of its cancellation or deadline. Children look values up past it,
+ * straight from the parent's values (it holds none itself).
+ */
+export class WithoutCancelCtx extends BaseCtx {
+  /** Where value() goes on: the parent's value source (see BaseCtx._valueSource). Set at creation, never changed. */
+  _values: Context | null;
+
+  constructor(parent: Context) {
+    super();
+    this._parent = parent;
+    this._deadline = undefined;
+    this._values = valueSourceOf(parent);
+  }
+
+  done(): null {
+    return null;
+  }
+
+  err(): null {
+    return null;
+  }
+
+  get signal(): AbortSignal {
+    return neverSignal();
+  }
+
+  value<T>(key: Key<T>): T | undefined;
+  value(key: unknown): unknown;
+  value(key: unknown): unknown {
+    // Answering cancelCtxKey with undefined hides the ancestors' cancelable
+    // contexts from cause() and from children's propagation, as in Go.
+    if (key === cancelCtxKey) return undefined;
+    const v = this._values;
+    return v === null ? undefined : v.value(key);
+  }
+
+  _label(): string {
+    return ".WithoutCancel";
+  }
+
+  _cancelSource(): null {
+    return null;
+  }
+
+  _valueSource(): Context | null {
+    return this._values;
+  }
+}
 
 /**
  * withoutCancel returns a context that keeps `parent`'s values but is never
@@ -16,10 +67,5 @@ import { checkContext } from "./validate.js";
  */
 export function withoutCancel(parent: Context): Context {
   checkContext("withoutCancel(parent)", "parent", parent);
-  // Answering cancelCtxKey with undefined hides the ancestors' cancelable
-  // nodes from cause() and from children's propagation, as in Go.
-  const c = new ValueCtx(parent, cancelCtxKey, undefined);
-  c._src = null;
-  c._dl = undefined;
-  return c;
+  return new WithoutCancelCtx(parent);
 }
