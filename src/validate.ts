@@ -29,16 +29,23 @@ export function checkContext(fn: string, param: string, ctx: unknown): asserts c
   if (ctx === null || ctx === undefined) {
     throw new TypeError(`${fn}: ${param} is ${String(ctx)}; ${FIX}`);
   }
-  const c = ctx as Partial<Record<keyof Context, unknown>>;
-  if (
-    typeof ctx !== "object" ||
-    typeof c.done !== "function" ||
-    typeof c.err !== "function" ||
-    typeof c.value !== "function" ||
-    typeof c.deadline !== "function"
-  ) {
+  if (!isContext(ctx)) {
     throw new TypeError(`${fn}: ${param} must be a Context, got ${describeValue(ctx)}; ${FIX}`);
   }
+}
+
+/** isContext tells whether value has the methods of a Context: one of ours, or a user's own. */
+export function isContext(value: unknown): value is Context {
+  if (value instanceof BaseCtx) return true;
+  const c = value as Partial<Record<keyof Context, unknown>> | null;
+  return (
+    typeof value === "object" &&
+    c !== null &&
+    typeof c.done === "function" &&
+    typeof c.err === "function" &&
+    typeof c.value === "function" &&
+    typeof c.deadline === "function"
+  );
 }
 
 /** checkNumber throws a TypeError naming `fn` when `n` is not a number, or is NaN. */

@@ -3,8 +3,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context } from "../context.js";
 import { cause } from "../cancel.js";
 import { formatDuration } from "../format.js";
-import { printValue, renderTree, snapshotTree } from "../testing/tree.js";
-import type { ContextNode } from "../testing/tree.js";
+import { printValue, snapshotTree } from "../tree.js";
+import { renderTree } from "../tree-text.js";
+import type { ContextNode } from "../tree.js";
 
 /**
  * DebugRequest is what {@link debugHandler} needs to know of a request in
