@@ -52,7 +52,7 @@ export function afterFunc(ctx: Context, f: () => void): () => boolean {
     );
   }
   const a = new AfterFunc(f);
-  attach(fn, a, ctx);
+  attach(fn, "ctx", a, ctx);
   return () => {
     if (a._callback === null) return false;
     a._callback = null;

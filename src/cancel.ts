@@ -47,8 +47,8 @@ export function cancelable(
   cancel: (this: CancelCtx, why?: unknown) => void = cancelCanceled,
 ): [CancelCtx, CancelCauseFunc] {
   // The common case first, the second rung of attach's ladder: a live parent of ours.
-  if (parent instanceof CancelCtx && parent._error === null) adopt(fn, parent, c);
-  else attach(fn, c, parent);
+  if (parent instanceof CancelCtx && parent._error === null) adopt(fn, "parent", parent, c);
+  else attach(fn, "parent", c, parent);
   return [c, disposable(c, cancel.bind(c))];
 }
 

@@ -67,11 +67,11 @@ export function causeOf(ctx: Context, error: Error): unknown {
 }
 
 /**
- * attach makes `child` follow `parent`'s cancellation; `fn` names the
- * function the user called, for the errors. The ladder of cases, as in Go's
- * propagateCancel:
+ * attach makes `child` follow `parent`'s cancellation; `fn` and `param` name
+ * the function the user called and its parameter, for the errors. The
+ * ladder of cases, as in Go's propagateCancel:
  */
-export function attach(fn: string, child: ChildNode, parent: Context): void {
+export function attach(fn: string, param: string, child: ChildNode, parent: Context): void {
   const p = cancelSourceOf(parent);
   // Parent can never be canceled: nothing to do.
   if (p === null) return;
@@ -79,7 +79,7 @@ export function attach(fn: string, child: ChildNode, parent: Context): void {
     // Parent is one of ours and already done: the child is born done.
     if (p._error !== null) fire(child, p._error, p._cause);
     // Parent is one of ours and live: register as its child.
-    else adopt(fn, p, child);
+    else adopt(fn, param, p, child);
     return;
   }
   // Any other Context that is already done: born done, adopting its err and cause.
@@ -93,14 +93,14 @@ export function attach(fn: string, child: ChildNode, parent: Context): void {
   if (d === null) return;
   if (typeof (d as Promise<void> | undefined)?.then !== "function") {
     throw new TypeError(
-      `${fn}: parent.done() returned ${describeValue(d)}; a Context's done() must return a Promise that resolves once it is done, or null if it can never be canceled`,
+      `${fn}: ${param}.done() returned ${describeValue(d)}; a Context's done() must return a Promise that resolves once it is done, or null if it can never be canceled`,
     );
   }
   // A user's wrapper around one of ours, done() included: register with ours (Go's parentCancelCtx).
   const inner = p.value(cancelCtxKey);
   if (inner instanceof CancelCtx && inner.done() === d) {
     if (inner._error !== null) fire(child, inner._error, inner._cause);
-    else adopt(fn, inner, child);
+    else adopt(fn, param, inner, child);
     return;
   }
   // Any other Context: follow its done(), and let go when the child ends.
@@ -114,16 +114,16 @@ export function attach(fn: string, child: ChildNode, parent: Context): void {
     );
     bridge = b;
   }
-  adopt(fn, bridge, child);
+  adopt(fn, param, bridge, child);
 }
 
 /** adopt links child into owner's list, refusing a frozen owner, and tells the debug hooks when the list grows long. */
-export function adopt(fn: string, owner: Owner, child: ChildNode): void {
+export function adopt(fn: string, param: string, owner: Owner, child: ChildNode): void {
   let count: number;
   try {
     count = link(owner, child);
   } catch (e) {
-    throw frozen(`${fn}: parent is frozen`, e);
+    throw frozen(`${fn}: ${param} is frozen`, e);
   }
   if (hooks !== null && count > hooks.childLimit) {
     hooks.tooManyChildren(owner instanceof Bridge ? owner._context : (owner as CancelCtx), count);

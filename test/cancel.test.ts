@@ -6,6 +6,7 @@ import vm from "node:vm";
 
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
+import { liveChildCount } from "../src/introspect.js";
 
 const bg = context.background();
 
@@ -470,5 +471,117 @@ describe("cancel functions", () => {
     );
     assert.equal(parent.err(), context.Canceled);
     assert.equal(child.err(), context.Canceled);
+  });
+});
+
+describe("a parent's children", () => {
+  // Go's XTestCancelRemoves: a child that ends is removed from its parent at once.
+  test("every kind of child leaves the parent's list when it is canceled", () => {
+    const [parent, cancelParent] = context.withCancel(bg);
+    const count = () => liveChildCount(parent);
+    const ac = new AbortController();
+    const kids: [string, () => void][] = [
+      ["withCancel", context.withCancel(parent)[1]],
+      ["withCancelCause", context.withCancelCause(parent)[1]],
+      ["withTimeout", context.withTimeout(parent, 3_600_000)[1]],
+      ["withDeadline", context.withDeadline(parent, Date.now() + 3_600_000)[1]],
+      ["withSignal", context.withSignal(parent, ac.signal)[1]],
+      ["withCancel over withValue", context.withCancel(context.withValue(parent, "k", "v"))[1]],
+      ["afterFunc", context.afterFunc(parent, () => {})],
+    ];
+    assert.equal(count(), kids.length, `children after creating = ${count()}, want ${kids.length}`);
+    let want = kids.length;
+    for (const [kind, end] of kids) {
+      end();
+      want--;
+      assert.equal(
+        count(),
+        want,
+        `children after ending the ${kind} child = ${count()}, want ${want}`,
+      );
+    }
+    cancelParent();
+    assert.equal(count(), 0);
+  });
+
+  test("a child whose own deadline passes leaves the parent's list", async () => {
+    const [parent, cancelParent] = context.withCancel(bg);
+    const [child] = context.withTimeout(parent, 1);
+    assert.equal(liveChildCount(parent), 1);
+    await child.done();
+    assert.equal(
+      liveChildCount(parent),
+      0,
+      `children after the deadline = ${liveChildCount(parent)}, want 0`,
+    );
+    cancelParent();
+  });
+});
+
+describe("a frozen context", () => {
+  const frozenError = (lead: RegExp) => ({
+    name: "TypeError",
+    message: new RegExp(
+      `${lead.source} \\(Object\\.freeze\\); a cancelable context records its children and its cancellation in itself, so it must not be frozen`,
+    ),
+  });
+
+  test("as a parent is a TypeError naming the function", () => {
+    const [parent, cancel] = context.withCancel(bg);
+    Object.freeze(parent);
+    assert.throws(
+      () => context.withCancel(parent),
+      frozenError(/^withCancel\(parent\): parent is frozen/),
+    );
+    assert.throws(
+      () => context.withTimeout(parent, 1_000),
+      frozenError(/^withTimeout\(parent, ms\): parent is frozen/),
+    );
+    assert.throws(
+      () => context.afterFunc(parent, () => {}),
+      frozenError(/^afterFunc\(ctx, f\): ctx is frozen/),
+    );
+    assert.equal(liveChildCount(parent), 0, "a refused child stayed in the list");
+    assert.throws(cancel, frozenError(/^cancel\(\): the context is frozen/));
+  });
+
+  test("for .signal or done() is a TypeError naming them", () => {
+    const [ctx] = context.withCancel(bg);
+    Object.freeze(ctx);
+    assert.throws(() => ctx.signal, frozenError(/^ctx\.signal: the context is frozen/));
+    assert.throws(() => ctx.done(), frozenError(/^ctx\.done\(\): the context is frozen/));
+  });
+
+  test("keeps working where it holds nothing that changes: background and withValue", () => {
+    const [parent, cancel] = context.withCancel(bg);
+    const value = Object.freeze(context.withValue(parent, "k", "v"));
+    const [child] = context.withCancel(value);
+    assert.equal(value.signal.aborted, false);
+    cancel();
+    assert.equal(child.err(), context.Canceled);
+    assert.equal(value.err(), context.Canceled);
+    assert.equal(value.signal.aborted, true);
+  });
+
+  test("under a parent that is canceled: the rest is canceled, then cancel() says which could not be", () => {
+    const [parent, cancel] = context.withCancel(bg);
+    const [before] = context.withCancel(parent);
+    const [stuck] = context.withCancel(parent);
+    const [grandchild] = context.withCancel(stuck);
+    const [after] = context.withCancel(parent);
+    Object.freeze(stuck);
+    assert.throws(cancel, {
+      name: "TypeError",
+      message:
+        /^cancel\(\): 1 context\(s\) under this one are frozen \(Object\.freeze\) and stay live; every other one is canceled/,
+    });
+    for (const [n, c] of [
+      ["parent", parent],
+      ["before", before],
+      ["grandchild", grandchild],
+      ["after", after],
+    ] as const)
+      assert.equal(c.err(), context.Canceled, `${n}.err() = ${name(c.err())}, want Canceled`);
+    assert.equal(stuck.err(), null);
   });
 });

@@ -180,6 +180,20 @@ describe("ctx.signal", () => {
 });
 
 describe("withSignal", () => {
+  test("refuses an object that only looks like a signal, naming withSignal and the fix", () => {
+    for (const fake of [
+      { aborted: false },
+      { aborted: true, reason: "x" },
+      { aborted: false, addEventListener() {} },
+    ]) {
+      assert.throws(() => context.withSignal(bg, fake as unknown as AbortSignal), {
+        name: "TypeError",
+        message:
+          /^withSignal\(parent, signal\): signal must be an AbortSignal, got an object; pass request\.signal or controller\.signal$/,
+      });
+    }
+  });
+
   test("is canceled when the signal aborts, with cause(child) === signal.reason", () => {
     const ac = new AbortController();
     const [ctx, cancel] = context.withSignal(bg, ac.signal);

@@ -6,6 +6,7 @@ import vm from "node:vm";
 
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
+import { inspectTree } from "../src/testing/index.js";
 
 const bg = context.background();
 const HOUR = 3_600_000;
@@ -370,5 +371,159 @@ describe("a user wrapper that delegates value() to a taproot context", () => {
     const own = new Error("own");
     user.cancel(own);
     assert.equal(context.cause(user), own);
+  });
+});
+
+/**
+ * A user's Context with one thing wrong, and otherwise whatever the test
+ * says: `done` and `err` are the functions the context calls.
+ */
+function broken(parts: {
+  done?: () => unknown;
+  err?: () => unknown;
+  deadline?: () => unknown;
+}): Context {
+  return {
+    deadline: (parts.deadline ?? (() => undefined)) as () => Date | undefined,
+    done: (parts.done ?? (() => null)) as () => Promise<void> | null,
+    err: (parts.err ?? (() => null)) as () => Error | null,
+    value: () => undefined,
+    signal: new AbortController().signal,
+    toString: () => "broken.Context",
+  };
+}
+
+/** watchRejections runs body and fails if any promise rejection went unhandled meanwhile. */
+async function watchRejections(body: () => Promise<void>): Promise<void> {
+  const seen: unknown[] = [];
+  const onRejection = (reason: unknown) => seen.push(reason);
+  process.on("unhandledRejection", onRejection);
+  try {
+    await body();
+    await flush();
+    await flush();
+  } finally {
+    process.off("unhandledRejection", onRejection);
+  }
+  assert.deepEqual(seen.map(String), [], "unhandled rejections");
+}
+
+describe("a user's Context that breaks the interface", () => {
+  test("done() returning undefined or a number is a TypeError naming the function and the fix", () => {
+    for (const bad of [undefined, 5]) {
+      const user = broken({ done: () => bad });
+      for (const [fn, make] of [
+        ["withCancel(parent)", () => context.withCancel(user)],
+        ["withTimeout(parent, ms)", () => context.withTimeout(user, HOUR)],
+        [
+          "withSignal(parent, signal)",
+          () => context.withSignal(user, new AbortController().signal),
+        ],
+      ] as const) {
+        assert.throws(make, {
+          name: "TypeError",
+          message: new RegExp(
+            `^${fn.replace(/[()]/g, "\\$&")}: parent\\.done\\(\\) returned ${bad === 5 ? "5 \\(number\\)" : "undefined"}; a Context's done\\(\\) must return a Promise`,
+          ),
+        });
+      }
+      assert.throws(() => context.afterFunc(user, () => {}), {
+        name: "TypeError",
+        message: /^afterFunc\(ctx, f\): ctx\.done\(\) returned/,
+      });
+    }
+  });
+
+  test("deadline() returning a number or an invalid Date is a TypeError naming the function", () => {
+    for (const [bad, shown] of [
+      [Date.now() + HOUR, "\\d+ \\(number\\)"],
+      [new Date(NaN), "an invalid Date"],
+      ["soon", '"soon" \\(string\\)'],
+    ] as const) {
+      const user = broken({ deadline: () => bad, done: () => new Promise<void>(() => {}) });
+      assert.throws(() => context.withCancel(user), {
+        name: "TypeError",
+        message: new RegExp(
+          `^withCancel\\(parent\\): parent\\.deadline\\(\\) returned ${shown}; a Context's deadline\\(\\) must return a valid Date, or undefined`,
+        ),
+      });
+      assert.throws(() => context.withValue(user, "k", 1), {
+        name: "TypeError",
+        message: /^withValue\(parent, key, val\): parent\.deadline\(\) returned/,
+      });
+    }
+  });
+
+  test("err() that throws once done cancels the child with Canceled and the thrown error as cause", async () => {
+    await watchRejections(async () => {
+      let finish!: () => void;
+      let over = false;
+      const thrown = new Error("err() is broken");
+      const user = broken({
+        done: () => donePromise,
+        err: () => {
+          if (over) throw thrown;
+          return null;
+        },
+      });
+      const donePromise = new Promise<void>((r) => (finish = r));
+      const [child, cancel] = context.withCancel(user);
+      over = true;
+      finish();
+      await flush();
+      assert.equal(
+        child.err(),
+        context.Canceled,
+        `child.err() = ${name(child.err())}, want Canceled`,
+      );
+      assert.equal(context.cause(child), thrown, "cause(child) is not what err() threw");
+      // Born done the same way once the user's err() throws.
+      const [late] = context.withCancel(user);
+      assert.equal(late.err(), context.Canceled, `late.err() = ${name(late.err())}, want Canceled`);
+      assert.equal(context.cause(late), thrown);
+      cancel();
+    });
+  });
+
+  test("done() that rejects cancels the child, with the rejection reason as cause, and nothing goes unhandled", async () => {
+    await watchRejections(async () => {
+      let fail!: (reason: unknown) => void;
+      const reason = new Error("done() rejected");
+      const donePromise = new Promise<void>((_, r) => (fail = r));
+      const user = broken({ done: () => donePromise });
+      const [child, cancel] = context.withCancel(user);
+      const [grandchild] = context.withTimeout(child, HOUR);
+      fail(reason);
+      await flush();
+      assert.equal(
+        child.err(),
+        context.Canceled,
+        `child.err() = ${name(child.err())}, want Canceled`,
+      );
+      assert.equal(context.cause(child), reason);
+      assert.equal(context.cause(grandchild), reason);
+      cancel();
+    });
+  });
+
+  test("inspectTree over a user context whose done() rejects leaves no unhandled rejection", async () => {
+    await watchRejections(async () => {
+      const user = broken({ done: () => Promise.reject(new Error("no")) });
+      const text = inspectTree(context.withValue(user, "k", "v"));
+      assert.match(text, /withValue · live/);
+    });
+  });
+
+  test("done() that settles while err() is still null cancels the child with Canceled", async () => {
+    const user = broken({ done: () => Promise.resolve() });
+    const [child, cancel] = context.withCancel(user);
+    await flush();
+    assert.equal(
+      child.err(),
+      context.Canceled,
+      `child.err() = ${name(child.err())}, want Canceled`,
+    );
+    assert.equal(context.cause(child), context.Canceled);
+    cancel();
   });
 });

@@ -138,6 +138,26 @@ describe("inspectTree", () => {
     }
   });
 
+  test("throws a TypeError naming inspectTree for something that is not a Context", () => {
+    for (const [bad, shown] of [
+      [{}, "an object"],
+      ["ctx", '"ctx" \\(string\\)'],
+      [{ err() {} }, "an object"],
+    ] as const) {
+      for (const [fn, call] of [
+        ["inspectTree", () => inspectTree(bad as never)],
+        ["snapshotTree", () => snapshotTree(bad as never)],
+      ] as const) {
+        assert.throws(call, {
+          name: "TypeError",
+          message: new RegExp(
+            `^${fn}\\(ctx\\): ctx must be a Context, got ${shown}; pass the context whose subtree you want to see`,
+          ),
+        });
+      }
+    }
+  });
+
   test("throws a TypeError naming inspectTree for a missing context", () => {
     assert.throws(() => inspectTree(undefined as never), {
       name: "TypeError",
