@@ -13,7 +13,23 @@ import { describeValue } from "./validate.js";
  *
  * Implement it yourself only to adapt another cancellation mechanism; every
  * function of taproot accepts such a context as a parent. A class of your own
- * declares `value(key: unknown): any` (or the two overloads below).
+ * declares `value(key: unknown): any` (or the two overloads below). What
+ * taproot does when such a context breaks the contract:
+ * - `done()` returning anything but a Promise or `null`, or `deadline()`
+ *   anything but a valid `Date` or `undefined`: deriving from it is a
+ *   `TypeError` naming the function called (`withCancel(parent):
+ *   parent.done() returned undefined; …`).
+ * - `err()` throwing: the context counts as done; its children end with
+ *   `Canceled`, and `cause(child)` is what `err()` threw.
+ * - `done()` rejecting, or settling while `err()` is still `null`: its
+ *   children end with `Canceled`, and `cause(child)` is the rejection reason
+ *   (`Canceled` if it resolved). Nothing is left as an unhandled rejection.
+ *
+ * Never `Object.freeze` a cancelable context: it records its children and
+ * its cancellation in itself. taproot refuses a frozen one with a
+ * `TypeError` wherever it meets it (as a parent, `signal`, `done()`, its
+ * cancel function). Value contexts, `background()` and `withoutCancel()`
+ * hold nothing that changes, and work frozen.
  *
  * @example
  * ```ts

@@ -145,6 +145,10 @@ function follow(c: SignalCtx, signal: AbortSignal): void {
  * never carries more than one listener from taproot, however many contexts
  * follow it.
  *
+ * `signal` may come from another realm (an iframe, a `vm` context), but it
+ * must be an `AbortSignal`, with `aborted`, `reason`, `addEventListener` and
+ * `removeEventListener`; anything else is a `TypeError`.
+ *
  * @example
  * ```ts
  * export async function GET(request: Request) {

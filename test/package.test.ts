@@ -90,6 +90,14 @@ describe("package", () => {
     }
   });
 
+  test("nothing reachable from dist/node/index.js is part of taproot/testing", async () => {
+    const { files } = await importGraph(
+      fileURLToPath(new URL("../dist/node/index.js", import.meta.url)),
+    );
+    const testing = files.filter((f) => /^dist\/testing\//.test(f));
+    assert.deepEqual(testing, [], "taproot/node loads these files of taproot/testing");
+  });
+
   test("every export of package.json resolves to a built file with its types", async () => {
     const pkg = JSON.parse(await readFile(`${root}package.json`, "utf8")) as {
       name: string;
