@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import * as context from "../src/index.js";
+import { flush } from "./helpers.js";
 
 const bg = context.background();
 
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 describe("afterFunc", () => {

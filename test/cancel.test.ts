@@ -7,11 +7,9 @@ import vm from "node:vm";
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
 import { liveChildCount } from "../src/introspect.js";
+import { flush } from "./helpers.js";
 
 const bg = context.background();
-
-/** Resolves after every pending microtask and one macrotask turn. */
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Reports whether p has settled, without waiting for it beyond a macrotask turn. */
 async function isSettled(p: Promise<unknown>): Promise<boolean> {

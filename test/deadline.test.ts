@@ -6,12 +6,12 @@ import { fileURLToPath } from "node:url";
 
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
+import { flush } from "./helpers.js";
 
 const bg = context.background();
 const HOUR = 3_600_000;
 const MAX_TIMEOUT = 2 ** 31 - 1;
 
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function name(err: unknown): string {

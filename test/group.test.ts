@@ -1,8 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as context from "../src/index.js";
-
-const tick = () => new Promise<void>((r) => setImmediate(r));
+import { flush } from "./helpers.js";
 
 test("wait resolves once every task has settled, then cancels the group's context", async () => {
   const g = context.group(context.background());
@@ -36,7 +35,7 @@ test("the first failure cancels the other tasks with that error as the cause", a
     }
   });
   g.go(async () => {
-    await tick();
+    await flush();
     throw boom;
   });
   await assert.rejects(g.wait(), (err) => err === boom);
@@ -121,7 +120,7 @@ test("await using throws a failure that wait() never reported", async () => {
       g.go(async () => {
         throw boom;
       });
-      await tick();
+      await flush();
     })(),
     (err) => err === boom,
   );

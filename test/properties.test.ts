@@ -8,6 +8,7 @@ import fc from "fast-check";
 
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
+import { flush } from "./helpers.js";
 
 // Property tests of the tree invariants, against a model of Go's semantics:
 // a context is done iff itself or an ancestor (up to a withoutCancel) was canceled or its
@@ -18,7 +19,6 @@ import type { Context } from "../src/index.js";
 const bg = context.background();
 const HOUR = 3_600_000;
 
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 v8.setFlagsFromString("--expose-gc");

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import * as context from "../src/index.js";
+import { flush } from "./helpers.js";
 
 test("many live children of one signal share one listener, removed with the last", async () => {
   const warnings: Error[] = [];
@@ -17,7 +18,7 @@ test("many live children of one signal share one listener, removed with the last
     for (const cancel of cancels) cancel();
     const left = getEventListeners(ac.signal, "abort").length;
     assert.equal(left, 0, `listeners left after every cancel = ${left}, want 0`);
-    await new Promise((r) => setImmediate(r));
+    await flush();
   } finally {
     process.off("warning", onWarning);
   }

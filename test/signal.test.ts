@@ -4,10 +4,9 @@ import { describe, test } from "node:test";
 
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
+import { flush } from "./helpers.js";
 
 const bg = context.background();
-
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function name(err: unknown): string {
   if (err === context.Canceled) return "Canceled";

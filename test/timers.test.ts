@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import * as context from "../src/index.js";
+import { flush } from "./helpers.js";
 
 const bg = context.background();
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Ref'd timers pending in the process (sleep and ticker keep the process alive, so they show here). */
 const pendingTimers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;

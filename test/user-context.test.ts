@@ -7,11 +7,10 @@ import vm from "node:vm";
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
 import { inspectTree } from "../src/testing/index.js";
+import { flush } from "./helpers.js";
 
 const bg = context.background();
 const HOUR = 3_600_000;
-
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function name(err: unknown): string {
   if (err === context.Canceled) return "Canceled";

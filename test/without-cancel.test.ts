@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import * as context from "../src/index.js";
+import { flush } from "./helpers.js";
 
 const bg = context.background();
-
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe("withoutCancel", () => {
   test("keeps the parent's values", () => {

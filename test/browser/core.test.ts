@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -20,6 +19,7 @@ import type { Plugin } from "esbuild";
 import type { BrowserContext } from "playwright-core";
 
 import { launchChromium } from "../chromium.js";
+import { loopback, type Loopback } from "../helpers.js";
 
 import type { Result } from "./shims/node-test.js";
 
@@ -175,7 +175,7 @@ globalThis.__taprootResults = results;
 }
 
 let bundles: Bundles;
-let server: ReturnType<typeof createServer>;
+let site: Loopback | undefined;
 let base: string;
 let userDir: string;
 let browser: BrowserContext | undefined;
@@ -184,7 +184,7 @@ before(async () => {
   bundles = await bundle(await selectFiles());
   const files = bundles.files;
   files.set("/", page(bundles.bundled));
-  server = createServer((req, res) => {
+  const server = createServer((req, res) => {
     const body = files.get(new URL(req.url ?? "/", "http://x").pathname);
     if (body === undefined) return void res.writeHead(404).end();
     res.writeHead(200, {
@@ -194,14 +194,14 @@ before(async () => {
     });
     res.end(body);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  site = await loopback(server);
+  base = site.url;
   userDir = await mkdtemp(join(tmpdir(), "taproot-chromium-"));
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
+  await site?.close();
   if (userDir !== undefined) await rm(userDir, { recursive: true, force: true });
 });
 

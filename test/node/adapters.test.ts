@@ -17,7 +17,8 @@ import {
   fetchHandler,
   requestContext,
 } from "../../src/node/index.js";
-import { close, deferred, get, listen, startAbandoned, until } from "./helpers.js";
+import { deferred, loopback, until } from "../helpers.js";
+import { get, startAbandoned } from "./helpers.js";
 
 describe("contextMiddleware (Express)", () => {
   it("gives later middleware and handlers the request's context, canceled on disconnect", async () => {
@@ -39,7 +40,7 @@ describe("contextMiddleware (Express)", () => {
       void ctx.done()?.then(() => canceled.resolve(ctx));
     });
     const server = http.createServer(app);
-    const port = await listen(server);
+    const { port, close } = await loopback(server);
     try {
       assert.equal((await get(port, "/ok")).body, "true");
       const client = startAbandoned(port, "/wait");
@@ -50,7 +51,7 @@ describe("contextMiddleware (Express)", () => {
       await until(() => liveChildCount(parent) === 0, 2_000, "request contexts to be released");
     } finally {
       cancelParent();
-      await close(server);
+      await close();
     }
   });
 });

@@ -7,7 +7,8 @@ import {
 } from "../../src/node/deadline-header.js";
 import { background, cause, DeadlineExceeded, sleep, withTimeout } from "../../src/index.js";
 import { fetchWithContext, RequestTimeoutError, serve } from "../../src/node/index.js";
-import { get, startAbandoned, until } from "./helpers.js";
+import { until } from "../helpers.js";
+import { get, startAbandoned } from "./helpers.js";
 
 describe("deadline headers", () => {
   it("reads connect-timeout-ms and grpc-timeout, smallest first", () => {

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import type { BrowserContext } from "playwright-core";
 
 import { launchChromium } from "../chromium.js";
+import { until } from "../helpers.js";
 
 import * as context from "../../src/index.js";
 import { debugHandler, debugSnapshot, serve } from "../../src/node/index.js";
@@ -33,14 +34,6 @@ function durationMs(s: string): number {
   const m = /^(?:(\d+)m)?([\d.]+)(ms|s)$/.exec(s);
   if (m === null) return NaN;
   return Number(m[1] ?? 0) * 60_000 + Number(m[2]) * (m[3] === "ms" ? 1 : 1_000);
-}
-
-async function until(what: string, cond: () => boolean): Promise<void> {
-  const end = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after 10s waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe("debugHandler", () => {
@@ -79,7 +72,7 @@ describe("debugHandler", () => {
     base = `http://127.0.0.1:${port}`;
     held.push(await hold(port, "GET", "/slow?id=1"));
     held.push(await hold(port, "POST", "/upload/<b>x</b>?id=2"));
-    await until("2 requests in flight", () => app.inflight().length === 2);
+    await until(() => app.inflight().length === 2, 10_000, "2 requests in flight");
     userDir = await mkdtemp(join(tmpdir(), "taproot-chromium-"));
     await mkdir(shots, { recursive: true });
   });

@@ -10,7 +10,7 @@ import {
   type Context,
 } from "../../src/index.js";
 import { every } from "../../src/node/index.js";
-import { until } from "./helpers.js";
+import { until } from "../helpers.js";
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 

@@ -9,7 +9,7 @@ import {
   withTimeout,
 } from "../../src/index.js";
 import { fetchWithContext, serve, type ContextServer } from "../../src/node/index.js";
-import { until } from "./helpers.js";
+import { until } from "../helpers.js";
 
 /** echo starts a server that answers with the request's headers, or hangs on /hang. */
 async function echo(): Promise<{ app: ContextServer; url: string; seen: IncomingHttpHeaders[] }> {

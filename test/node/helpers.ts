@@ -1,9 +1,10 @@
 /**
  * Helpers for the taproot/node tests: real servers on 127.0.0.1, port 0, and
  * plain node:http clients, so the tests exercise Node's sockets, not a mock.
+ * The servers are started by `loopback`, and `until` and `deferred` come from
+ * the helpers every test shares (test/helpers.ts).
  */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 
 /** Response is what `get` read: the status, headers and the whole body. */
 export interface Response {
@@ -50,32 +51,4 @@ export function startAbandoned(port: number, path = "/"): { abort: () => void } 
   req.on("error", () => {}); // the reset is the point
   req.end();
   return { abort: () => req.destroy() };
-}
-
-/** listen starts `server` on a free loopback port. */
-export async function listen(server: http.Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return (server.address() as AddressInfo).port;
-}
-
-/** close stops `server` and every connection it still has. */
-export async function close(server: http.Server): Promise<void> {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-/** until polls `check` every few ms until it returns true, or fails after `ms`. */
-export async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-/** deferred returns a promise and the function that resolves it. */
-export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
 }

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import {
   background,
@@ -18,7 +17,8 @@ import {
   requestContext,
   serve,
 } from "../../src/node/index.js";
-import { close, deferred, get, listen, startAbandoned, until } from "./helpers.js";
+import { deferred, loopback, until } from "../helpers.js";
+import { get, startAbandoned } from "./helpers.js";
 
 describe("requestContext", () => {
   it("cancels the context within 50 ms of the client disconnecting mid-request", async () => {
@@ -29,7 +29,7 @@ describe("requestContext", () => {
       started.resolve(ctx);
       void ctx.done()?.then(() => canceledAt.resolve(performance.now()));
     });
-    const port = await listen(server);
+    const { port, close } = await loopback(server);
     try {
       const client = startAbandoned(port);
       const ctx = await started.promise;
@@ -45,7 +45,7 @@ describe("requestContext", () => {
         `cause(ctx) = ${String(cause(ctx))}, want ClientDisconnectedError`,
       );
     } finally {
-      await close(server);
+      await close();
     }
   });
 
@@ -58,7 +58,7 @@ describe("requestContext", () => {
       req.on("end", () => bodyRead.resolve(ctx));
       void ctx.done()?.then(() => canceled.resolve());
     });
-    const port = await listen(server);
+    const { port, close } = await loopback(server);
     try {
       const req = http.request({ host: "127.0.0.1", port, method: "POST", agent: false });
       req.on("error", () => {});
@@ -70,7 +70,7 @@ describe("requestContext", () => {
       await canceled.promise;
       assert.ok(cause(ctx) instanceof ClientDisconnectedError);
     } finally {
-      await close(server);
+      await close();
     }
   });
 
@@ -86,7 +86,7 @@ describe("requestContext", () => {
         res.end("ok");
       }, 10);
     });
-    const port = await listen(server);
+    const { port, close } = await loopback(server);
     try {
       const agent = new http.Agent({ keepAlive: true });
       for (let i = 0; i < 20; i++) assert.equal((await get(port, "/", { agent })).body, "ok");
@@ -106,7 +106,7 @@ describe("requestContext", () => {
       }
     } finally {
       cancelParent();
-      await close(server);
+      await close();
     }
   });
 
@@ -147,11 +147,11 @@ describe("requestContext", () => {
       assert.equal(requestContext(req, res), ctx);
       res.end("same");
     });
-    const port = await listen(server);
+    const { port, close } = await loopback(server);
     try {
       assert.equal((await get(port)).body, "same");
     } finally {
-      await close(server);
+      await close();
     }
   });
 
@@ -164,7 +164,7 @@ describe("requestContext", () => {
         res.end();
       });
     });
-    const port = await listen(server);
+    const { port, close } = await loopback(server);
     try {
       const t0 = Date.now();
       void get(port);
@@ -174,7 +174,7 @@ describe("requestContext", () => {
       const why = cause(ctx);
       assert.ok(why instanceof RequestTimeoutError && why.ms === 30 && why.source === "timeout");
     } finally {
-      await close(server);
+      await close();
     }
   });
 
@@ -205,9 +205,8 @@ describe("requestContext", () => {
       if (req.url === "/fast") res.end("ok");
       else void ctx.done()?.then(() => canceled.resolve());
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const port = (server.address() as AddressInfo).port;
-    const client = http2.connect(`http://127.0.0.1:${port}`);
+    const { url, close } = await loopback(server);
+    const client = http2.connect(url);
     try {
       await new Promise<void>((resolve) => {
         const s = client.request({ ":path": "/fast" });
@@ -224,7 +223,7 @@ describe("requestContext", () => {
       assert.equal(cause(contexts[0]!), Canceled, "finished stream's cause, want Canceled");
     } finally {
       client.close();
-      await new Promise((r) => server.close(r));
+      await close();
     }
   });
 });

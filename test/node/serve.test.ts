@@ -17,7 +17,8 @@ import {
 } from "../../src/index.js";
 import { liveChildCount } from "../../src/introspect.js";
 import { requestContext, serve, ShutdownError, SignalError } from "../../src/node/index.js";
-import { deferred, get, until } from "./helpers.js";
+import { deferred, until } from "../helpers.js";
+import { get } from "./helpers.js";
 
 /** connections asks the server how many sockets it still has. */
 function connections(server: http.Server): Promise<number> {

@@ -1,0 +1,73 @@
+/**
+ * The helpers every test file shares: one way to let queued work run
+ * (`flush`), one way to wait for a condition (`until`), one way to resolve a
+ * promise from outside (`deferred`) and one way to put a real server on the
+ * loopback interface (`loopback`).
+ *
+ * This module imports nothing from Node at run time (the `node:net` import is
+ * a type only), so that the core's tests, which import it, still bundle for
+ * the browser run in test/browser/core.test.ts.
+ */
+import type { AddressInfo, Server } from "node:net";
+
+/**
+ * flush waits one macrotask turn: every promise job queued so far, and the
+ * callbacks they schedule with `setImmediate`, have run when it resolves.
+ * In a browser, where there is no `setImmediate`, a zero timeout does the same.
+ */
+export function flush(): Promise<void> {
+  return new Promise<void>((resolve) =>
+    typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0),
+  );
+}
+
+/**
+ * until polls `check` every 2 ms until it returns true, and fails with
+ * "timed out after `ms` ms waiting for `what`" if that takes longer than `ms`.
+ */
+export async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** deferred returns a promise and the function that resolves it. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Loopback is a server listening on 127.0.0.1, as `loopback` started it. */
+export interface Loopback {
+  /** The port the system chose. */
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /**
+   * close stops the server, ends the connections it still has (where the
+   * server can: node:http's `closeAllConnections`) and resolves once the
+   * server has closed.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * loopback starts `server` (node:http, node:https, node:http2 or node:net) on
+ * a free port of 127.0.0.1, the only interface tests may listen on.
+ */
+export async function loopback(server: Server): Promise<Loopback> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      const withConnections = server as Server & { closeAllConnections?: () => void };
+      withConnections.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
