@@ -1,12 +1,18 @@
 import type { Context } from "./context.js";
 import { withCancelCause } from "./cancel.js";
-import { describeValue } from "./validate.js";
-import { checkContext } from "./validate.js";
+import { checkContext, checkOptions, describeValue } from "./validate.js";
 
 const ASYNC_DISPOSE: typeof Symbol.asyncDispose =
   Symbol.asyncDispose ?? (Symbol.for("Symbol.asyncDispose") as typeof Symbol.asyncDispose);
 
-/** GroupOptions configures {@link group}. */
+/**
+ * GroupOptions configures {@link group}.
+ *
+ * @example
+ * ```ts
+ * const g = group(ctx, { limit: 4 }); // at most four downloads at once
+ * ```
+ */
 export interface GroupOptions {
   /**
    * The most tasks that run at once; further tasks wait their turn in the
@@ -15,21 +21,47 @@ export interface GroupOptions {
   limit?: number;
 }
 
-/** A task of a {@link Group}: it gets the group's context and should stop when that context is done. */
+/**
+ * Task is a job of a {@link Group}: it gets the group's context and should
+ * stop when that context is done. It may return a promise; a rejection or a
+ * synchronous throw is a failure.
+ *
+ * @example
+ * ```ts
+ * const fetchUser: Task = async (ctx) => {
+ *   users.push(await api.user(ctx, id));
+ * };
+ * g.go(fetchUser);
+ * ```
+ */
 export type Task = (ctx: Context) => unknown;
 
 /**
  * Group runs related tasks under one context, Go's `errgroup.WithContext`:
  * the first task to fail cancels the others, with its error as the cause.
+ * Make one with {@link group}.
+ *
+ * @example
+ * ```ts
+ * const g: Group = group(ctx);
+ * g.go((ctx) => saveProfile(ctx, user));
+ * g.go((ctx) => sendWelcome(ctx, user));
+ * await g.wait();
+ * ```
  */
 export interface Group extends AsyncDisposable {
   /** The group's context: canceled by the first failure, by disposal, or once {@link Group.wait} has seen every task settle. */
   readonly ctx: Context;
-  /** go starts `task(ctx)` now, or when a slot frees up if `limit` tasks are running. A synchronous throw counts as a failure. */
+  /**
+   * go starts `task(ctx)` before it returns, or later, in order, when a slot
+   * frees up if `limit` tasks are running. A synchronous throw counts as a
+   * failure; go itself throws only for a `task` that is not a function.
+   */
   go(task: Task): void;
   /**
-   * wait resolves once every task started so far has settled, or rejects
-   * with the first failure; then it cancels the group's context.
+   * wait resolves once every task given to `go()` so far (queued ones
+   * included) has settled, or rejects with the first failure; then it
+   * cancels the group's context.
    */
   wait(): Promise<void>;
 }
@@ -38,11 +70,23 @@ export interface Group extends AsyncDisposable {
  * group returns a {@link Group} whose tasks share a child of `parent`. The
  * first task that rejects (or throws) cancels the group's context with its
  * error as the cause, so the others can stop early; `wait()` rejects with
- * that first error once every task has settled. A group never causes an
- * unhandled rejection: failures are reported through `wait()` only.
+ * that first error once every task has settled. Later failures are dropped,
+ * as in Go's errgroup. A group never causes an unhandled rejection: failures
+ * are reported through `wait()` or disposal only. Tasks queued behind
+ * `limit` start in order, one after another in a loop, so any number of
+ * tasks that throw at once cannot overflow the stack.
  *
- * With `await using`, leaving the scope cancels the group and waits for
- * every task; a failure that `wait()` did not report is thrown there.
+ * With `await using`, leaving the scope cancels the group's context, waits
+ * for every task (queued ones included), then throws the first failure that
+ * `wait()` did not report, including one a task raised while stopping. A
+ * task that rejects with the cancellation disposal asked for (`ctx.err()`)
+ * only did as told and is no failure. When the scope itself threw, the
+ * runtime throws a `SuppressedError` whose `error` is the task failure and
+ * whose `suppressed` is the scope's error (where `SuppressedError` is not
+ * built in, TypeScript's and esbuild's `await using` make an `Error` with
+ * those two fields and `name` `"SuppressedError"`).
+ *
+ * `options` must be an object or left out; anything else is a TypeError.
  *
  * @example
  * ```ts
@@ -51,48 +95,48 @@ export interface Group extends AsyncDisposable {
  * await g.wait(); // rejects with the first failure; the other downloads were canceled
  * ```
  */
-export function group(parent: Context, options: GroupOptions = {}): Group {
-  checkContext("group(parent, options)", "parent", parent);
-  const limit = options?.limit ?? Infinity;
+export function group(parent: Context, options?: GroupOptions): Group {
+  const fn = "group(parent, options)";
+  checkContext(fn, "parent", parent);
+  const limit = checkOptions(fn, options)?.limit ?? Infinity;
   if (!(limit === Infinity || (Number.isInteger(limit) && limit >= 1))) {
     throw new TypeError(
-      `group(parent, options): options.limit must be a positive integer or Infinity, got ${describeValue(limit)}`,
+      `${fn}: options.limit must be a positive integer or Infinity, got ${describeValue(limit)}`,
     );
   }
   const [ctx, cancel] = withCancelCause(parent);
-  const queue: Task[] = [];
+  /** Tasks waiting for a slot, in go() order; `head` is the next to start. Emptied whenever all have started. */
+  const queue: (Task | undefined)[] = [];
+  let head = 0;
+  /** Tasks started and not yet settled. */
   let running = 0;
-  /** Set by the first failure; `reported` once wait() has thrown it. */
+  /** True while pump's loop runs, so a go() or a failure inside a task's synchronous part queues instead of recursing. */
+  let pumping = false;
+  /** Set by the first failure; `reported` once wait() or disposal has thrown it. */
   let failure: { err: unknown } | null = null;
   let reported = false;
-  /** Created by the first waiter while tasks run; resolved when the last one settles. */
+  /** Set when disposal begins: from then on a rejection with the group's own ctx.err() is obedience, not failure. */
+  let disposing = false;
+  /** Created by the first waiter while tasks run or wait; resolved when the last one settles. */
   let idle: Promise<void> | null = null;
   let wake: (() => void) | null = null;
 
   const settled = (): Promise<void> =>
-    running === 0
+    running === 0 && head === queue.length
       ? Promise.resolve()
       : (idle ??= new Promise<void>((resolve) => {
           wake = resolve;
         }));
 
-  // A queued task waits for a running one, so no task runs means none is queued.
-  const finish = (): void => {
-    running--;
-    const next = queue.shift();
-    if (next !== undefined) start(next);
-    else if (running === 0 && wake !== null) {
-      wake();
-      idle = wake = null;
-    }
+  const fail = (err: unknown): void => {
+    if (failure !== null || (disposing && err === ctx.err())) return;
+    failure = { err };
+    cancel(err);
   };
 
-  const fail = (err: unknown): void => {
-    if (failure === null) {
-      failure = { err };
-      cancel(err);
-    }
-    finish();
+  const finish = (): void => {
+    running--;
+    pump();
   };
 
   const start = (task: Task): void => {
@@ -101,10 +145,38 @@ export function group(parent: Context, options: GroupOptions = {}): Group {
     try {
       result = task(ctx);
     } catch (err) {
+      // A synchronous throw settles the task here; pump's loop goes on to the next.
+      running--;
       fail(err);
       return;
     }
-    Promise.resolve(result).then(finish, fail);
+    Promise.resolve(result).then(finish, (err: unknown) => {
+      fail(err);
+      finish();
+    });
+  };
+
+  // One loop starts every task a free slot allows. Reentrant calls (a task's
+  // synchronous part calling go(), a cancel run by fail) return at once and
+  // leave the work to the loop already running, so the stack stays flat.
+  const pump = (): void => {
+    if (pumping) return;
+    pumping = true;
+    try {
+      while (running < limit && head < queue.length) {
+        const task = queue[head] as Task;
+        queue[head++] = undefined;
+        start(task);
+      }
+      if (head === queue.length) queue.length = head = 0;
+    } finally {
+      pumping = false;
+    }
+    if (running === 0 && head === queue.length && wake !== null) {
+      const resolve = wake;
+      idle = wake = null;
+      resolve();
+    }
   };
 
   return {
@@ -113,8 +185,8 @@ export function group(parent: Context, options: GroupOptions = {}): Group {
       if (typeof task !== "function") {
         throw new TypeError(`group.go(task): task must be a function, got ${describeValue(task)}`);
       }
-      if (running < limit) start(task);
-      else queue.push(task);
+      queue.push(task);
+      pump();
     },
     async wait(): Promise<void> {
       await settled();
@@ -126,10 +198,14 @@ export function group(parent: Context, options: GroupOptions = {}): Group {
       }
     },
     async [ASYNC_DISPOSE](): Promise<void> {
-      const unreported = reported ? null : failure;
+      disposing = true;
       cancel(undefined);
       await settled();
-      if (unreported !== null) throw unreported.err;
+      const f = failure as { err: unknown } | null;
+      if (f !== null && !reported) {
+        reported = true;
+        throw f.err;
+      }
     },
   };
 }

@@ -86,3 +86,15 @@ export function checkMs(fn: string, param: string, ms: unknown, positive: boolea
   }
   return ms;
 }
+
+/**
+ * checkOptions throws a TypeError naming `fn` unless `options` is undefined
+ * or an object: a number, a string or `null` given as options is a mistake
+ * (often a swapped argument), not a request for the defaults.
+ */
+export function checkOptions<T extends object>(fn: string, options: T | undefined): T | undefined {
+  if (options === undefined || (typeof options === "object" && options !== null)) return options;
+  throw new TypeError(
+    `${fn}: options must be an object (or left out), got ${describeValue(options)}`,
+  );
+}

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { builtinModules } from "node:module";
-import { dirname, relative } from "node:path";
+import { dirname, posix, relative } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
@@ -178,5 +178,80 @@ describe("package", () => {
       "taproot-context/eslint has no default export with rules",
     );
     assert.equal(typeof plugin?.configs, "object", "taproot-context/eslint has no configs");
+  });
+});
+
+/** packedFiles lists the files `npm pack` would publish, as npm itself decides. */
+async function packedFiles(): Promise<Set<string>> {
+  const { execFile } = await import("node:child_process");
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(
+      "npm",
+      ["pack", "--dry-run", "--json", "--ignore-scripts"],
+      { cwd: root, timeout: 60_000, maxBuffer: 16 << 20 },
+      (err, out) => (err ? reject(err) : resolve(out)),
+    ),
+  );
+  const [pack] = JSON.parse(stdout) as { files: { path: string }[] }[];
+  return new Set(pack!.files.map((f) => f.path));
+}
+
+describe("the published tarball", () => {
+  test("every relative link in the README and the docs resolves to a file in the tarball", async () => {
+    const files = await packedFiles();
+    assert.ok(files.has("README.md") && files.has("LICENSE"), "README.md or LICENSE not packed");
+    const broken: string[] = [];
+    for (const doc of [...files].filter((f) => f.endsWith(".md"))) {
+      const text = await readFile(`${root}${doc}`, "utf8");
+      for (const m of text.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
+        const target = m[1]!;
+        if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith("#")) continue;
+        const path = posix.normalize(posix.join(posix.dirname(doc), target.split("#")[0]!));
+        if (!files.has(path))
+          broken.push(`${doc} links to ${target} (${path}): not in the tarball`);
+      }
+    }
+    assert.deepEqual(broken, [], "links the published package cannot resolve");
+  });
+
+  test("package.json names the repository, homepage and issue tracker", async () => {
+    const pkg = JSON.parse(await readFile(`${root}package.json`, "utf8")) as {
+      repository?: { url?: string };
+      homepage?: string;
+      bugs?: { url?: string };
+    };
+    const home = "github.com/taproot-context/taproot-context";
+    assert.ok(
+      pkg.repository?.url?.includes(home),
+      `repository = ${JSON.stringify(pkg.repository)}`,
+    );
+    assert.ok(pkg.homepage?.includes(home), `homepage = ${String(pkg.homepage)}`);
+    assert.ok(pkg.bugs?.url?.includes(`${home}/issues`), `bugs = ${JSON.stringify(pkg.bugs)}`);
+  });
+
+  test("the README's first screen starts with the two commands, then says how to install", async () => {
+    const lines = (await readFile(`${root}README.md`, "utf8")).split("\n");
+    assert.deepEqual(
+      lines.slice(2, 6),
+      ["```sh", "npm install && npm start", "npm test", "```"],
+      "the README does not open with the two commands",
+    );
+    const install = lines.findIndex((l) => l.includes("npm install taproot-context"));
+    const contributor = lines.findIndex((l) => l.startsWith("`npm start` runs"));
+    assert.ok(
+      install >= 0 && install < 25,
+      `npm install taproot-context on line ${install + 1}, want within the first 25`,
+    );
+    assert.ok(
+      contributor === -1 || install < contributor,
+      `install on line ${install + 1}, after the contributors' note on line ${contributor + 1}`,
+    );
+  });
+
+  test("taproot-context/node's every is the core's every", async () => {
+    const core = await load("taproot-context");
+    const node = await load("taproot-context/node");
+    assert.equal(typeof core.every, "function", "taproot-context has no every");
+    assert.equal(node.every, core.every, "taproot-context/node re-exports a different every");
   });
 });

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 
 import * as context from "../src/index.js";
 import { flush } from "./helpers.js";
@@ -266,5 +268,106 @@ describe("ticker", () => {
     }
     assert.equal(ticks.length, 3);
     cancel();
+  });
+
+  test("keeps ticking when the wall clock is stepped back an hour, and yields Date.now()", async () => {
+    const realNow = Date.now;
+    const [ctx, cancel] = context.withCancel(bg);
+    const ticks: number[] = [];
+    try {
+      await within(
+        (async () => {
+          for await (const t of context.ticker(ctx, 10)) {
+            ticks.push(t);
+            if (ticks.length === 1) Date.now = () => realNow() - 3_600_000;
+            if (ticks.length === 4) break;
+          }
+        })(),
+        3000,
+        "3 ticks of 10 ms after the wall clock stepped back",
+      );
+    } finally {
+      Date.now = realNow;
+      cancel();
+    }
+    const stepped = ticks[3]! - (realNow() - 3_600_000);
+    assert.ok(
+      Math.abs(stepped) < 1000,
+      `last tick = ${ticks[3]}, want about the stepped Date.now() (off by ${stepped} ms)`,
+    );
+  });
+
+  test("a period below 1 ms ticks every millisecond and leaves the event loop free", () => {
+    // In a child process: a ticker that busy-loops would block this test file for good.
+    const root = fileURLToPath(new URL("../", import.meta.url));
+    const code = `
+      import { ticker, background } from "./src/index.ts";
+      let n = 0, fired = false;
+      setTimeout(() => (fired = true), 5);
+      for await (const _ of ticker(background(), 1e-5)) if (++n >= 5 && fired) break;
+      console.log("ticks " + n);`;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    assert.equal(r.signal, null, `the child was killed (${r.signal}): the ticker blocked it`);
+    assert.match(r.stdout, /^ticks \d+$/m, `child printed ${JSON.stringify(r.stdout + r.stderr)}`);
+  });
+
+  test("over a broken context, rejects the iteration instead of ending quietly", async () => {
+    // done() resolves while err() stays null: the Context contract is broken.
+    const settlesLive: context.Context = {
+      deadline: () => undefined,
+      done: () => delay(20),
+      err: () => null,
+      value: () => undefined,
+      signal: new AbortController().signal,
+    };
+    await assert.rejects(
+      within(
+        (async () => {
+          for await (const _ of context.ticker(settlesLive, 60_000));
+        })(),
+        3000,
+        "ticker over a done() that settles while err() is null",
+      ),
+      {
+        name: "TypeError",
+        message: /^ticker\(ctx, ms\): ctx's done\(\) settled but its err\(\) is still null/,
+      },
+    );
+    // err() throws (done() never settles): the error comes out of the loop.
+    let broken = false;
+    const errThrows: context.Context = {
+      deadline: () => undefined,
+      done: () => new Promise<void>(() => {}),
+      err: () => {
+        if (broken) throw new Error("err() is broken");
+        return null;
+      },
+      value: () => undefined,
+      signal: new AbortController().signal,
+    };
+    setTimeout(() => (broken = true), 20);
+    await assert.rejects(
+      within(
+        (async () => {
+          for await (const _ of context.ticker(errThrows, 5));
+        })(),
+        3000,
+        "ticker over an err() that throws",
+      ),
+      /err\(\) is broken/,
+    );
+  });
+
+  test("still refuses a period that is not positive", () => {
+    for (const ms of [0, -1, -Infinity]) {
+      assert.throws(() => context.ticker(bg, ms), {
+        name: "RangeError",
+        message: /^ticker\(ctx, ms\): ms must be a positive period/,
+      });
+    }
   });
 });

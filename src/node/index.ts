@@ -40,7 +40,7 @@ export { fetchHandler, type FetchHandler } from "./fetch-handler.js";
 
 // Process signals and background workers
 export { signalContext } from "./signal-context.js";
-export { every, type EveryOptions } from "./every.js";
+export { every, type EveryOptions } from "../every.js";
 
 // Deadlines across services
 export { fetchWithContext, type FetchWithContextInit } from "./fetch.js";

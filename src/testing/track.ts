@@ -77,7 +77,9 @@ export interface LeakTracker extends Disposable {
    * assertNoLeaks stops the tracker and resolves if every context it
    * recorded is done or garbage; else, after waiting up to `grace` ms for
    * them to finish, it rejects with a {@link LeakError} listing each one with
-   * its `toString()`, age and creation stack.
+   * its `toString()`, age and creation stack. Once reported, each leaked
+   * context is canceled (with the LeakError as its cause), so the tickers,
+   * sleeps and timers it kept going stop and the test process can exit.
    */
   assertNoLeaks(): Promise<void>;
 }
@@ -141,11 +143,16 @@ export function trackContexts(options?: TrackOptions): LeakTracker {
   }
   const ignore = options?.ignore;
   const records: Record[] = [];
+  // Each tracked context's cancel function, to stop what leaked once it is reported. A WeakMap
+  // entry lives only as long as its key, so holding the cancel (which reaches the context)
+  // here never keeps a context alive: garbage is still told apart from leaks.
+  const cancels = new WeakMap<Context, (cause?: unknown) => void>();
   let unwatch: (() => void) | null = watch({
     stacks: true,
     childLimit: Infinity,
-    created(ctx, _cancel, birth) {
+    created(ctx, cancel, birth) {
       records.push({ ref: new WeakRef(ctx), birth });
+      cancels.set(ctx, cancel as (cause?: unknown) => void);
     },
   });
   const stop = (): void => {
@@ -193,7 +200,10 @@ export function trackContexts(options?: TrackOptions): LeakTracker {
         found = await leaks();
       }
       if (found.length > 0) {
-        throw new LeakError(report("assertNoLeaks()", found, records.length), found);
+        const error = new LeakError(report("assertNoLeaks()", found, records.length), found);
+        // Reported, then stopped: a leaked ticker or timer must not keep the test runner alive.
+        for (const leak of found) cancels.get(leak.context)?.(error);
+        throw error;
       }
     },
   };
@@ -204,8 +214,10 @@ export function trackContexts(options?: TrackOptions): LeakTracker {
  * context created while it ran is done or unreachable by the time it settles
  * (waiting up to `grace` ms, default 200, for stragglers). Otherwise it
  * rejects with a {@link LeakError} whose message lists each live context with
- * its `toString()`, age and creation stack trace. If `fn` itself throws, that
- * error is rethrown unchanged. It is a plain async function: use it in
+ * its `toString()`, age and creation stack trace, and then cancels each of
+ * them (the LeakError is the cause), so a leaked ticker or timer does not keep
+ * the test runner from finishing. If `fn` itself throws, that error is
+ * rethrown unchanged. It is a plain async function: use it in
  * node:test, Vitest or Jest alike.
  *
  * @example

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 
 import * as context from "../../src/index.js";
 import { hooks } from "../../src/debug-hooks.js";
@@ -62,6 +64,56 @@ describe("checkLeaks", () => {
     } finally {
       cancelParent();
     }
+  });
+
+  test("cancels each leaked context once reported, with the LeakError as its cause", async () => {
+    const held: context.Context[] = [];
+    const err = await checkLeaks(
+      () => {
+        const [ctx] = context.withCancelCause(bg);
+        held.push(ctx);
+      },
+      { grace: 0 },
+    ).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(
+      err instanceof LeakError,
+      `checkLeaks rejected with ${String(err)}, want a LeakError`,
+    );
+    assert.equal(
+      held[0]!.err(),
+      context.Canceled,
+      "the leaked context is still live after the report",
+    );
+    assert.equal(context.cause(held[0]!), err, "cause(leaked) is not the LeakError");
+  });
+
+  test("a leaked ticker no longer keeps node --test from finishing", async () => {
+    const fixture = fileURLToPath(new URL("./fixtures/leaked-ticker.ts", import.meta.url));
+    // A runner of its own: without NODE_TEST_CONTEXT the child is not a subtest of this one.
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    const child = spawn(process.execPath, ["--import", "tsx", "--test", fixture], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk));
+    child.stderr.on("data", (chunk: Buffer) => (out += chunk));
+    let timer: NodeJS.Timeout | undefined;
+    const code = await new Promise<number | string>((resolve) => {
+      child.on("exit", (c) => resolve(c ?? "killed"));
+      timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve("still running after 60 s");
+      }, 60_000);
+    });
+    clearTimeout(timer);
+    assert.equal(code, 0, `node --test on the fixture ended with ${code}:\n${out}`);
+    assert.match(out, /^# tests 1$/m, `no summary printed:\n${out}`);
+    assert.match(out, /^# pass 1$/m, `the fixture's test did not pass:\n${out}`);
   });
 
   test("does not report a context that is unreachable, even never canceled", async () => {

@@ -4,15 +4,41 @@ import {
   background,
   Canceled,
   createKey,
+  every,
   sleep,
   withCancel,
   withValue,
   type Context,
-} from "../../src/index.js";
-import { every } from "../../src/node/index.js";
-import { until } from "../helpers.js";
+} from "../src/index.js";
+import { until } from "./helpers.js";
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+
+
+/**
+ * brokenContext is a user Context that breaks the contract: `done()` resolves
+ * after `ms` while `err()` stays null ("settles-live"), or, its `done()`
+ * pending, `err()` throws from `ms` on ("err-throws").
+ */
+function brokenContext(kind: "settles-live" | "err-throws", ms: number): Context {
+  let broken = false;
+  const done = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      broken = true;
+      if (kind === "settles-live") resolve();
+    }, ms),
+  );
+  return {
+    deadline: () => undefined,
+    done: () => done,
+    err: () => {
+      if (broken && kind === "err-throws") throw new Error("err() is broken");
+      return null;
+    },
+    value: () => undefined,
+    signal: new AbortController().signal,
+  };
+}
 
 describe("every", () => {
   it("runs fn every interval until canceled, then resolves with no timer left", async () => {
@@ -116,5 +142,69 @@ describe("every", () => {
     assert.throws(() => every(background(), 10, null as never), {
       message: /fn must be a function/,
     });
+  });
+
+  it("keeps its interval when the wall clock is stepped back an hour", async () => {
+    const realNow = Date.now;
+    const [ctx, cancel] = withCancel(background());
+    const ticks: number[] = [];
+    let runs = 0;
+    const worker = every(ctx, 10, (_ctx, tick) => {
+      runs++;
+      ticks.push(tick);
+      if (runs === 1) Date.now = () => realNow() - 3_600_000;
+    });
+    try {
+      await until(() => runs >= 4, 3_000, "three runs after the wall clock stepped back");
+    } finally {
+      Date.now = realNow;
+      cancel();
+      await worker;
+    }
+    for (let i = 1; i < ticks.length; i++) {
+      const gap = ticks[i]! - ticks[i - 1]!;
+      assert.ok(gap > 0 && gap % 10 < 1e-6, `tick gap ${gap} ms, want a whole number of 10 ms`);
+    }
+  });
+
+  it("runs every millisecond for an interval below 1 ms, without blocking the event loop", async () => {
+    const [ctx, cancel] = withCancel(background());
+    let runs = 0;
+    const worker = every(ctx, 1e-5, () => void runs++);
+    let timerFired = false;
+    setTimeout(() => (timerFired = true), 5);
+    await until(() => runs >= 5 && timerFired, 3_000, "five runs and a timer");
+    cancel();
+    await worker;
+  });
+
+  it("reports a broken context to onError and stops, instead of ending quietly", async () => {
+    for (const kind of ["settles-live", "err-throws"] as const) {
+      const errors: unknown[] = [];
+      const ctx = brokenContext(kind, 20);
+      let runs = 0;
+      const outcome = await Promise.race([
+        every(ctx, 5, () => void runs++, { onError: (err) => errors.push(err) }).then(
+          () => "resolved",
+        ),
+        sleep(background(), 3_000).then(() => "still running"),
+      ]);
+      assert.equal(outcome, "resolved", `${kind}: every() ${outcome}, want resolved`);
+      assert.equal(errors.length, 1, `${kind}: onError called ${errors.length} times, want 1`);
+      const want =
+        kind === "settles-live"
+          ? /every\(ctx, ms, fn, options\): ctx's done\(\) settled but its err\(\) is still null/
+          : /err\(\) is broken/;
+      assert.match(String(errors[0]), want, `${kind}: onError got ${String(errors[0])}`);
+    }
+  });
+
+  it("refuses non-object options with a TypeError naming every", () => {
+    for (const bad of [5, "finish", null, true]) {
+      assert.throws(() => every(background(), 10, () => {}, bad as never), {
+        name: "TypeError",
+        message: /^every\(ctx, ms, fn, options\): options must be an object/,
+      });
+    }
   });
 });

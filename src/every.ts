@@ -1,5 +1,8 @@
-import { cause, sleep, withoutCancel, type Context } from "../index.js";
-import { checkContext, checkMs, describeValue } from "../validate.js";
+import type { Context } from "./context.js";
+import { cause } from "./cancel.js";
+import { brokenContext, nextTick, sleep } from "./timers.js";
+import { checkContext, checkMs, checkOptions, describeValue } from "./validate.js";
+import { withoutCancel } from "./without-cancel.js";
 
 /**
  * EveryOptions configure {@link every}.
@@ -34,14 +37,27 @@ export interface EveryOptions {
  * every runs `fn(ctx, tick)` every `ms` milliseconds until `ctx` is done, and
  * returns a promise that resolves once the worker has fully stopped: no run in
  * progress and no timer left. It is the background worker of a service:
- * a poller, a cache refresher, a heartbeat.
+ * a poller, a cache refresher, a heartbeat. It needs no Node module, so it
+ * runs on every runtime the core does; `taproot-context/node` re-exports it.
  *
  * Runs never overlap: a run that takes longer than `ms` pushes the next one to
  * the next interval boundary, and missed boundaries are skipped rather than
  * run back to back. A run that fails is reported to `options.onError` and the
  * worker carries on. When `ctx` is canceled, no new run starts; the run in
- * progress is canceled or finishes, as `options.inflight` says. `tick` is the
- * run's scheduled time (epoch ms).
+ * progress is canceled or finishes, as `options.inflight` says.
+ *
+ * `ms` must be positive and finite; an interval below 1 ms runs every
+ * millisecond, the finest a timer can wait. Runs are scheduled on the
+ * monotonic clock (`performance.now()`), so a wall clock stepped back or
+ * forward does not stall or hurry the worker. `tick` is the run's scheduled
+ * time in epoch ms: the wall clock read once when the worker started, plus
+ * the monotonic time since, so ticks are whole intervals apart.
+ *
+ * A context that breaks its contract (its `err()` throws, or its `done()`
+ * settles while `err()` is still `null`) does not stop the worker quietly:
+ * the error (or a TypeError naming `every`) goes to `options.onError`, then
+ * the worker stops and the promise resolves. `options` must be an object or
+ * left out; anything else is a TypeError.
  *
  * @example
  * ```ts
@@ -72,13 +88,14 @@ export function every(
       `${name}: fn must be a function (ctx, tick) => ..., got ${describeValue(fn)}`,
     );
   }
-  const mode = options?.inflight ?? "cancel";
+  const opts = checkOptions(name, options);
+  const mode = opts?.inflight ?? "cancel";
   if (mode !== "cancel" && mode !== "finish") {
     throw new TypeError(
       `${name}: options.inflight must be "cancel" or "finish", got ${describeValue(mode)}`,
     );
   }
-  const onError = options?.onError ?? ((err: unknown) => console.error("every: run failed:", err));
+  const onError = opts?.onError ?? ((err: unknown) => console.error("every: run failed:", err));
   if (typeof onError !== "function") {
     throw new TypeError(
       `${name}: options.onError must be a function, got ${describeValue(onError)}`,
@@ -86,15 +103,18 @@ export function every(
   }
   return run(
     ctx,
-    ms,
+    Math.max(ms, MIN_INTERVAL_MS),
     fn,
     mode === "finish" ? withoutCancel(ctx) : ctx,
-    options?.immediate === true,
+    opts?.immediate === true,
     onError,
   );
 }
 
-/** run is every's loop, after its arguments were checked. */
+/** The shortest interval every keeps: a timer cannot wait less than a millisecond. */
+const MIN_INTERVAL_MS = 1;
+
+/** run is every's loop, after its arguments were checked; a broken ctx goes to onError and ends it. */
 async function run(
   ctx: Context,
   ms: number,
@@ -103,24 +123,53 @@ async function run(
   immediate: boolean,
   onError: (err: unknown) => void,
 ): Promise<void> {
-  let next = Date.now() + (immediate ? 0 : ms);
+  // An onError that throws rejects every's promise, as it always has; only a broken ctx is reported to it.
+  let threw = false;
+  const report = (err: unknown): void => {
+    try {
+      onError(err);
+    } catch (thrown) {
+      threw = true;
+      throw thrown;
+    }
+  };
+  try {
+    await loop(ctx, ms, fn, runCtx, immediate, report);
+  } catch (err) {
+    if (threw) throw err;
+    onError(err);
+  }
+}
+
+async function loop(
+  ctx: Context,
+  ms: number,
+  fn: (ctx: Context, tick: number) => unknown,
+  runCtx: Context,
+  immediate: boolean,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  // Ticks are monotonic readings; `epoch` turns them into wall-clock times for fn.
+  const epoch = Date.now() - performance.now();
+  let next = performance.now() + (immediate ? 0 : ms);
   while (ctx.err() === null) {
     try {
-      await sleep(ctx, Math.max(0, next - Date.now()));
-    } catch {
-      break; // ctx is done: sleep rejects with its err() and has cleared its timer
+      await sleep(ctx, Math.max(0, next - performance.now()));
+    } catch (err) {
+      // ctx is done: sleep rejected with its err() and has cleared its timer.
+      if (ctx.err() !== null) break;
+      throw err instanceof Error ? err : brokenContext("every(ctx, ms, fn, options)", err);
     }
     if (ctx.err() !== null) break;
     const tick = next;
     try {
-      await fn(runCtx, tick);
+      await fn(runCtx, epoch + tick);
     } catch (err) {
       const done = ctx.err();
       const expected = done !== null && (err === done || err === cause(ctx));
       if (!expected) onError(err);
     }
-    const now = Date.now();
     // The next boundary after now: a slow run skips the ticks it overran.
-    next = tick + ms * Math.max(1, Math.ceil((now - tick) / ms));
+    next = nextTick(tick + ms, ms, performance.now());
   }
 }
