@@ -255,3 +255,60 @@ describe("the published tarball", () => {
     assert.equal(node.every, core.every, "taproot-context/node re-exports a different every");
   });
 });
+
+/** runChild runs `code` as an ES module in a fresh Node process (with tsx), returning its output. */
+async function runChild(code: string): Promise<{ code: number | null; out: string }> {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (chunk: Buffer) => (out += chunk));
+  child.stderr.on("data", (chunk: Buffer) => (out += chunk));
+  let timer: NodeJS.Timeout | undefined;
+  const exitCode = await new Promise<number | null>((resolve) => {
+    child.on("exit", (c) => resolve(c));
+    timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  });
+  clearTimeout(timer);
+  return { code: exitCode, out };
+}
+
+describe("docs/runtimes.md holds", () => {
+  const elevenListeners = `
+    const s = background().signal;
+    for (let i = 0; i < 11; i++) s.addEventListener("abort", () => {});
+    await new Promise((r) => setTimeout(r, 20));
+    console.log("done");`;
+
+  test("the core alone leaves Node's listener limit on background().signal; taproot-context/node lifts it", async () => {
+    const core = await runChild(`import { background } from "./src/index.ts";${elevenListeners}`);
+    assert.match(core.out, /MaxListenersExceededWarning/, `core only: ${core.out}`);
+    const node = await runChild(
+      `import { background } from "./src/index.ts"; import "./src/node/index.ts";${elevenListeners}`,
+    );
+    assert.doesNotMatch(node.out, /MaxListenersExceededWarning/, `with /node: ${node.out}`);
+    assert.match(node.out, /done/);
+  });
+
+  test("signalContext does not keep Node alive", async () => {
+    const r = await runChild(`
+      import { background } from "./src/index.ts";
+      import { signalContext } from "./src/node/index.ts";
+      const [ctx] = signalContext(background());
+      console.log("listening", ctx.err());`);
+    assert.equal(r.code, 0, `the process did not exit by itself (code ${r.code}): ${r.out}`);
+    assert.match(r.out, /listening null/);
+  });
+
+  test("sideEffects lists only the node and testing entry points", async () => {
+    const pkg = JSON.parse(await readFile(`${root}package.json`, "utf8")) as {
+      sideEffects?: unknown;
+    };
+    assert.deepEqual(pkg.sideEffects, ["./dist/node/index.js", "./dist/testing/index.js"]);
+    const doc = await readFile(`${root}docs/runtimes.md`, "utf8");
+    assert.match(doc, /`dist\/node\/index\.js`/);
+    assert.doesNotMatch(doc, /"sideEffects": false/);
+  });
+});
