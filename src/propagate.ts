@@ -61,7 +61,7 @@ function userState(parent: Context): [Error, unknown] | null {
 }
 
 /** causeOf returns the cause recorded by the taproot context that a done user's context wraps, else its error. */
-export function causeOf(ctx: Context, error: Error): unknown {
+function causeOf(ctx: Context, error: Error): unknown {
   const inner = ctx.value(cancelCtxKey);
   return inner instanceof CancelCtx && inner._error !== null ? inner._cause : error;
 }

@@ -6,7 +6,7 @@ import vm from "node:vm";
 
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
-import { inspectTree } from "../src/testing/index.js";
+import { inspectTree } from "../src/tree-text.js";
 import { flush } from "./helpers.js";
 
 const bg = context.background();
