@@ -13,14 +13,15 @@ type Timer = ReturnType<typeof setTimeout>;
  * stop() tells the timer whether it won. On a context already done the
  * registration fires at once, and the timer is cleared before it runs.
  */
-function sleepUntil(ctx: Context, at: number): Promise<void> {
+function sleepUntil(fn: string, ctx: Context, at: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let t: Timer;
     const stop = afterFunc(ctx, () => {
       clearTimeout(t);
       // A user context whose err() throws must reject the wait, not crash the process from a microtask.
       try {
-        reject(ctx.err());
+        // A user context whose done() settles while err() is still null breaks the contract: say so, never reject with null.
+        reject(ctx.err() ?? brokenContext(fn, undefined));
       } catch (err) {
         reject(err);
       }
@@ -60,7 +61,7 @@ export function sleep(ctx: Context, ms: number): Promise<void> {
   const fn = "sleep(ctx, ms)";
   checkContext(fn, "ctx", ctx);
   checkNumber(fn, ms, "ms");
-  return sleepUntil(ctx, performance.now() + ms);
+  return sleepUntil(fn, ctx, performance.now() + ms);
 }
 
 /**
@@ -130,7 +131,7 @@ async function* ticks(ctx: Context, period: number): AsyncGenerator<number, void
   let next = performance.now() + period;
   for (;;) {
     try {
-      await sleepUntil(ctx, next);
+      await sleepUntil("ticker(ctx, ms)", ctx, next);
     } catch (err) {
       // ctx is done: the loop ends quietly. Anything else is surfaced.
       if (ctx.err() !== null) return;

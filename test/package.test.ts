@@ -302,11 +302,15 @@ describe("docs/runtimes.md holds", () => {
     assert.match(r.out, /listening null/);
   });
 
-  test("sideEffects lists only the node and testing entry points", async () => {
+  test("sideEffects lists only the node and testing entry points and the testing tree hook", async () => {
     const pkg = JSON.parse(await readFile(`${root}package.json`, "utf8")) as {
       sideEffects?: unknown;
     };
-    assert.deepEqual(pkg.sideEffects, ["./dist/node/index.js", "./dist/testing/index.js"]);
+    assert.deepEqual(pkg.sideEffects, [
+      "./dist/node/index.js",
+      "./dist/testing/index.js",
+      "./dist/testing/tree.js",
+    ]);
     const doc = await readFile(`${root}docs/runtimes.md`, "utf8");
     assert.match(doc, /`dist\/node\/index\.js`/);
     assert.doesNotMatch(doc, /"sideEffects": false/);

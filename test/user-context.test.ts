@@ -525,4 +525,16 @@ describe("a user's Context that breaks the interface", () => {
     assert.equal(context.cause(child), context.Canceled);
     cancel();
   });
+
+  test("sleep over a context whose done() settles while err() is still null rejects with a TypeError, not null", async () => {
+    const user = broken({ done: () => Promise.resolve() });
+    await assert.rejects(context.sleep(user, 60_000), (err: unknown) => {
+      assert.ok(err instanceof TypeError, `sleep rejected with ${String(err)}, want a TypeError`);
+      assert.match(
+        err.message,
+        /^sleep\(ctx, ms\): ctx's done\(\) settled but its err\(\) is still null/,
+      );
+      return true;
+    });
+  });
 });
