@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { createAdaptorServer } from "@hono/node-server";
+import { createAdaptorServer, getRequestListener } from "@hono/node-server";
 import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import {
@@ -14,7 +14,12 @@ import {
   type Context,
 } from "../../src/index.js";
 import { liveChildCount } from "../../src/introspect.js";
-import { ClientDisconnectedError, RequestTimeoutError } from "../../src/node/index.js";
+import {
+  ClientDisconnectedError,
+  RequestTimeoutError,
+  serve,
+  ShutdownError,
+} from "../../src/node/index.js";
 import { contextMiddleware, type ContextEnv } from "../../src/hono/index.js";
 import { deferred, get, until } from "../node/helpers.js";
 
@@ -143,6 +148,35 @@ describe("contextMiddleware (Hono on @hono/node-server)", () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("contextMiddleware (Hono under taproot/node's serve())", () => {
+  it("uses serve()'s request context, so serve()'s drain reaches Hono handlers", async () => {
+    const app = new Hono<ContextEnv>();
+    app.use(contextMiddleware());
+    const seen = deferred<Context>();
+    app.get("/slow", async (c) => {
+      seen.resolve(c.var.ctx);
+      try {
+        await sleep(c.var.ctx, 10_000);
+        return c.text("finished");
+      } catch {
+        return c.text("shutting down", 503);
+      }
+    });
+    const listener = getRequestListener(app.fetch);
+    const server = serve((_ctx, req, res) => listener(req, res));
+    const { port } = await server.listen(0, "127.0.0.1");
+    const pending = get(port, "/slow");
+    const ctx = await seen.promise;
+    assert.equal(server.inflight()[0]?.ctx, ctx, "Hono's context is not serve()'s");
+    const [grace, cancelGrace] = withCancel(background());
+    cancelGrace();
+    const result = await server.shutdown(grace);
+    assert.deepEqual(result, { completed: 0, canceled: 1 });
+    assert.equal((await pending).status, 503);
+    assert.ok(cause(ctx) instanceof ShutdownError, `cause = ${String(cause(ctx))}`);
   });
 });
 
