@@ -153,6 +153,8 @@ describe("contextPlugin (Fastify 5)", () => {
   });
 
   it("drains on app.close(): quick requests finish, the rest are canceled with ShutdownError", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const timersBefore = timers();
     const contexts = new Map<string, Context>();
     const { app, port } = await start({ shutdownTimeout: 300 }, (app) => {
       app.get("/:name", async (request, reply) => {
@@ -186,6 +188,24 @@ describe("contextPlugin (Fastify 5)", () => {
     assert.ok(elapsed >= 250 && elapsed < 5_000, `close took ${elapsed} ms, want ~300`);
     assert.ok(app.taproot.context.err() !== null, "the app's context outlived close()");
     assert.equal(app.server.listening, false);
+    assert.equal(timers(), timersBefore, "timers left after close() (grace, hammer, deadlines)");
+  });
+
+  it("closes a connection whose handler ignores its canceled context, so close() returns", async () => {
+    const { app, port } = await start({ shutdownTimeout: 50 }, (app) => {
+      app.get("/stuck", () => new Promise(() => {})); // never answers, never looks at request.ctx
+    });
+    const pending = get(port, "/stuck").then(
+      (r) => `status ${r.status}`,
+      (err: Error) => err.message,
+    );
+    await until(() => app.taproot.inflight().length === 1, 2_000, "the request to arrive");
+    const t0 = Date.now();
+    await app.close();
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed < 5_000, `close() took ${elapsed} ms, want the grace period plus ~1 s`);
+    assert.match(await pending, /socket hang up|ECONNRESET/);
+    assert.deepEqual(await app.taproot.closed, { completed: 0, canceled: 1 });
   });
 
   it("closes the app when options.context ends, and request contexts see its values", async () => {
