@@ -19,6 +19,7 @@ import http from "node:http";
 const mode = process.argv[2] ?? "fastify";
 const [framework, extra] = mode.split("+");
 const taproot = extra === "taproot";
+const hook = extra === "hook";
 
 async function fastifyServer() {
   const { default: Fastify } = await import("fastify");
@@ -27,6 +28,9 @@ async function fastifyServer() {
     const { contextPlugin } = await import("../dist/fastify/index.js");
     await app.register(contextPlugin);
     app.get("/", async (request) => (request.ctx.err() === null ? "ok" : "done"));
+  } else if (hook) {
+    app.addHook("onRequest", (_request, _reply, done) => done());
+    app.get("/", async () => "ok");
   } else {
     app.get("/", async () => "ok");
   }
@@ -42,6 +46,9 @@ async function honoServer() {
     const { contextMiddleware } = await import("../dist/hono/index.js");
     app.use(contextMiddleware());
     app.get("/", (c) => c.text(c.get("ctx").err() === null ? "ok" : "done"));
+  } else if (hook) {
+    app.use((_c, next) => next());
+    app.get("/", (c) => c.text("ok"));
   } else {
     app.get("/", (c) => c.text("ok"));
   }
@@ -82,6 +89,8 @@ async function connectServer() {
     const { handlerContext, handlerInterceptor } = await import("../dist/connect/index.js");
     interceptors = [handlerInterceptor()];
     sleep = async (_req, hctx) => ({ value: handlerContext(hctx).err() === null ? "ok" : "done" });
+  } else if (hook) {
+    interceptors = [(next) => (req) => next(req)];
   }
   const handler = connectNodeAdapter({
     interceptors,
