@@ -21,7 +21,7 @@
  * ROUNDS (default 11) and SECONDS (default 2) set the length; FRAMEWORKS
  * (e.g. "fastify,hono") picks some.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, loadavg } from "node:os";
@@ -203,6 +203,32 @@ for (const fw of chosen) {
   if (judged > BAR) failures.push(`${fw.name}: overhead ${judged.toFixed(1)}% > ${BAR}%`);
 }
 
+// taproot's own work per request, in a process of its own, without sockets.
+const work = JSON.parse(
+  execFileSync(
+    process.execPath,
+    [fileURLToPath(new URL("./frameworks-work.js", import.meta.url))],
+    {
+      encoding: "utf8",
+    },
+  ),
+) as Record<"hono" | "connect", { bare: number; taproot: number }>;
+const workRows: string[] = [];
+for (const [name, what] of [
+  ["hono", "contextMiddleware on real node:http objects, beside an empty middleware"],
+  [
+    "connect",
+    "handlerInterceptor + handlerContext and the call's end, beside the bare HandlerContext",
+  ],
+] as const) {
+  const fw = chosen.find((f) => f.name === name);
+  const extra = work[name].taproot - work[name].bare;
+  const cpu =
+    fw === undefined ? undefined : median(results.get(name)!.hook.map((x) => x.cpuPerRequest));
+  const share = cpu === undefined ? "—" : `${((extra / 1000 / cpu) * 100).toFixed(1)}%`;
+  workRows.push(`| ${name} | ${what} | ${extra.toFixed(0)} ns | ${share} |`);
+}
+
 const lines = [
   `# taproot's framework integrations: per-request cost`,
   ``,
@@ -215,6 +241,15 @@ const lines = [
   ...rows,
   ``,
   ...verdicts,
+  ``,
+  `## taproot's own work per request, in-process (bench/frameworks-work.js)`,
+  ``,
+  `CPU time of the integration's code alone, without sockets, so that other processes disturb it far`,
+  `less; the share is of the framework's CPU per request with an empty hook, from the table above.`,
+  ``,
+  `| framework | what | extra CPU per request | share of a request |`,
+  `| --- | --- | ---: | ---: |`,
+  ...workRows,
   ``,
   `Medians over the rounds. autocannon errors and non-2xx responses: ${acErrors}. Each server`,
   `runs in its own process; the load generator shares the machine (${cpus().length} CPUs, load`,
