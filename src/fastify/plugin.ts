@@ -289,7 +289,11 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
   });
 
   if (base.done() !== null) {
-    tracker.stopBaseWatch = afterFunc(base, () => void app.close());
+    // A close that fails is Fastify's to report; it must not become an unhandled rejection.
+    tracker.stopBaseWatch = afterFunc(
+      base,
+      () => void app.close().catch((err: unknown) => app.log.error(err)),
+    );
   }
 
   if (o.debugPath !== undefined) {
