@@ -105,7 +105,15 @@ describe("package", () => {
     };
     assert.equal(pkg.name, "taproot-context");
     const subpaths = Object.keys(pkg.exports).filter((k) => k !== "./package.json");
-    assert.deepEqual(subpaths.sort(), [".", "./eslint", "./node", "./testing"]);
+    assert.deepEqual(subpaths.sort(), [
+      ".",
+      "./connect",
+      "./eslint",
+      "./fastify",
+      "./hono",
+      "./node",
+      "./testing",
+    ]);
     for (const sub of subpaths) {
       const spec = sub === "." ? "taproot-context" : `taproot-context/${sub.slice(2)}`;
       const file = fileURLToPath(import.meta.resolve(spec));
@@ -145,6 +153,29 @@ describe("package", () => {
         "function",
         `taproot-context/node.${name} is ${typeof node[name]}, want a function`,
       );
+    }
+  });
+
+  test("taproot-context/fastify, /hono and /connect import by name", async () => {
+    const want: Record<string, string[]> = {
+      "taproot-context/fastify": ["contextPlugin"],
+      "taproot-context/hono": ["contextMiddleware"],
+      "taproot-context/connect": [
+        "handlerContext",
+        "handlerInterceptor",
+        "callOptions",
+        "callInterceptor",
+      ],
+    };
+    for (const [spec, names] of Object.entries(want)) {
+      const mod = await load(spec);
+      for (const name of names) {
+        assert.equal(
+          typeof mod[name],
+          "function",
+          `${spec}.${name} is ${typeof mod[name]}, want a function`,
+        );
+      }
     }
   });
 

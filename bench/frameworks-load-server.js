@@ -1,0 +1,131 @@
+/* global process */
+/**
+ * The server half of bench/frameworks-load.ts, in its own process so the
+ * load generator does not share its CPU. `mode` names a framework and
+ * whether taproot's integration is on:
+ *   fastify, fastify+taproot    Fastify 5 alone / with contextPlugin
+ *   hono, hono+taproot          Hono on @hono/node-server / with contextMiddleware
+ *   connect, connect+taproot    a Connect unary call / with handlerInterceptor and handlerContext
+ * Each handler answers at once, and with taproot it touches the request's
+ * context the way a real handler would (reads its err()), so the figure is
+ * the integration's whole per-request cost. Driven over IPC like
+ * bench/node-load-server.js: it sends its port, then answers "mark" /
+ * "report" with the CPU time spent per request in between.
+ *
+ * Plain JavaScript on the built package (dist/), run by plain `node`.
+ */
+import http from "node:http";
+
+const mode = process.argv[2] ?? "fastify";
+const [framework, extra] = mode.split("+");
+const taproot = extra === "taproot";
+const hook = extra === "hook";
+
+async function fastifyServer() {
+  const { default: Fastify } = await import("fastify");
+  const app = Fastify();
+  if (taproot) {
+    const { contextPlugin } = await import("../dist/fastify/index.js");
+    await app.register(contextPlugin);
+    app.get("/", async (request) => (request.ctx.err() === null ? "ok" : "done"));
+  } else if (hook) {
+    app.addHook("onRequest", (_request, _reply, done) => done());
+    app.get("/", async () => "ok");
+  } else {
+    app.get("/", async () => "ok");
+  }
+  await app.ready();
+  return app.server;
+}
+
+async function honoServer() {
+  const { Hono } = await import("hono");
+  const { createAdaptorServer } = await import("@hono/node-server");
+  const app = new Hono();
+  if (taproot) {
+    const { contextMiddleware } = await import("../dist/hono/index.js");
+    app.use(contextMiddleware());
+    app.get("/", (c) => c.text(c.get("ctx").err() === null ? "ok" : "done"));
+  } else if (hook) {
+    app.use((_c, next) => next());
+    app.get("/", (c) => c.text("ok"));
+  } else {
+    app.get("/", (c) => c.text("ok"));
+  }
+  return createAdaptorServer({ fetch: app.fetch });
+}
+
+async function connectServer() {
+  const { create, createFileRegistry } = await import("@bufbuild/protobuf");
+  const { FileDescriptorProtoSchema, file_google_protobuf_wrappers } =
+    await import("@bufbuild/protobuf/wkt");
+  const { connectNodeAdapter } = await import("@connectrpc/connect-node");
+  // The service of test/connect/service.ts, described at run time.
+  const proto = create(FileDescriptorProtoSchema, {
+    name: "taproot/test/sleeper.proto",
+    package: "taproot.test",
+    syntax: "proto3",
+    dependency: ["google/protobuf/wrappers.proto"],
+    service: [
+      {
+        name: "Sleeper",
+        method: [
+          {
+            name: "Sleep",
+            inputType: ".google.protobuf.Int32Value",
+            outputType: ".google.protobuf.StringValue",
+          },
+        ],
+      },
+    ],
+  });
+  const registry = createFileRegistry(proto, (name) =>
+    name === "google/protobuf/wrappers.proto" ? file_google_protobuf_wrappers : undefined,
+  );
+  const Sleeper = registry.getService("taproot.test.Sleeper");
+  let interceptors = [];
+  let sleep = async () => ({ value: "ok" });
+  if (taproot) {
+    const { handlerContext, handlerInterceptor } = await import("../dist/connect/index.js");
+    interceptors = [handlerInterceptor()];
+    sleep = async (_req, hctx) => ({ value: handlerContext(hctx).err() === null ? "ok" : "done" });
+  } else if (hook) {
+    interceptors = [(next) => (req) => next(req)];
+  }
+  const handler = connectNodeAdapter({
+    interceptors,
+    routes: (router) => router.service(Sleeper, { sleep }),
+  });
+  return http.createServer(handler);
+}
+
+const server =
+  framework === "fastify"
+    ? await fastifyServer()
+    : framework === "hono"
+      ? await honoServer()
+      : framework === "connect"
+        ? await connectServer()
+        : undefined;
+if (server === undefined) throw new Error(`frameworks-load-server: unknown mode ${mode}`);
+
+// Counted the same way in every mode.
+let served = 0;
+server.on("request", () => {
+  served++;
+});
+let mark = { cpu: process.cpuUsage(), served: 0 };
+process.on("message", (msg) => {
+  if (msg === "mark") {
+    mark = { cpu: process.cpuUsage(), served };
+  } else if (msg === "report") {
+    const cpu = process.cpuUsage(mark.cpu);
+    process.send?.({ cpuMicros: cpu.user + cpu.system, served: served - mark.served });
+  } else if (msg === "stop") {
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  }
+});
+server.listen(0, "127.0.0.1", () => {
+  process.send?.(server.address().port);
+});

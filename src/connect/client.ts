@@ -1,0 +1,180 @@
+import {
+  Code,
+  ConnectError,
+  createContextKey,
+  createContextValues,
+  type CallOptions,
+  type Interceptor,
+  type StreamResponse,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { DeadlineExceeded, withSignal, type Context } from "../index.js";
+import { checkContext } from "../validate.js";
+
+/**
+ * contextKey is the Connect context value under which a client call carries
+ * its taproot context, for {@link callInterceptor}. {@link callOptions} sets
+ * it; set it yourself when you build `contextValues` by hand.
+ *
+ * @example
+ * ```ts
+ * await client.reserve(req, { contextValues: createContextValues().set(contextKey, ctx) });
+ * ```
+ */
+// A call without a context has no value here: the interceptor lets it pass untouched.
+// eslint-disable-next-line taproot/no-nullish-context
+export const contextKey = createContextKey<Context | undefined>(undefined, {
+  description: "taproot context",
+});
+
+const CONNECT_TIMEOUT = "connect-timeout-ms";
+const GRPC_TIMEOUT = "grpc-timeout";
+
+/**
+ * callOptions returns Connect call options that carry `ctx` to
+ * {@link callInterceptor} (under {@link contextKey}), which must be installed
+ * on the transport: it aborts the call when `ctx` is done. Its remaining time
+ * also goes in `timeoutMs`, which Connect sends to the server
+ * (`connect-timeout-ms` or `grpc-timeout`) so the callee's context ends when
+ * the caller's does. `init`'s own options are kept; its `timeoutMs` can only
+ * shorten the call. The context's signal is deliberately not the call's
+ * `signal`: Connect would report its deadline as `canceled`, and drop the
+ * context's error.
+ *
+ * @example
+ * ```ts
+ * const res = await client.reserve({ sku: "A-42" }, callOptions(ctx));
+ * ```
+ */
+export function callOptions(ctx: Context, init?: CallOptions): CallOptions {
+  checkContext("callOptions(ctx, init)", "ctx", ctx);
+  const options: CallOptions = { ...init };
+  options.contextValues = (init?.contextValues ?? createContextValues()).set(contextKey, ctx);
+  const deadline = ctx.deadline();
+  if (deadline !== undefined) {
+    // Whole milliseconds, rounded down: the callee never gets more time than is left.
+    const left = Math.max(0, Math.floor(deadline.getTime() - Date.now()));
+    options.timeoutMs = init?.timeoutMs === undefined ? left : Math.min(left, init.timeoutMs);
+  }
+  return options;
+}
+
+/**
+ * callInterceptor returns a client-side Connect interceptor (for a
+ * transport's `interceptors`) that binds every call carrying a context under
+ * {@link contextKey} (see {@link callOptions}) to it: the call is aborted
+ * when the context is done, the context's remaining time goes to the server
+ * in the protocol's deadline header (only ever lowering one already set),
+ * and a call the context ended rejects with the context's verdict as a
+ * `ConnectError`: code `deadline_exceeded` with cause `DeadlineExceeded`, or
+ * `canceled` with cause `ctx.err()`. A context already done, or with less
+ * than a millisecond left, fails the call without sending it. Calls without
+ * a context pass through untouched.
+ *
+ * @example
+ * ```ts
+ * const transport = createConnectTransport({
+ *   baseUrl: "http://inventory.internal",
+ *   httpVersion: "1.1",
+ *   interceptors: [callInterceptor()],
+ * });
+ * const client = createClient(Inventory, transport);
+ * await client.reserve({ sku: "A-42" }, callOptions(ctx));
+ * ```
+ */
+export function callInterceptor(): Interceptor {
+  return (next) => async (req) => {
+    const ctx = req.contextValues.get(contextKey);
+    if (ctx === undefined) return await next(req);
+    if (ctx.err() !== null) throw verdict(ctx);
+    const deadline = ctx.deadline();
+    if (deadline !== undefined) {
+      const left = deadline.getTime() - Date.now();
+      if (left < 1) throw verdict(ctx, true);
+      lowerTimeout(req.header, left);
+    }
+    const signal = either(ctx, req.signal);
+    let res: UnaryResponse | StreamResponse;
+    try {
+      res = await next({ ...req, signal });
+    } catch (err) {
+      // Whatever the transport made of the abort (Connect reads any abort
+      // reason as canceled), the caller asked for the context's answer.
+      throw ctx.err() !== null ? verdict(ctx) : err;
+    }
+    if (!res.stream) return res;
+    return { ...res, message: judged(ctx, res.message) };
+  };
+}
+
+/** judged passes a response stream through, turning an error the context caused into its verdict. */
+async function* judged<T>(ctx: Context, messages: AsyncIterable<T>): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    throw ctx.err() !== null ? verdict(ctx) : err;
+  }
+}
+
+/** verdict is the ConnectError a call ended by `ctx` rejects with, its cause `ctx.err()`. */
+function verdict(ctx: Context, expired = false): ConnectError {
+  const why = expired ? DeadlineExceeded : (ctx.err() as Error);
+  const code = why === DeadlineExceeded ? Code.DeadlineExceeded : Code.Canceled;
+  return new ConnectError(why.message, code, undefined, undefined, why);
+}
+
+/**
+ * lowerTimeout writes the remaining time into the deadline header of the
+ * call's protocol: `grpc-timeout` for gRPC and gRPC-web, `connect-timeout-ms`
+ * for Connect. A value already there (from `timeoutMs`) is only lowered.
+ */
+function lowerTimeout(header: Headers, leftMs: number): void {
+  const whole = Math.floor(leftMs);
+  const type = header.get("content-type") ?? "";
+  if (type.startsWith("application/grpc")) {
+    const mine = parseGrpcTimeout(header.get(GRPC_TIMEOUT));
+    if (mine === undefined || whole < mine) header.set(GRPC_TIMEOUT, formatGrpcTimeout(whole));
+    return;
+  }
+  const raw = header.get(CONNECT_TIMEOUT);
+  const mine = raw !== null && /^\d{1,10}$/.test(raw) ? Number(raw) : undefined;
+  if (mine === undefined || whole < mine) {
+    header.set(CONNECT_TIMEOUT, String(Math.min(whole, 9_999_999_999)));
+  }
+}
+
+const grpcUnitMs: Record<string, number> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1_000,
+  m: 1,
+  u: 1e-3,
+  n: 1e-6,
+};
+
+function parseGrpcTimeout(v: string | null): number | undefined {
+  const m = v === null ? null : /^(\d{1,8})([HMSmun])$/.exec(v);
+  if (m === null) return undefined;
+  return Number(m[1]) * (grpcUnitMs[m[2] as string] as number);
+}
+
+/** formatGrpcTimeout uses the finest unit whose 8 digits hold the value, rounding down. */
+function formatGrpcTimeout(ms: number): string {
+  if (ms <= 99_999_999) return `${ms}m`;
+  for (const unit of ["S", "M", "H"] as const) {
+    const n = Math.floor(ms / (grpcUnitMs[unit] as number));
+    if (n <= 99_999_999) return `${n}${unit}`;
+  }
+  return "99999999H";
+}
+
+/**
+ * either returns a signal that aborts when `ctx` is done or `signal` aborts.
+ * AbortSignal.any arrived in Node 20.3; before it, a child context of
+ * withSignal does the same, its listener released when either side ends.
+ */
+function either(ctx: Context, signal: AbortSignal): AbortSignal {
+  if (typeof AbortSignal.any === "function") return AbortSignal.any([ctx.signal, signal]);
+  // eslint-disable-next-line taproot/lost-cancel -- released when either side ends, see above
+  return withSignal(ctx, signal)[0].signal;
+}

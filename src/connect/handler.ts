@@ -1,0 +1,234 @@
+import {
+  Code,
+  ConnectError,
+  createContextKey,
+  type HandlerContext,
+  type Interceptor,
+} from "@connectrpc/connect";
+import {
+  background,
+  cause,
+  DeadlineExceeded,
+  withCancelCause,
+  withDeadlineCause,
+  type Context,
+} from "../index.js";
+import { ClientDisconnectedError, RequestTimeoutError } from "../node/index.js";
+import { checkContext, describeValue } from "../validate.js";
+
+/**
+ * CallState is what one call on the server knows of its taproot context:
+ * created by {@link handlerInterceptor} before the handler runs (or by
+ * {@link handlerContext} when no interceptor is installed), and dropped with
+ * the call's context values.
+ */
+class CallState {
+  /** Set by the first handlerContext() call of the call; never cleared. */
+  // eslint-disable-next-line taproot/no-stored-context -- lives exactly as long as its call
+  ctx: Context | undefined = undefined;
+  /** Set once the response is complete (the handler returned, or its stream ended), by handlerInterceptor. */
+  finished = false;
+  constructor(
+    // eslint-disable-next-line taproot/no-stored-context -- the parent of this one call
+    readonly parent: Context,
+    /** Whether handlerInterceptor watches this call, so `finished` can be trusted. */
+    readonly watched: boolean,
+  ) {}
+}
+
+const callKey = createContextKey<CallState | undefined>(undefined, {
+  description: "taproot call state",
+});
+
+/**
+ * HandlerInterceptorOptions configure {@link handlerInterceptor}.
+ *
+ * @example
+ * ```ts
+ * handlerInterceptor({ context: root }); // root from signalContext(background())
+ * ```
+ */
+export interface HandlerInterceptorOptions {
+  /** The parent of every call's context: its values are visible and its cancellation reaches the calls. Default `background()`. */
+  context?: Context;
+}
+
+/**
+ * handlerInterceptor returns a server-side Connect interceptor (for
+ * `connectNodeAdapter({ interceptors })`, `fastifyConnectPlugin`, ...) that
+ * prepares each call for {@link handlerContext}: it gives the calls their
+ * parent (`options.context`) and tells the end of a response from a client
+ * leaving. Connect aborts `HandlerContext.signal` in both cases with the same
+ * reason, so without the interceptor the context cannot tell a completed call
+ * from a canceled one. It also answers a handler that rethrows its context's
+ * end (`ctx.err()` or its cause) with `deadline_exceeded` or `canceled`,
+ * where Connect would say `internal`.
+ *
+ * @example
+ * ```ts
+ * http.createServer(
+ *   connectNodeAdapter({ routes, interceptors: [handlerInterceptor()] }),
+ * ).listen(8080);
+ * ```
+ */
+export function handlerInterceptor(options?: HandlerInterceptorOptions): Interceptor {
+  const parent = options?.context ?? background();
+  if (options?.context !== undefined) {
+    checkContext("handlerInterceptor(options)", "options.context", options.context);
+  }
+  return (next) => async (req) => {
+    const state = new CallState(parent, true);
+    req.contextValues.set(callKey, state);
+    let res;
+    try {
+      res = await next(req);
+    } catch (err) {
+      throw toConnectError(err, state);
+    }
+    if (!res.stream) {
+      // Unary: the response is complete; Connect aborts the signal just after.
+      state.finished = true;
+      return res;
+    }
+    return { ...res, message: finishing(res.message, state) };
+  };
+}
+
+/** finishing passes a response stream through and marks the call finished when it ends without error. */
+async function* finishing<T>(messages: AsyncIterable<T>, state: CallState): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (err) {
+    throw toConnectError(err, state);
+  }
+  state.finished = true;
+}
+
+/**
+ * toConnectError turns a handler's failure that is its context's own end
+ * (`ctx.err()` or its cause, rethrown) into the status a Connect client
+ * expects, `deadline_exceeded` or `canceled`, where Connect would answer
+ * `internal`. Any other error passes through.
+ */
+function toConnectError(err: unknown, state: CallState): unknown {
+  const ctx = state.ctx;
+  if (err instanceof ConnectError || ctx === undefined) return err;
+  const done = ctx.err();
+  if (done === null || (err !== done && err !== cause(ctx))) return err;
+  const code = done === DeadlineExceeded ? Code.DeadlineExceeded : Code.Canceled;
+  return new ConnectError(done.message, code, undefined, undefined, err);
+}
+
+/**
+ * A caller that hangs up (closes the connection, or resets an HTTP/2 stream
+ * with CANCEL) this close to the deadline it sent gave up at that deadline (its timer ran a little ahead of ours, by the time the request
+ * took to arrive): the call ends with DeadlineExceeded, not as a disconnect.
+ */
+const DEADLINE_SLACK_MS = 50;
+
+/**
+ * handlerContext returns the taproot context of a Connect call on the server,
+ * from its `HandlerContext`: the same one on every call for a given RPC. It
+ * is canceled
+ * - at the call's deadline, the caller's `timeoutMs()` (err
+ *   `DeadlineExceeded`, cause `RequestTimeoutError`), also when the caller
+ *   hangs up a moment before it, as callers do at their deadline;
+ * - when the client leaves (cause `ClientDisconnectedError`, or the
+ *   `ConnectError` of an HTTP/2 reset), or the handler fails (cause: its
+ *   error), or the server's `shutdownSignal` aborts (cause: its reason);
+ * - once the response is complete, which Connect also signals with an
+ *   abort: this is completion, not cancellation, and leaves no
+ *   disconnect cause (err and cause `Canceled`, as Go's context when
+ *   `ServeHTTP` returns).
+ *
+ * Telling completion apart needs {@link handlerInterceptor} on the server;
+ * without it, an abort that is not a deadline gets the signal's own reason as
+ * its cause. The parent is `handlerInterceptor`'s `options.context`, else
+ * `background()`.
+ *
+ * @example
+ * ```ts
+ * const routes = (router: ConnectRouter) =>
+ *   router.service(Inventory, {
+ *     async reserve(req, hctx) {
+ *       const ctx = handlerContext(hctx);
+ *       return { id: await stock.reserve(ctx, req.sku) }; // stops if the caller gives up
+ *     },
+ *   });
+ * ```
+ */
+export function handlerContext(hctx: HandlerContext): Context {
+  const fn = "handlerContext(hctx)";
+  if (
+    hctx === null ||
+    typeof hctx !== "object" ||
+    typeof hctx.timeoutMs !== "function" ||
+    !(hctx.signal instanceof AbortSignal) ||
+    typeof hctx.values?.get !== "function"
+  ) {
+    throw new TypeError(
+      `${fn}: hctx must be the HandlerContext Connect passes to a handler as its second argument, got ${describeValue(hctx)}`,
+    );
+  }
+  let state = hctx.values.get(callKey);
+  if (state === undefined) {
+    state = new CallState(background(), false);
+    hctx.values.set(callKey, state);
+  }
+  if (state.ctx !== undefined) return state.ctx;
+
+  const [outer, cancel] = withCancelCause(state.parent);
+  let ctx = outer;
+  const left = hctx.timeoutMs();
+  if (left !== undefined) {
+    const source = hctx.protocolName === "connect" ? "connect-timeout-ms" : "grpc-timeout";
+    // The deadline's own cancel is not needed: canceling `outer` ends it and its timer.
+    // eslint-disable-next-line taproot/lost-cancel
+    [ctx] = withDeadlineCause(
+      outer,
+      Date.now() + left,
+      new RequestTimeoutError(Math.max(0, Math.round(left)), source),
+    );
+  }
+  state.ctx = ctx;
+  const call = state;
+  const onAbort = (): void => {
+    const reason: unknown = hctx.signal.reason;
+    if (call.finished) {
+      cancel();
+      return;
+    }
+    // Connect's own deadline timer fires at our deadline: let ours say DeadlineExceeded.
+    if (
+      reason instanceof ConnectError &&
+      reason.code === Code.DeadlineExceeded &&
+      left !== undefined
+    ) {
+      return;
+    }
+    if (
+      left !== undefined &&
+      (ctx.deadline() as Date).getTime() - Date.now() <= DEADLINE_SLACK_MS
+    ) {
+      return;
+    }
+    if (call.watched && isPlainAbort(reason)) {
+      const url = new URL(hctx.url);
+      cancel(new ClientDisconnectedError(hctx.requestMethod, url.pathname + url.search));
+      return;
+    }
+    cancel(reason);
+  };
+  // Connect aborts the signal at the end of every call, so the listener always goes with it.
+  if (hctx.signal.aborted) onAbort();
+  else hctx.signal.addEventListener("abort", onAbort, { once: true });
+  return ctx;
+}
+
+/** isPlainAbort tells an abort without a reason of its own (Node's response closing) from an error. */
+function isPlainAbort(reason: unknown): boolean {
+  return (
+    reason === undefined ||
+    (reason instanceof Error && reason.name === "AbortError" && !(reason instanceof ConnectError))
+  );
+}

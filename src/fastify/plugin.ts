@@ -1,0 +1,345 @@
+import type { ServerResponse } from "node:http";
+import type {
+  FastifyInstance,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+} from "fastify";
+import fp from "fastify-plugin";
+import {
+  afterFunc,
+  background,
+  cause,
+  withCancelCause,
+  withoutCancel,
+  type Context,
+} from "../index.js";
+import {
+  contextMiddleware,
+  debugHandler,
+  requestContext,
+  ShutdownError,
+  type DebugRequest,
+  type DebugSource,
+  type RequestContextOptions,
+  type ShutdownResult,
+} from "../node/index.js";
+import { checkContext, checkMs, describeValue } from "../validate.js";
+
+/**
+ * ContextPluginOptions configure {@link contextPlugin}: the options of
+ * `requestContext` (parent, per-request `timeout`, deadline headers), plus
+ * the grace period of `app.close()` and an optional debug route.
+ *
+ * @example
+ * ```ts
+ * await app.register(contextPlugin, {
+ *   context: root, // from signalContext(background()): its end closes the app
+ *   timeout: 5_000, // no request runs longer than 5 s
+ *   shutdownTimeout: 20_000, // app.close() drains for up to 20 s
+ * });
+ * ```
+ */
+export interface ContextPluginOptions extends RequestContextOptions {
+  /**
+   * The application's base context, Go's `BaseContext`: request contexts see
+   * its values. Its end does not cut requests short: it calls `app.close()`,
+   * which drains for `shutdownTimeout`. Default `background()`.
+   */
+  context?: Context;
+  /** The grace period of `app.close()` in milliseconds: requests still running after it are canceled. Default 10,000. */
+  shutdownTimeout?: number;
+  /**
+   * A path at which to serve taproot's debug page (`debugHandler`) for this
+   * app, e.g. `"/debug/taproot"`. Default: none. It shows the URLs of live
+   * requests: register the plugin with it only on an admin listener or behind
+   * authentication.
+   */
+  debugPath?: string;
+}
+
+/**
+ * TaprootFastify is `app.taproot`: the app's context, its requests in flight
+ * and how its close ended. It is a `DebugSource`, so `debugHandler(app.taproot)`
+ * serves the debug page anywhere.
+ *
+ * @example
+ * ```ts
+ * await app.close();
+ * const { completed, canceled } = await app.taproot.closed;
+ * ```
+ */
+export interface TaprootFastify extends DebugSource {
+  /** The parent of every request context. Canceled when the grace period of `app.close()` runs out, and when the app has closed. */
+  readonly context: Context;
+  /** Settles when the app has closed, with how the requests in flight at `app.close()` ended. */
+  readonly closed: Promise<ShutdownResult>;
+  /** inflight returns a snapshot of the requests being handled, oldest first, each with its route pattern. */
+  inflight(): DebugRequest[];
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /**
+     * The request's taproot context: canceled when the client disconnects
+     * before the reply is sent, at the request's deadline, when the grace
+     * period of `app.close()` runs out, and once the reply has been sent.
+     */
+    ctx: Context;
+  }
+  interface FastifyInstance {
+    /** The taproot plugin's view of the app (see `TaprootFastify`). */
+    taproot: TaprootFastify;
+  }
+}
+
+const FN = "app.register(contextPlugin, options)";
+/** How long handlers whose context the shutdown canceled get to reply before their connections are closed (as serve()). */
+const HAMMER_MS = 1_000;
+/** Where a response keeps its entry, for the one shared close listener. */
+const kEntry = Symbol("taproot.fastifyEntry");
+
+/** Entry is one request in flight, in an intrusive list: no hashing, no allocation beyond the entry. */
+class Entry {
+  prev: Entry | null = null;
+  next: Entry | null = null;
+  constructor(
+    readonly tracker: Tracker,
+    readonly request: FastifyRequest,
+    readonly startedAt: number,
+  ) {}
+}
+
+/**
+ * Tracker keeps the app's requests in flight and runs the close: it lives
+ * exactly as long as the Fastify instance it was registered on.
+ */
+class Tracker implements TaprootFastify {
+  // The app's lifetime context, read by the debug page; never handed to work that outlives the app.
+  // eslint-disable-next-line taproot/no-stored-context
+  readonly context: Context;
+  readonly closed: Promise<ShutdownResult>;
+  readonly cancel: (cause?: unknown) => void;
+  // Read at shutdown, for the cause it ended with.
+  // eslint-disable-next-line taproot/no-stored-context
+  readonly base: Context;
+  head: Entry | null = null;
+  tail: Entry | null = null;
+  count = 0;
+  /** Set by preClose; from then on requests that end count as completed (or canceled). */
+  draining = false;
+  /** Set when the grace period ran out and the requests left were canceled. */
+  forced = false;
+  result: ShutdownResult = { completed: 0, canceled: 0 };
+  resolveClosed!: (r: ShutdownResult) => void;
+  /** The grace timer, then the hammer timer; both cleared at onClose. */
+  grace: ReturnType<typeof setTimeout> | undefined;
+  hammer: ReturnType<typeof setTimeout> | undefined;
+  /** Stops watching the base context; called once the close starts. */
+  stopBaseWatch: (() => boolean) | undefined;
+
+  constructor(parent: Context) {
+    this.base = parent;
+    // The app's own context keeps the base's values but not its
+    // cancellation: the base ending means "drain", not "drop everything".
+    const [ctx, cancel] = withCancelCause(withoutCancel(parent));
+    this.context = ctx;
+    this.cancel = cancel;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  }
+
+  inflight(): DebugRequest[] {
+    const out: DebugRequest[] = [];
+    for (let e = this.head; e !== null; e = e.next) {
+      const raw = e.request.raw;
+      // The route pattern is read here, not per request: only the debug page pays for it.
+      const route = e.request.routeOptions.url;
+      out.push({
+        ctx: e.request.ctx,
+        method: raw.method ?? "GET",
+        url: raw.url ?? "/",
+        startedAt: e.startedAt,
+        ...(route === undefined ? {} : { route }),
+      });
+    }
+    return out;
+  }
+
+  link(e: Entry): void {
+    e.prev = this.tail;
+    if (this.tail === null) this.head = e;
+    else this.tail.next = e;
+    this.tail = e;
+    this.count++;
+  }
+
+  unlink(e: Entry): void {
+    if (e.prev === null && this.head !== e) return;
+    if (e.prev === null) this.head = e.next;
+    else e.prev.next = e.next;
+    if (e.next === null) this.tail = e.prev;
+    else e.next.prev = e.prev;
+    e.prev = e.next = null;
+    this.count--;
+    if (this.draining && !this.forced) this.result.completed++;
+  }
+
+  shutdownError(): ShutdownError {
+    return new ShutdownError(this.base.err() !== null ? cause(this.base) : undefined);
+  }
+}
+
+/**
+ * The response's close ends the request's stay in the list: by then its
+ * context is done (requestContext's own close listener ran first), whether
+ * the reply was sent or the client left.
+ */
+function onResponseClose(this: ServerResponse & { [kEntry]?: Entry }): void {
+  const e = this[kEntry];
+  if (e !== undefined) e.tracker.unlink(e);
+}
+
+function noop(): void {}
+
+const plugin: FastifyPluginCallback<ContextPluginOptions> = (app, options, done) => {
+  // A throw here would escape avvio as an uncaught exception; register() rejects with it instead.
+  try {
+    setup(app, options ?? {});
+  } catch (err) {
+    done(err as Error);
+    return;
+  }
+  done();
+};
+
+function setup(app: FastifyInstance, o: ContextPluginOptions): void {
+  if (o.context !== undefined) checkContext(FN, "options.context", o.context);
+  if (o.timeout !== undefined) checkMs(FN, "options.timeout", o.timeout, false);
+  if (o.maxHeaderTimeout !== undefined) {
+    checkMs(FN, "options.maxHeaderTimeout", o.maxHeaderTimeout, false);
+  }
+  const graceMs =
+    o.shutdownTimeout === undefined
+      ? 10_000
+      : checkMs(FN, "options.shutdownTimeout", o.shutdownTimeout, false);
+  if (
+    o.debugPath !== undefined &&
+    (typeof o.debugPath !== "string" || !o.debugPath.startsWith("/"))
+  ) {
+    throw new TypeError(
+      `${FN}: options.debugPath must be a path starting with "/", got ${describeValue(o.debugPath)}; pass e.g. "/debug/taproot", or leave it out`,
+    );
+  }
+  const base = o.context ?? background();
+  const tracker = new Tracker(base);
+  // One policy for the app, checked once: binding a request costs no option parsing.
+  const bind = contextMiddleware({
+    context: tracker.context,
+    timeout: o.timeout,
+    deadlineHeaders: o.deadlineHeaders,
+    maxHeaderTimeout: o.maxHeaderTimeout,
+  });
+
+  // A null default keeps every request object the same shape (Fastify 5 refuses object defaults).
+  app.decorateRequest("ctx", null as unknown as Context);
+  app.decorate("taproot", tracker as TaprootFastify);
+
+  app.addHook(
+    "onRequest",
+    (request: FastifyRequest, reply: FastifyReply, next: HookHandlerDoneFunction) => {
+      const res = reply.raw as ServerResponse & { [kEntry]?: Entry };
+      bind(request.raw, res, noop);
+      request.ctx = requestContext(request.raw);
+      const entry = new Entry(tracker, request, Date.now());
+      tracker.link(entry);
+      res[kEntry] = entry;
+      // The response's close, never the request's: that one fires once a
+      // body has been read (nodejs/node#40775), which is also why Fastify's
+      // own request.signal aborts every POST (fastify#6725).
+      if (res.closed || res.destroyed) onResponseClose.call(res);
+      else res.on("close", onResponseClose);
+      next();
+    },
+  );
+
+  // app.close(): Fastify runs preClose, stops accepting and waits for the
+  // connections to end; the grace timer cancels what is still running.
+  app.addHook("preClose", (next: HookHandlerDoneFunction) => {
+    tracker.draining = true;
+    tracker.stopBaseWatch?.();
+    tracker.grace = setTimeout(() => {
+      tracker.forced = true;
+      tracker.result.canceled = tracker.count;
+      // One cancel reaches every request context: they are all children.
+      tracker.cancel(tracker.shutdownError());
+      // Handlers that honour their context reply within a few turns; the
+      // connections of the others are closed, or close() would wait forever.
+      tracker.hammer = setTimeout(() => app.server.closeAllConnections(), HAMMER_MS);
+    }, graceMs);
+    next();
+  });
+  app.addHook("onClose", (_instance: FastifyInstance, next: HookHandlerDoneFunction) => {
+    clearTimeout(tracker.grace);
+    clearTimeout(tracker.hammer);
+    tracker.stopBaseWatch?.();
+    tracker.cancel(tracker.shutdownError());
+    tracker.resolveClosed({ ...tracker.result });
+    next();
+  });
+
+  if (base.done() !== null) {
+    // A close that fails is Fastify's to report; it must not become an unhandled rejection.
+    tracker.stopBaseWatch = afterFunc(
+      base,
+      () => void app.close().catch((err: unknown) => app.log.error(err)),
+    );
+  }
+
+  if (o.debugPath !== undefined) {
+    const page = debugHandler(tracker);
+    app.get(o.debugPath, (request, reply) => {
+      // The debug page writes the raw response itself.
+      reply.hijack();
+      page(request.raw, reply.raw);
+    });
+  }
+}
+
+/**
+ * contextPlugin is a Fastify 5 plugin that gives every request a taproot
+ * context, `request.ctx` (the counterpart of Go's `r.Context()`). The
+ * context is canceled
+ * - when the client disconnects before the reply is sent (cause
+ *   `ClientDisconnectedError`); a POST whose body has been read keeps a live
+ *   context, unlike Fastify's own `request.signal` (fastify#6725, fastify#7033);
+ * - at the request's deadline: the earliest of `options.timeout` and the
+ *   caller's `connect-timeout-ms` or `grpc-timeout` header (err
+ *   `DeadlineExceeded`, cause `RequestTimeoutError`);
+ * - when `app.close()`'s grace period (`shutdownTimeout`) runs out, or
+ *   `options.context` ends and so closes the app (cause `ShutdownError`);
+ * - once the reply has been sent, which releases its timer.
+ *
+ * `app.close()` drains like taproot/node's `serve()`: no new connection is
+ * accepted, requests in flight get the grace period, then their contexts are
+ * canceled, and a second later the connections of handlers that ignored it
+ * are closed. `app.taproot` lists the requests in flight with their routes;
+ * pass it to `debugHandler`, or set `debugPath`.
+ *
+ * @example
+ * ```ts
+ * import Fastify from "fastify";
+ * import { contextPlugin } from "taproot-context/fastify";
+ *
+ * const app = Fastify();
+ * await app.register(contextPlugin, { timeout: 5_000 });
+ * app.post("/orders", async (request) => {
+ *   return await orders.create(request.ctx, request.body); // stops if the client leaves
+ * });
+ * await app.listen({ port: 8080 });
+ * ```
+ */
+export const contextPlugin = fp(plugin, {
+  fastify: "5.x",
+  name: "taproot-context",
+});

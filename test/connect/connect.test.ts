@@ -1,0 +1,344 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { describe, it } from "node:test";
+import {
+  Code,
+  ConnectError,
+  createClient,
+  createContextValues,
+  type HandlerContext,
+  type Interceptor,
+} from "@connectrpc/connect";
+import {
+  connectNodeAdapter,
+  createConnectTransport,
+  createGrpcTransport,
+} from "@connectrpc/connect-node";
+import {
+  background,
+  Canceled,
+  cause,
+  createKey,
+  DeadlineExceeded,
+  sleep,
+  withCancel,
+  withTimeout,
+  withValue,
+  type Context,
+} from "../../src/index.js";
+import { liveChildCount } from "../../src/introspect.js";
+import { ClientDisconnectedError, RequestTimeoutError } from "../../src/node/index.js";
+import {
+  callInterceptor,
+  callOptions,
+  contextKey,
+  handlerContext,
+  handlerInterceptor,
+} from "../../src/connect/index.js";
+import { Sleeper } from "./service.js";
+import { until } from "../node/helpers.js";
+
+/** Seen is what the server's handlers observed of their contexts, per call. */
+interface Seen {
+  ctx: Context;
+  hctx: HandlerContext;
+  /** err() after the work, while the response is not yet sent. */
+  errBeforeReply: string;
+  /** The deadline's remaining ms when the handler started, or null. */
+  remaining: number | null;
+}
+
+interface Server {
+  url: string;
+  calls: Seen[];
+  close(): Promise<void>;
+}
+
+/** start serves Sleeper on loopback, over HTTP/1.1 (Connect) or cleartext HTTP/2 (gRPC). */
+async function start(
+  version: "1.1" | "2",
+  options: { interceptors?: Interceptor[] } = {},
+): Promise<Server> {
+  const calls: Seen[] = [];
+  const handler = connectNodeAdapter({
+    interceptors: options.interceptors ?? [handlerInterceptor()],
+    routes: (router) =>
+      router.service(Sleeper, {
+        async sleep(req, hctx) {
+          const ctx = handlerContext(hctx);
+          assert.equal(handlerContext(hctx), ctx, "a second call returned another context");
+          const seen: Seen = {
+            ctx,
+            hctx,
+            errBeforeReply: "",
+            remaining: ctx.deadline() === undefined ? null : ctx.deadline()!.getTime() - Date.now(),
+          };
+          calls.push(seen);
+          await sleep(ctx, req.value);
+          seen.errBeforeReply = String(ctx.err());
+          return { value: `slept ${req.value}` };
+        },
+        async *ticks(req, hctx) {
+          const ctx = handlerContext(hctx);
+          calls.push({ ctx, hctx, errBeforeReply: "", remaining: null });
+          for (let i = 0; i < req.value; i++) {
+            await sleep(ctx, 10);
+            yield { value: `tick ${i} ${String(ctx.err())}` };
+          }
+        },
+      }),
+  });
+  if (version === "1.1") {
+    const server = http.createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      calls,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+  const server = http2.createServer(handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: async () => {
+      for (const s of sessions) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function connectClient(url: string, interceptors: Interceptor[] = [callInterceptor()]) {
+  return createClient(
+    Sleeper,
+    createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors }),
+  );
+}
+
+function grpcClient(url: string) {
+  return createClient(
+    Sleeper,
+    createGrpcTransport({
+      baseUrl: url,
+      interceptors: [callInterceptor()],
+      idleConnectionTimeoutMs: 200,
+    }),
+  );
+}
+
+/** rejection returns the ConnectError a call rejected with. */
+async function rejection(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (err) {
+    assert.ok(err instanceof ConnectError, `rejected with ${String(err)}, want a ConnectError`);
+    return err;
+  }
+  assert.fail("the call resolved, want a rejection");
+}
+
+describe("handlerContext (Connect server)", () => {
+  it("is live while the handler works, and its end after the response is completion, not a disconnect", async () => {
+    const server = await start("1.1");
+    try {
+      const res = await connectClient(server.url).sleep({ value: 30 });
+      assert.equal(res.value, "slept 30");
+      const [seen] = server.calls;
+      assert.ok(seen !== undefined, "the handler never ran");
+      assert.equal(seen.errBeforeReply, "null", "err() before the reply");
+      await until(() => seen.ctx.err() !== null, 2_000, "the context to end after the response");
+      assert.equal(seen.ctx.err(), Canceled);
+      assert.equal(
+        cause(seen.ctx),
+        Canceled,
+        `cause = ${String(cause(seen.ctx))}, want Canceled (completion)`,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("keeps the context live through a server stream, and ends it as completion", async () => {
+    const server = await start("1.1");
+    try {
+      const got: string[] = [];
+      for await (const m of connectClient(server.url).ticks({ value: 3 })) got.push(m.value);
+      assert.deepEqual(got, ["tick 0 null", "tick 1 null", "tick 2 null"]);
+      const [seen] = server.calls;
+      await until(() => seen!.ctx.err() !== null, 2_000, "the context to end after the stream");
+      assert.equal(cause(seen!.ctx), Canceled, `cause = ${String(cause(seen!.ctx))}`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("ends at the caller's deadline with DeadlineExceeded, over Connect and over gRPC", async () => {
+    for (const version of ["1.1", "2"] as const) {
+      const server = await start(version);
+      try {
+        const client = version === "1.1" ? connectClient(server.url, []) : grpcClient(server.url);
+        const err = await rejection(client.sleep({ value: 10_000 }, { timeoutMs: 100 }));
+        assert.equal(err.code, Code.DeadlineExceeded, `${version}: code = ${Code[err.code]}`);
+        const [seen] = server.calls;
+        assert.ok(seen !== undefined, `${version}: the handler never ran`);
+        assert.ok(
+          seen.remaining !== null && seen.remaining <= 100,
+          `remaining = ${seen.remaining}`,
+        );
+        await until(() => seen.ctx.err() !== null, 2_000, "the handler's context to end");
+        assert.equal(
+          seen.ctx.err(),
+          DeadlineExceeded,
+          `${version}: err() = ${String(seen.ctx.err())}`,
+        );
+        const why = cause(seen.ctx);
+        assert.ok(why instanceof RequestTimeoutError, `${version}: cause = ${String(why)}`);
+        assert.equal(why.source, version === "1.1" ? "connect-timeout-ms" : "grpc-timeout");
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it("is canceled as a disconnect when the client gives up mid-call", async () => {
+    const server = await start("1.1");
+    try {
+      const client = new AbortController();
+      const call = connectClient(server.url, []).sleep(
+        { value: 10_000 },
+        { signal: client.signal },
+      );
+      await until(() => server.calls.length === 1, 2_000, "the call to arrive");
+      client.abort();
+      await rejection(call);
+      const seen = server.calls[0]!;
+      await until(() => seen.ctx.err() !== null, 2_000, "the handler's context to end");
+      assert.equal(seen.ctx.err(), Canceled);
+      assert.ok(
+        cause(seen.ctx) instanceof ClientDisconnectedError,
+        `cause = ${String(cause(seen.ctx))}, want ClientDisconnectedError`,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("takes its parent from handlerInterceptor's context option", async () => {
+    const tenant = createKey<string>("tenant");
+    const [root, stop] = withCancel(withValue(background(), tenant, "acme"));
+    const server = await start("1.1", { interceptors: [handlerInterceptor({ context: root })] });
+    try {
+      const call = connectClient(server.url).sleep({ value: 10_000 });
+      await until(() => server.calls.length === 1, 2_000, "the call to arrive");
+      const seen = server.calls[0]!;
+      assert.equal(seen.ctx.value(tenant), "acme");
+      stop();
+      const err = await rejection(call);
+      assert.equal(err.code, Code.Canceled, `code = ${Code[err.code]}`);
+      assert.equal(liveChildCount(root), 0, "call contexts left under the parent");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("rejects something that is not a HandlerContext", () => {
+    assert.throws(
+      () => handlerContext({} as HandlerContext),
+      /^TypeError: handlerContext\(hctx\): hctx must be the HandlerContext Connect passes to a handler as its second argument, got an object/,
+    );
+  });
+});
+
+describe("callOptions and callInterceptor (Connect client)", () => {
+  it("sends the context's remaining time, so the server's context ends with the caller's", async () => {
+    const server = await start("1.1");
+    try {
+      const [ctx, cancel] = withTimeout(background(), 150);
+      const err = await rejection(
+        connectClient(server.url).sleep({ value: 10_000 }, callOptions(ctx)),
+      );
+      cancel();
+      assert.equal(err.code, Code.DeadlineExceeded, `code = ${Code[err.code]}`);
+      const seen = server.calls[0]!;
+      assert.ok(
+        seen.remaining !== null && seen.remaining <= 150,
+        `server's remaining = ${seen.remaining}`,
+      );
+      await until(() => seen.ctx.err() !== null, 2_000, "the server's context to end");
+      assert.equal(seen.ctx.err(), DeadlineExceeded);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("aborts the call when the context is canceled, rejecting with code canceled and the context's error", async () => {
+    const server = await start("1.1");
+    try {
+      const [ctx, cancel] = withCancel(background());
+      const call = connectClient(server.url).sleep({ value: 10_000 }, callOptions(ctx));
+      await until(() => server.calls.length === 1, 2_000, "the call to arrive");
+      cancel();
+      const err = await rejection(call);
+      assert.equal(err.code, Code.Canceled, `code = ${Code[err.code]}`);
+      assert.equal(err.cause, Canceled, `cause = ${String(err.cause)}`);
+      await until(() => server.calls[0]!.ctx.err() !== null, 2_000, "the server's context to end");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("fails a call whose context is already done without sending it", async () => {
+    const server = await start("1.1");
+    try {
+      const [ctx, cancel] = withCancel(background());
+      cancel();
+      const err = await rejection(connectClient(server.url).sleep({ value: 1 }, callOptions(ctx)));
+      assert.equal(err.code, Code.Canceled);
+      const expired = await rejection(
+        connectClient(server.url).sleep(
+          { value: 1 },
+          { contextValues: createContextValues().set(contextKey, withTimeout(background(), 0)[0]) },
+        ),
+      );
+      assert.equal(expired.code, Code.DeadlineExceeded, `code = ${Code[expired.code]}`);
+      assert.equal(server.calls.length, 0, "calls that reached the server");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("callInterceptor alone binds a call to the context in contextValues, over gRPC too", async () => {
+    for (const version of ["1.1", "2"] as const) {
+      const server = await start(version);
+      try {
+        const client = version === "1.1" ? connectClient(server.url) : grpcClient(server.url);
+        const [ctx, cancel] = withTimeout(background(), 150);
+        // No signal, no timeoutMs: the interceptor takes both from the context.
+        const contextValues = createContextValues().set(contextKey, ctx);
+        const err = await rejection(client.sleep({ value: 10_000 }, { contextValues }));
+        cancel();
+        assert.equal(err.code, Code.DeadlineExceeded, `${version}: code = ${Code[err.code]}`);
+        const seen = server.calls[0]!;
+        assert.ok(
+          seen.remaining !== null && seen.remaining <= 150,
+          `${version}: server's remaining = ${seen.remaining}, want <= 150 (the header was not sent)`,
+        );
+        const res = await client.sleep({ value: 1 }, { contextValues: createContextValues() });
+        assert.equal(res.value, "slept 1", "a call without a context passes through");
+      } finally {
+        await server.close();
+      }
+    }
+  });
+});

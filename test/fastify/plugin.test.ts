@@ -1,0 +1,285 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import { describe, it } from "node:test";
+import Fastify, { type FastifyInstance } from "fastify";
+import {
+  background,
+  cause,
+  createKey,
+  DeadlineExceeded,
+  sleep,
+  withCancelCause,
+  withValue,
+  type Context,
+} from "../../src/index.js";
+import { liveChildCount } from "../../src/introspect.js";
+import {
+  ClientDisconnectedError,
+  RequestTimeoutError,
+  ShutdownError,
+  type DebugSnapshot,
+} from "../../src/node/index.js";
+import { contextPlugin, type ContextPluginOptions } from "../../src/fastify/index.js";
+import { deferred, get, startAbandoned, until } from "../node/helpers.js";
+
+async function start(
+  options: ContextPluginOptions,
+  routes: (app: FastifyInstance) => void,
+): Promise<{ app: FastifyInstance; port: number }> {
+  const app = Fastify();
+  await app.register(contextPlugin, options);
+  routes(app);
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const address = app.server.address();
+  assert.ok(address !== null && typeof address === "object");
+  return { app, port: address.port };
+}
+
+/** post sends a body and reads the whole response. */
+function post(port: number, path: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json" },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("contextPlugin (Fastify 5)", () => {
+  it("keeps request.ctx live through a POST whose body was read, until the reply is sent", async () => {
+    let seen: Context | undefined;
+    const { app, port } = await start({}, (app) => {
+      app.post("/orders", async (request) => {
+        seen = request.ctx;
+        // The body has been read: Node's request 'close' has fired by now.
+        await sleep(request.ctx, 100);
+        return { err: String(request.ctx.err()), item: (request.body as { item: string }).item };
+      });
+    });
+    try {
+      const res = await post(port, "/orders", JSON.stringify({ item: "book" }));
+      assert.equal(res.status, 200, `status = ${res.status}, body ${res.body}`);
+      assert.deepEqual(JSON.parse(res.body), { err: "null", item: "book" });
+      assert.ok(seen !== undefined, "the handler saw no request.ctx");
+      await until(() => seen!.err() !== null, 2_000, "the context to end after the reply");
+      assert.equal(
+        cause(seen),
+        seen.err(),
+        "a sent reply ends the context without a disconnect cause",
+      );
+      assert.equal(liveChildCount(app.taproot.context), 0, "request contexts left in the app's");
+      assert.equal(app.taproot.inflight().length, 0, "requests left in flight");
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("cancels request.ctx when the client disconnects, with ClientDisconnectedError", async () => {
+    const canceled = deferred<Context>();
+    const { app, port } = await start({}, (app) => {
+      app.get("/wait", async (request) => {
+        await request.ctx.done();
+        canceled.resolve(request.ctx);
+        return "gone";
+      });
+    });
+    try {
+      const client = startAbandoned(port, "/wait");
+      await until(() => app.taproot.inflight().length === 1, 2_000, "the request to arrive");
+      client.abort();
+      const ctx = await canceled.promise;
+      assert.ok(
+        cause(ctx) instanceof ClientDisconnectedError,
+        `cause = ${String(cause(ctx))}, want ClientDisconnectedError`,
+      );
+      await until(() => app.taproot.inflight().length === 0, 2_000, "the list to empty");
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("ends request.ctx at the timeout option, and sooner when a deadline header asks", async () => {
+    const { app, port } = await start({ timeout: 150 }, (app) => {
+      app.get("/slow", async (request, reply) => {
+        const remaining = request.ctx.deadline()!.getTime() - Date.now();
+        try {
+          await sleep(request.ctx, 10_000);
+          return "finished";
+        } catch (err) {
+          const why = cause(request.ctx);
+          return reply.code(504).send({
+            err: err === DeadlineExceeded,
+            source: why instanceof RequestTimeoutError ? why.source : String(why),
+            remaining,
+          });
+        }
+      });
+    });
+    try {
+      const t0 = Date.now();
+      const byOption = await get(port, "/slow");
+      const elapsed = Date.now() - t0;
+      assert.equal(byOption.status, 504, `body ${byOption.body}`);
+      const a = JSON.parse(byOption.body) as { err: boolean; source: string; remaining: number };
+      assert.equal(a.err, true, "err() = DeadlineExceeded");
+      assert.equal(a.source, "timeout");
+      assert.ok(elapsed >= 100 && elapsed < 5_000, `took ${elapsed} ms, want ~150`);
+
+      const byHeader = await get(port, "/slow", { headers: { "connect-timeout-ms": "40" } });
+      const b = JSON.parse(byHeader.body) as { source: string; remaining: number };
+      assert.equal(b.source, "connect-timeout-ms");
+      assert.ok(b.remaining <= 40, `remaining at start = ${b.remaining} ms, want <= 40`);
+
+      const longer = await get(port, "/slow", { headers: { "grpc-timeout": "60S" } });
+      const c = JSON.parse(longer.body) as { source: string };
+      assert.equal(c.source, "timeout", "a header can never lengthen the deadline");
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("drains on app.close(): quick requests finish, the rest are canceled with ShutdownError", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const timersBefore = timers();
+    const contexts = new Map<string, Context>();
+    const { app, port } = await start({ shutdownTimeout: 300 }, (app) => {
+      app.get("/:name", async (request, reply) => {
+        const { name } = request.params as { name: string };
+        contexts.set(name, request.ctx);
+        try {
+          await sleep(request.ctx, name.startsWith("fast") ? 50 : 10_000);
+          return "done";
+        } catch {
+          return reply.code(503).send("shutting down");
+        }
+      });
+    });
+    const responses = ["fast1", "slow1", "slow2"].map((p) => get(port, `/${p}`));
+    await until(() => app.taproot.inflight().length === 3, 2_000, "three requests in flight");
+    const t0 = Date.now();
+    await app.close();
+    const elapsed = Date.now() - t0;
+    const [fast1, slow1, slow2] = await Promise.all(responses);
+    assert.equal(fast1!.status, 200, "/fast1 status");
+    assert.equal(slow1!.status, 503, "/slow1 status");
+    assert.equal(slow2!.status, 503, "/slow2 status");
+    assert.deepEqual(await app.taproot.closed, { completed: 1, canceled: 2 });
+    for (const name of ["slow1", "slow2"]) {
+      const why = cause(contexts.get(name)!);
+      assert.ok(
+        why instanceof ShutdownError,
+        `cause of /${name} = ${String(why)}, want ShutdownError`,
+      );
+    }
+    assert.ok(elapsed >= 250 && elapsed < 5_000, `close took ${elapsed} ms, want ~300`);
+    assert.ok(app.taproot.context.err() !== null, "the app's context outlived close()");
+    assert.equal(app.server.listening, false);
+    assert.equal(timers(), timersBefore, "timers left after close() (grace, hammer, deadlines)");
+  });
+
+  it("closes a connection whose handler ignores its canceled context, so close() returns", async () => {
+    const { app, port } = await start({ shutdownTimeout: 50 }, (app) => {
+      app.get("/stuck", () => new Promise(() => {})); // never answers, never looks at request.ctx
+    });
+    const pending = get(port, "/stuck").then(
+      (r) => `status ${r.status}`,
+      (err: Error) => err.message,
+    );
+    await until(() => app.taproot.inflight().length === 1, 2_000, "the request to arrive");
+    const t0 = Date.now();
+    await app.close();
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed < 5_000, `close() took ${elapsed} ms, want the grace period plus ~1 s`);
+    assert.match(await pending, /socket hang up|ECONNRESET/);
+    assert.deepEqual(await app.taproot.closed, { completed: 0, canceled: 1 });
+  });
+
+  it("closes the app when options.context ends, and request contexts see its values", async () => {
+    const user = createKey<string>("user");
+    const [root, stop] = withCancelCause(withValue(background(), user, "ada"));
+    const { app, port } = await start({ context: root, shutdownTimeout: 5_000 }, (app) => {
+      app.get("/who", async (request) => request.ctx.value(user) ?? "nobody");
+    });
+    assert.equal((await get(port, "/who")).body, "ada");
+    stop(new Error("deploy"));
+    const result = await app.taproot.closed;
+    assert.deepEqual(result, { completed: 0, canceled: 0 });
+    assert.equal(app.server.listening, false, "the server still listens after its context ended");
+    const why = cause(app.taproot.context);
+    assert.ok(why instanceof ShutdownError, `cause = ${String(why)}`);
+    assert.match(why.message, /deploy/);
+  });
+
+  it("puts its routes on the debug page", async () => {
+    const release = deferred();
+    const { app, port } = await start({ debugPath: "/debug/taproot", timeout: 60_000 }, (app) => {
+      app.get("/users/:id", async () => {
+        await release.promise;
+        return "ok";
+      });
+    });
+    try {
+      const pending = get(port, "/users/7");
+      await until(() => app.taproot.inflight().length === 1, 2_000, "the request to arrive");
+      const page = await get(port, "/debug/taproot?format=json");
+      assert.equal(page.status, 200, page.body);
+      const snap = JSON.parse(page.body) as DebugSnapshot;
+      const user = snap.requests.find((r) => r.url === "/users/7");
+      assert.ok(user !== undefined, `no /users/7 among ${JSON.stringify(snap.requests)}`);
+      assert.equal(user.route, "/users/:id");
+      assert.equal(user.state, "live");
+      assert.ok(
+        user.remainingMs !== null && user.remainingMs > 50_000,
+        `remaining ${user.remainingMs}`,
+      );
+      assert.ok(snap.tree !== null, "the page has no context tree");
+      const html = await get(port, "/debug/taproot");
+      assert.match(html.body, /\/users\/:id/);
+      release.resolve();
+      assert.equal((await pending).body, "ok");
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("rejects bad options with an error naming the plugin and the fix", async () => {
+    const cases: [ContextPluginOptions, RegExp][] = [
+      [
+        { timeout: "5s" as unknown as number },
+        /options\.timeout must be a number of milliseconds, got "5s"/,
+      ],
+      [{ shutdownTimeout: -1 }, /options\.shutdownTimeout must be zero or more/],
+      [{ context: null as unknown as Context }, /options\.context is null; pass background\(\)/],
+      [{ debugPath: "debug" }, /options\.debugPath must be a path starting with "\/"/],
+    ];
+    for (const [options, want] of cases) {
+      const app = Fastify();
+      await assert.rejects(
+        async () => {
+          await app.register(contextPlugin, options);
+          await app.ready();
+        },
+        (err: Error) => {
+          assert.match(err.message, /^app\.register\(contextPlugin, options\)/);
+          assert.match(err.message, want);
+          return true;
+        },
+      );
+      await app.close().catch(() => {});
+    }
+  });
+});
