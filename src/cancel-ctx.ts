@@ -222,8 +222,9 @@ export function cancelTree(root: CancelCtx, error: Error, cause: unknown): void 
   if (controllers !== null) for (const c of controllers) c.abort(error);
   if (frozenCount > 0) {
     if (root._error === null) throw frozen("cancel(): the context is frozen", new TypeError());
-    throw new TypeError(
-      `cancel(): ${frozenCount} context(s) under this one are frozen (Object.freeze) and stay live; every other one is canceled. A cancelable context must not be frozen: freeze the data you carry in it instead`,
+    throw frozen(
+      `cancel(): ${frozenCount} context(s) under this one stay live, every other one is canceled: they are frozen`,
+      new TypeError(),
     );
   }
 }

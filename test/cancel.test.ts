@@ -571,7 +571,7 @@ describe("a frozen context", () => {
     assert.throws(cancel, {
       name: "TypeError",
       message:
-        /^cancel\(\): 1 context\(s\) under this one are frozen \(Object\.freeze\) and stay live; every other one is canceled/,
+        /^cancel\(\): 1 context\(s\) under this one stay live, every other one is canceled: they are frozen \(Object\.freeze\); a cancelable context records its children/,
     });
     for (const [n, c] of [
       ["parent", parent],
