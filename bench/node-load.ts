@@ -194,8 +194,8 @@ const heapDelta = load.after - load.baseline;
 
 const ROUNDS = Number(process.env.ROUNDS ?? 11);
 const SECONDS = Number(process.env.SECONDS ?? 2);
-const modes = ["plain", "serve", "serve+timeout"];
-const rounds: Record<string, Round[]> = { plain: [], serve: [], "serve+timeout": [] };
+const modes = (process.env.MODES ?? "plain,requestContext+timeout,serve,serve+timeout").split(",");
+const rounds: Record<string, Round[]> = Object.fromEntries(modes.map((m) => [m, []]));
 console.log(`throughput: ${ROUNDS} rounds of ${SECONDS} s per server, alternated…`);
 for (let round = 0; round < ROUNDS; round++) {
   for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {

@@ -1,13 +1,48 @@
-import type { Context } from "../index.js";
+import type { Context } from "../context.js";
 import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "./deadline-header.js";
 import { describeValue } from "../validate.js";
-import { ClientDisconnectedError } from "./errors.js";
 import {
   fetchContexts,
   newRequestContext,
   resolvePolicy,
   type RequestContextOptions,
 } from "./request-context.js";
+
+const CALL = "fetchHandler(handler)(request)";
+
+/**
+ * checkRequest accepts a Fetch API Request, or an object shaped like one
+ * (a `url` string, `headers` with `get()`, an optional `signal`), and refuses
+ * anything else before a context is made.
+ */
+function checkRequest(request: unknown): asserts request is Request {
+  const r = request as Partial<Request> | null | undefined;
+  const why =
+    r === null || typeof r !== "object"
+      ? `got ${describeValue(request)}`
+      : typeof r.url !== "string"
+        ? `its url is ${describeValue(r.url)}, want a string`
+        : typeof r.headers?.get !== "function"
+          ? `its headers are ${describeValue(r.headers)}, want a Headers object`
+          : r.signal != null && typeof r.signal.aborted !== "boolean"
+            ? `its signal is ${describeValue(r.signal)}, want an AbortSignal`
+            : undefined;
+  if (why !== undefined) {
+    throw new TypeError(
+      `${CALL}: request must be a Fetch API Request, ${why}; pass the Request your runtime gives the handler`,
+    );
+  }
+}
+
+/** target is a request's path and query, for ClientDisconnectedError; the URL as given if it does not parse. */
+function target(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname + u.search;
+  } catch {
+    return url;
+  }
+}
 
 /**
  * FetchHandler is a Fetch API handler that takes the request's context first.
@@ -56,24 +91,25 @@ export function fetchHandler<A extends unknown[]>(
   }
   const policy = resolvePolicy(fn, options);
   return async (request, ...rest) => {
+    checkRequest(request);
     const headers = policy.headers ? request.headers : undefined;
     const [ctx, cancel] = newRequestContext(
       policy,
       headers?.get(CONNECT_TIMEOUT) ?? undefined,
       headers?.get(GRPC_TIMEOUT) ?? undefined,
     );
-    const signal = request.signal;
-    const onAbort = (): void => {
-      const url = new URL(request.url);
-      cancel(new ClientDisconnectedError(request.method, url.pathname + url.search));
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
+    const signal = request.signal as AbortSignal | null | undefined;
+    // The client left: a disconnect, or the deadline if the caller's header
+    // set it and it had all but passed (the caller gave up at its deadline).
+    const onAbort = (): void =>
+      ctx.clientLeft(String(request.method ?? "GET"), target(request.url));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
     fetchContexts.set(request, ctx);
     try {
       return await handler(ctx, request, ...rest);
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      signal?.removeEventListener("abort", onAbort);
       cancel();
     }
   };
