@@ -114,3 +114,21 @@ export function fetchHandler<A extends unknown[]>(
     }
   };
 }
+
+/**
+ * requestContextOf returns the context {@link fetchHandler} made for
+ * `request`, or undefined for a request no fetchHandler wrapped (or one whose
+ * handler has returned, whose context is done). On Node,
+ * `requestContext(request)` of taproot-context/node returns the same one.
+ *
+ * @example
+ * ```ts
+ * function audit(request: Request): void {
+ *   const ctx = requestContextOf(request);
+ *   if (ctx?.err() !== null) log.warn("audit after the request ended");
+ * }
+ * ```
+ */
+export function requestContextOf(request: Request): Context | undefined {
+  return request !== null && typeof request === "object" ? fetchContexts.get(request) : undefined;
+}

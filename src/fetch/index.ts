@@ -9,7 +9,7 @@
  */
 
 export { fetchWithContext, type FetchWithContextInit } from "./fetch.js";
-export { fetchHandler, type FetchHandler } from "./fetch-handler.js";
+export { fetchHandler, requestContextOf, type FetchHandler } from "./fetch-handler.js";
 export { type RequestContextOptions } from "./request-context.js";
 export {
   CONNECT_TIMEOUT,
