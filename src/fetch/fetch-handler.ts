@@ -93,7 +93,7 @@ export function fetchHandler<A extends unknown[]>(
   return async (request, ...rest) => {
     checkRequest(request);
     const headers = policy.headers ? request.headers : undefined;
-    const [ctx, cancel] = newRequestContext(
+    const ctx = newRequestContext(
       policy,
       headers?.get(CONNECT_TIMEOUT) ?? undefined,
       headers?.get(GRPC_TIMEOUT) ?? undefined,
@@ -110,7 +110,7 @@ export function fetchHandler<A extends unknown[]>(
       return await handler(ctx, request, ...rest);
     } finally {
       signal?.removeEventListener("abort", onAbort);
-      cancel();
+      ctx.end();
     }
   };
 }

@@ -9,9 +9,9 @@
  * watches the queue's head (see DeadlineQueue). Node's own `setTimeout` and
  * `clearTimeout` per request cost as much as the rest of the request layer.
  */
-import { CancelCtx, cancelable } from "../cancel.js";
+import { CancelCtx, attach, cancelable, link } from "../cancel.js";
 import { background } from "../background.js";
-import type { CancelCauseFunc } from "../cancel.js";
+import { hooks } from "../debug-hooks.js";
 import { deadlineOf, type Context } from "../context.js";
 import { Canceled, DeadlineExceeded } from "../errors.js";
 import { formatDuration } from "../format.js";
@@ -157,6 +157,15 @@ export class RequestCtx extends CancelCtx {
   }
 
   /**
+   * end cancels the context because the request is over (cause `Canceled`),
+   * releasing its place in the parent and in its deadline queue. It is the
+   * request's cancel function, as a method: a request costs no closure.
+   */
+  end(): void {
+    this._cancel(Canceled, Canceled);
+  }
+
+  /**
    * clientLeft cancels the context because the caller went away: with
    * ClientDisconnectedError as cause, or as its deadline when the deadline
    * came from the caller's headers and had all but passed (the caller gave
@@ -175,25 +184,27 @@ export class RequestCtx extends CancelCtx {
   }
 }
 
-function cancelWithCause(this: CancelCtx, why?: unknown): void {
-  this._cancel(Canceled, why ?? Canceled);
-}
-
 /**
  * newRequestContext derives a request's context from the policy: a
  * cancelable child of the parent, under a deadline when the `timeout` option
  * or the caller's deadline headers (already read, when the policy honours
- * them) set one, the earliest winning. Canceling it ends the deadline too.
+ * them) set one, the earliest winning. `ctx.end()` ends it, and its
+ * deadline with it.
  */
 export function newRequestContext(
   policy: RequestPolicy,
   connect: string | string[] | undefined,
   grpc: string | string[] | undefined,
-): [RequestCtx, CancelCauseFunc] {
+): RequestCtx {
   const parent = policy.parent;
   const c = new RequestCtx(parent);
-  const r = cancelable(c, parent, cancelWithCause) as [RequestCtx, CancelCauseFunc];
-  if (c._err !== null) return r;
+  // cancelable() would also make a cancel function (a bound function and its
+  // dispose property): a request needs none but while something watches for
+  // leaked contexts (taproot-context/testing).
+  if (hooks !== null) cancelable(c, parent);
+  else if (parent instanceof CancelCtx && parent._err === null) link(parent, c);
+  else attach(c, parent);
+  if (c._err !== null) return c;
   let queue = policy.timeout;
   if (connect !== undefined || grpc !== undefined) {
     const hb = headerBudget(connect, grpc);
@@ -203,7 +214,7 @@ export function newRequestContext(
     }
   }
   if (queue !== null) queue.add(c);
-  return r;
+  return c;
 }
 
 /** setTimeout cannot wait longer than 2^31−1 ms. */
@@ -267,11 +278,15 @@ export class DeadlineQueue {
     if (l === null) this.tail = s;
     else l._sooner = s;
     ctx._sooner = ctx._later = null;
-    if (this.head === null) {
+    // A queue of the timeout option keeps its timer when it empties: the
+    // next request would arm it again at once, and an unref'd timer that
+    // fires on an empty queue costs one call every `ms`. A queue of a
+    // header's budget goes, timer and all (callers pick those budgets).
+    if (this.head === null && this.source !== "timeout") {
       clearTimeout(this.timer);
       this.timer = undefined;
       this.armedFor = Infinity;
-      if (this.source !== "timeout") queues[this.source].delete(this.ms);
+      queues[this.source].delete(this.ms);
     }
   }
 

@@ -12,7 +12,7 @@
 import { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
-import type { CancelCauseFunc, Context } from "../index.js";
+import type { Context } from "../index.js";
 import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "../fetch/deadline-header.js";
 import {
   fetchContexts,
@@ -111,7 +111,6 @@ export class RequestSet {
 export class RequestLifetime {
   // eslint-disable-next-line taproot/no-stored-context -- a lifetime lives exactly as long as its request
   ctx!: RequestCtx;
-  cancel!: CancelCauseFunc;
   /** The method and target as the client sent them: Express's mounted routers rewrite req.url later. */
   readonly method: string;
   readonly url: string;
@@ -156,7 +155,7 @@ export class RequestLifetime {
    * takes the request out of its server's list.
    */
   release(): void {
-    this.cancel();
+    this.ctx.end();
     const o = this.owner;
     if (o !== null) {
       o.remove(this);
@@ -193,9 +192,8 @@ export function bindRequest(
     }
   }
   const l = new RequestLifetime(req, res, set !== null);
-  const [ctx, cancel] = newRequestContext(policy, connect, grpc);
+  const ctx = newRequestContext(policy, connect, grpc);
   l.ctx = ctx;
-  l.cancel = cancel;
   (req as { [kContext]?: Context })[kContext] = ctx;
   if (set !== null) {
     l.startedAt = Date.now();
