@@ -287,7 +287,8 @@ describe("serve", () => {
   it("refuses an HTTP/2 server, pointing at requestContext, and anything that is no server", () => {
     assert.throws(() => serve(() => {}, { server: http2.createServer() as never }), {
       name: "TypeError",
-      message: /serve\(handler, options\): options.server is an HTTP\/2 server.*requestContext\(req\)/,
+      message:
+        /serve\(handler, options\): options.server is an HTTP\/2 server.*requestContext\(req\)/,
     });
     assert.throws(() => serve(() => {}, { server: { on() {} } as never }), {
       name: "TypeError",
