@@ -60,7 +60,11 @@ type TrackedSocket = Socket & { [kRequests]?: SocketRequests };
 
 /** contextOf returns the context already bound to a request, if any. */
 export function contextOf(req: object): Context | undefined {
-  return (req as { [kContext]?: Context })[kContext] ?? fetchContexts.get(req as Request);
+  const own = (req as { [kContext]?: Context })[kContext];
+  if (own !== undefined) return own;
+  // Only a Fetch API Request (or one shaped like it) can be in the WeakMap:
+  // node's own requests skip the lookup.
+  return req instanceof IncomingMessage ? undefined : fetchContexts.get(req as Request);
 }
 
 /**
