@@ -11,15 +11,21 @@
  * process (under tsx, the same wrapper measured several times slower).
  */
 import { createServer } from "node:http";
-import { serve } from "../dist/node/index.js";
+import { requestContext, serve } from "../dist/node/index.js";
 
 const mode = process.argv[2] ?? "plain";
 const server =
   mode === "plain"
     ? createServer((_req, res) => res.end("ok"))
-    : serve((_ctx, _req, res) => void res.end("ok"), {
-        timeout: mode === "serve+timeout" ? 5_000 : undefined,
-      }).server;
+    : mode === "requestContext+timeout"
+      ? createServer((req, res) => {
+          // The README's own example: the options object is written inline, a new one per request.
+          requestContext(req, res, { timeout: 5_000 });
+          res.end("ok");
+        })
+      : serve((_ctx, _req, res) => void res.end("ok"), {
+          timeout: mode === "serve+timeout" ? 5_000 : undefined,
+        }).server;
 // Counted the same way in every mode: CPU time per request is the measure
 // that survives a busy machine, where wall-clock throughput does not.
 let served = 0;

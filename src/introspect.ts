@@ -4,7 +4,7 @@
  * with any release.
  */
 import type { Context } from "./context.js";
-import { BaseCtx } from "./context.js";
+import { BaseCtx, deadlineOf } from "./context.js";
 import { BackgroundCtx } from "./background.js";
 import { CancelCtx } from "./cancel-ctx.js";
 import { TimerCtx } from "./deadline.js";
@@ -25,16 +25,31 @@ export type ContextKind =
   | "withoutCancel"
   | "foreign";
 
-/** kindOf tells which function made ctx, by its class. */
+/**
+ * kindOf tells which function made ctx, by its class. A cancelable context
+ * of another kind that keeps a deadline of its own, earlier than its
+ * parent's (a request context of taproot-context/fetch, whose deadline waits
+ * in a shared queue instead of a timer), reads as a deadline context too.
+ */
 export function kindOf(ctx: Context): ContextKind {
   if (ctx instanceof CancelCtx) {
     if (ctx instanceof TimerCtx) return "withDeadline";
-    return ctx instanceof SignalCtx ? "withSignal" : "withCancel";
+    if (ctx instanceof SignalCtx) return "withSignal";
+    return hasOwnDeadline(ctx) ? "withDeadline" : "withCancel";
   }
   if (ctx instanceof ValueCtx) return "withValue";
   if (ctx instanceof WithoutCancelCtx) return "withoutCancel";
   if (ctx instanceof BackgroundCtx) return "background";
   return "foreign";
+}
+
+function hasOwnDeadline(ctx: CancelCtx): boolean {
+  const parent = ctx._parent;
+  return (
+    ctx._deadline !== undefined &&
+    parent !== null &&
+    ctx._deadline !== deadlineOf("inspectTree(ctx)", parent)
+  );
 }
 
 /** labelOf returns a context's own part of its toString() (".WithCancel", ".WithValue(k, v)"); null for a user's context. */

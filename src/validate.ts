@@ -92,9 +92,13 @@ export function checkMs(fn: string, param: string, ms: unknown, positive: boolea
  * or an object: a number, a string or `null` given as options is a mistake
  * (often a swapped argument), not a request for the defaults.
  */
-export function checkOptions<T extends object>(fn: string, options: T | undefined): T | undefined {
+export function checkOptions<T extends object>(
+  fn: string,
+  options: T | undefined,
+  param = "options",
+): T | undefined {
   if (options === undefined || (typeof options === "object" && options !== null)) return options;
   throw new TypeError(
-    `${fn}: options must be an object (or left out), got ${describeValue(options)}`,
+    `${fn}: ${param} must be an object, got ${describeValue(options)}; leave it out for the defaults`,
   );
 }

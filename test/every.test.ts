@@ -14,7 +14,6 @@ import { until } from "./helpers.js";
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 
-
 /**
  * brokenContext is a user Context that breaks the contract: `done()` resolves
  * after `ms` while `err()` stays null ("settles-live"), or, its `done()`

@@ -110,6 +110,7 @@ describe("package", () => {
       "./connect",
       "./eslint",
       "./fastify",
+      "./fetch",
       "./hono",
       "./node",
       "./testing",
@@ -143,6 +144,38 @@ describe("package", () => {
     cancel();
     assert.equal(ctx.err(), context.Canceled);
     assert.equal(String(context.background()), "context.Background");
+  });
+
+  test("nothing reachable from dist/fetch/index.js imports a Node module, taproot/node or taproot/testing", async () => {
+    const fetchEntry = `${dist}fetch/index.js`;
+    const { files, edges } = await importGraph(fetchEntry);
+    assert.ok(files.length > 3, `only ${files.length} files reachable: ${files.join(", ")}`);
+    const outside = edges.filter((e) => !e.to.startsWith("dist/"));
+    assert.deepEqual(
+      outside.map(
+        (e) => `${e.from} imports ${e.to}${builtins.has(e.to) ? " (a Node module)" : ""}`,
+      ),
+      [],
+    );
+    for (const f of files) {
+      assert.ok(
+        !/^dist\/(node|testing|eslint)\//.test(f),
+        `${f} is reachable from dist/fetch/index.js`,
+      );
+    }
+    const fetchApi = await load("taproot-context/fetch");
+    for (const name of [
+      "fetchWithContext",
+      "fetchHandler",
+      "headerBudget",
+      "formatConnectTimeout",
+    ]) {
+      assert.equal(typeof fetchApi[name], "function", `taproot-context/fetch.${name}`);
+    }
+    const node = await load("taproot-context/node");
+    for (const name of ["fetchWithContext", "fetchHandler", "ClientDisconnectedError"]) {
+      assert.equal(node[name], fetchApi[name], `taproot-context/node.${name} re-exports /fetch's`);
+    }
   });
 
   test("taproot-context/node imports by name", async () => {

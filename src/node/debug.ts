@@ -6,6 +6,8 @@ import { formatDuration } from "../format.js";
 import { printValue, snapshotTree } from "../tree.js";
 import { renderTree } from "../tree-text.js";
 import type { ContextNode } from "../tree.js";
+import { describeValue } from "../validate.js";
+import { contextOf } from "./request-lifetime.js";
 
 /**
  * DebugRequest is what {@link debugHandler} needs to know of a request in
@@ -53,8 +55,26 @@ export interface DebugSource {
  * ```
  */
 export interface DebugHandlerOptions {
-  /** Seconds between reloads of the HTML page (default 2); 0 turns reloading off. `?refresh=N` overrides it per visit. */
+  /**
+   * Seconds between reloads of the HTML page (default 2); 0 turns reloading
+   * off. `?refresh=N` overrides it per visit. Reloading is never more often
+   * than once a second: smaller values count as 1.
+   */
   refresh?: number;
+  /**
+   * Who may see the page: `"loopback"` (the default) answers only clients on
+   * this machine (127.0.0.0/8, ::1) and 403 to the rest; `"any"` answers
+   * everyone (put it behind your own authentication); a function decides per
+   * request. Behind a reverse proxy on the same machine every client looks
+   * local: guard the route there too.
+   */
+  allow?: "loopback" | "any" | ((req: IncomingMessage) => boolean);
+  /**
+   * Whether URLs keep their query values (`/search?q=taxes`). Default false:
+   * each value shows as `…` (`/search?q=…`), since queries carry tokens and
+   * personal data. Applies to the page, its JSON and debugSnapshot().
+   */
+  showQuery?: boolean;
   /** The page title (default "taproot"). */
   title?: string;
   /** At most this many contexts in the tree (default 1,000). */
@@ -118,13 +138,27 @@ const FN = "debugHandler(source, options)";
  * ```
  */
 export function debugSnapshot(source: DebugSource, options?: DebugHandlerOptions): DebugSnapshot {
-  checkSource("debugSnapshot(source, options)", source);
+  const fn = "debugSnapshot(source, options)";
+  checkSource(fn, source);
+  checkDebugOptions(fn, options);
+  return snapshot(source, options, null);
+}
+
+/** snapshot is debugSnapshot, leaving out the request whose context is `skip` (the debug page's own). */
+function snapshot(
+  source: DebugSource,
+  options: DebugHandlerOptions | undefined,
+  skip: unknown,
+): DebugSnapshot {
   const now = Date.now();
   const requests: DebugRequestInfo[] = [];
   const byCtx = new Map<Context, { note: string; since: number }>();
+  const showQuery = options?.showQuery === true;
   for (const r of source.inflight?.() ?? []) {
-    requests.push(requestInfo(r, now));
-    byCtx.set(r.ctx, { note: `${r.method} ${r.route ?? r.url}`, since: r.startedAt });
+    if (r.ctx === skip) continue;
+    const url = showQuery ? String(r.url) : redactQuery(String(r.url));
+    requests.push(requestInfo(r, url, now));
+    byCtx.set(r.ctx, { note: `${r.method} ${r.route ?? url}`, since: r.startedAt });
   }
   requests.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
   const tree =
@@ -165,14 +199,33 @@ export function debugHandler(
   options?: DebugHandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   checkSource(FN, source);
+  checkDebugOptions(FN, options);
   const refresh = options?.refresh ?? 2;
   if (typeof refresh !== "number" || !(refresh >= 0) || !Number.isFinite(refresh)) {
     throw new TypeError(
       `${FN}: options.refresh must be a number of seconds, zero or more, got ${String(refresh)}; pass 0 to turn reloading off`,
     );
   }
+  const allow = options?.allow ?? "loopback";
+  if (allow !== "loopback" && allow !== "any" && typeof allow !== "function") {
+    throw new TypeError(
+      `${FN}: options.allow must be "loopback", "any" or a function (req) => boolean, got ${describeValue(allow)}`,
+    );
+  }
   const title = options?.title ?? "taproot";
   return (req, res) => {
+    const allowed =
+      allow === "any" ||
+      (allow === "loopback" ? isLoopback(req.socket?.remoteAddress) : allow(req) === true);
+    if (!allowed) {
+      res.writeHead(403, { "content-type": "text/plain; charset=utf-8" });
+      res.end(
+        allow === "loopback"
+          ? "forbidden: the taproot debug page answers clients on this machine only (debugHandler's allow option widens it)\n"
+          : "forbidden\n",
+      );
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" });
       res.end(`${req.method ?? ""} not allowed: the taproot debug page answers GET and HEAD\n`);
@@ -180,15 +233,16 @@ export function debugHandler(
     }
     try {
       const url = new URL(req.url ?? "/", "http://localhost");
-      const snap = debugSnapshot(source, options);
+      const snap = snapshot(source, options, contextOf(req) ?? null);
       const json =
         url.searchParams.get("format") === "json" ||
         url.pathname.endsWith(".json") ||
         /^application\/json\b/.test(req.headers.accept ?? "");
-      const every = Number(url.searchParams.get("refresh") ?? refresh);
+      const asked = Number(url.searchParams.get("refresh") ?? refresh);
+      const every = Number.isFinite(asked) && asked >= 0 ? asked : refresh;
       const body = json
         ? JSON.stringify(snap, null, 2) + "\n"
-        : renderPage(snap, title, Number.isFinite(every) && every >= 0 ? every : refresh);
+        : renderPage(snap, title, every === 0 ? 0 : Math.max(MIN_REFRESH_S, every));
       res.writeHead(200, {
         "content-type": json ? "application/json; charset=utf-8" : "text/html; charset=utf-8",
         "cache-control": "no-store",
@@ -203,6 +257,43 @@ export function debugHandler(
   };
 }
 
+/** The shortest time between reloads, in seconds: a page open in a tab must not load the server. */
+const MIN_REFRESH_S = 1;
+
+/**
+ * isLoopback tells whether a peer address is this machine's: 127.0.0.0/8,
+ * ::1, or either mapped into IPv6.
+ */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
+
+/** redactQuery replaces every query value of a URL with "…", keeping the names. */
+export function redactQuery(url: string): string {
+  const q = url.indexOf("?");
+  if (q < 0) return url;
+  const hash = url.indexOf("#", q);
+  const query = url.slice(q + 1, hash < 0 ? undefined : hash);
+  const names = query
+    .split("&")
+    .filter((p) => p !== "")
+    .map((p) => {
+      const eq = p.indexOf("=");
+      return eq < 0 ? p : `${p.slice(0, eq)}=…`;
+    });
+  return `${url.slice(0, q)}?${names.join("&")}`;
+}
+
+function checkDebugOptions(fn: string, options: unknown): void {
+  if (options !== undefined && (options === null || typeof options !== "object")) {
+    throw new TypeError(
+      `${fn}: options must be an object such as { refresh: 5 }, got ${describeValue(options)}; omit it for the defaults`,
+    );
+  }
+}
+
 function checkSource(fn: string, source: DebugSource): void {
   const ok =
     typeof source === "object" &&
@@ -215,12 +306,12 @@ function checkSource(fn: string, source: DebugSource): void {
   }
 }
 
-function requestInfo(r: DebugRequest, now: number): DebugRequestInfo {
+function requestInfo(r: DebugRequest, url: string, now: number): DebugRequestInfo {
   const d = r.ctx.deadline()?.getTime();
   const err = r.ctx.err();
   return {
     method: String(r.method),
-    url: String(r.url),
+    url,
     route: r.route === undefined ? null : String(r.route),
     startedAt: new Date(r.startedAt).toISOString(),
     ageMs: now - r.startedAt,

@@ -36,14 +36,23 @@ export {
 
 // Adapters: Express/Connect middleware, Fetch API handlers
 export { contextMiddleware } from "./middleware.js";
-export { fetchHandler, type FetchHandler } from "./fetch-handler.js";
+export { fetchHandler, type FetchHandler } from "../fetch/fetch-handler.js";
 
 // Process signals and background workers
 export { signalContext } from "./signal-context.js";
 export { every, type EveryOptions } from "../every.js";
 
 // Deadlines across services
-export { fetchWithContext, type FetchWithContextInit } from "./fetch.js";
+// (portable: also in taproot-context/fetch, for runtimes without node: modules)
+export { fetchWithContext, type FetchWithContextInit } from "../fetch/fetch.js";
+export {
+  CONNECT_TIMEOUT,
+  GRPC_TIMEOUT,
+  formatConnectTimeout,
+  formatGrpcTimeout,
+  headerBudget,
+  type HeaderBudget,
+} from "../fetch/deadline-header.js";
 
 // Causes
 export {

@@ -1,17 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import {
-  Binding,
-  bindRequest,
-  contextOf,
-  resolvePolicy,
-  type RequestContextOptions,
-} from "./request-context.js";
+import { resolvePolicy, type RequestContextOptions } from "../fetch/request-context.js";
+import { bindRequest, contextOf } from "./request-lifetime.js";
 
 /**
  * contextMiddleware returns an Express/Connect middleware that creates each
  * request's context (see {@link requestContext}) before the next middleware
  * runs; any later middleware or handler gets it with `requestContext(req)`.
- * A request that already has one (served by {@link serve}) keeps it.
+ * A request that already has one (served by {@link serve}) keeps it. The
+ * request's original URL (`req.originalUrl` under Express) is what
+ * {@link ClientDisconnectedError} reports, whatever a mounted router makes of
+ * `req.url` later.
  *
  * @example
  * ```ts
@@ -28,7 +26,7 @@ export function contextMiddleware(
 ): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
   const policy = resolvePolicy("contextMiddleware(options)", options);
   return (req, res, next) => {
-    if (contextOf(req) === undefined) bindRequest(new Binding(req), res, policy);
+    if (contextOf(req) === undefined) bindRequest(req, res, policy, null);
     next();
   };
 }

@@ -1,11 +1,12 @@
 import {
   createServer,
+  Server as HttpServer,
   STATUS_CODES,
   type IncomingMessage,
   type Server,
   type ServerResponse,
 } from "node:http";
-import { Server as TlsServer } from "node:https";
+import { Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import {
   afterFunc,
@@ -17,15 +18,15 @@ import {
   type CancelCauseFunc,
   type Context,
 } from "../index.js";
-import { checkContext, checkMs, describeValue } from "../validate.js";
+import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 import { ShutdownError } from "./errors.js";
 import {
-  Binding,
-  bindRequest,
   resolvePolicy,
+  withParent,
   type RequestContextOptions,
   type RequestPolicy,
-} from "./request-context.js";
+} from "../fetch/request-context.js";
+import { bindRequest, RequestSet, type RequestLifetime } from "./request-lifetime.js";
 
 /**
  * InflightRequest describes a request that a {@link serve} server is handling:
@@ -41,8 +42,11 @@ import {
 export interface InflightRequest {
   ctx: Context;
   method: string;
+  /** The target as the client sent it (before any router rewrote `req.url`). */
   url: string;
   startedAt: number;
+  /** The route pattern that matched, when the handler is an Express app that set `req.route`. */
+  route?: string;
 }
 
 /**
@@ -174,11 +178,8 @@ export function serve(handler: Handler, options?: ServeOptions): ContextServer {
       `${fn}: handler must be a function (ctx, req, res) => ..., got ${describeValue(handler)}`,
     );
   }
-  if (options?.server !== undefined && typeof options.server?.on !== "function") {
-    throw new TypeError(
-      `${fn}: options.server must be an http.Server or https.Server, got ${describeValue(options.server)}`,
-    );
-  }
+  checkOptions(fn, options);
+  if (options?.server !== undefined) checkServer(fn, options.server);
   if (options?.onError !== undefined && typeof options.onError !== "function") {
     throw new TypeError(
       `${fn}: options.onError must be a function, got ${describeValue(options.onError)}`,
@@ -191,37 +192,38 @@ export function serve(handler: Handler, options?: ServeOptions): ContextServer {
   return new Serving(handler, options ?? {}, resolvePolicy(fn, options), grace);
 }
 
+/**
+ * checkServer accepts an `http.Server` or `https.Server`. An HTTP/2 server is
+ * refused: its compatibility requests share a session, not a socket, so the
+ * drain could not tell when a connection is idle; such a server can still
+ * give every request a context with requestContext(req).
+ */
+function checkServer(fn: string, server: unknown): void {
+  if (server instanceof HttpServer || server instanceof HttpsServer) return;
+  const name = (server as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  if (name === "Http2Server" || name === "Http2SecureServer") {
+    throw new TypeError(
+      `${fn}: options.server is an HTTP/2 server, which serve() does not drive; use http.createServer() or https.createServer(), or keep the HTTP/2 server and call requestContext(req) in its handler`,
+    );
+  }
+  throw new TypeError(
+    `${fn}: options.server must be an http.Server or https.Server (from http.createServer() or https.createServer()), got ${describeValue(server)}`,
+  );
+}
+
 /** Per connection: how many of its requests are in flight. */
 const kActive = Symbol("taproot.activeRequests");
-type Conn = Socket & { [kActive]?: number };
+/** Per connection: when it opened (epoch ms), until its first request arrives. */
+const kOpenedAt = Symbol("taproot.openedAt");
+type Conn = Socket & { [kActive]?: number; [kOpenedAt]?: number };
 
 /**
- * Entry is one request in flight: its binding to the context, and its links
- * in the server's list of requests (an intrusive list: no hashing, no
- * allocation beyond the entry).
+ * How long a connection that has sent no request yet may stay open once a
+ * shutdown has begun, counted from when it opened: a first request may be on
+ * its way (Go's Shutdown waits for such connections too, golang/go#22682).
+ * One that has been silent longer is closed at once.
  */
-class Entry extends Binding {
-  /** Set once the response has closed (finished, or the client left). */
-  isClosed = false;
-  /** Set once the handler has returned or its promise settled. */
-  settled = false;
-  prev: Entry | null = null;
-  next: Entry | null = null;
-
-  constructor(
-    readonly server: Serving,
-    override readonly req: IncomingMessage,
-    readonly res: ServerResponse,
-    readonly startedAt: number,
-  ) {
-    super(req);
-  }
-
-  override closed(): void {
-    this.isClosed = true;
-    if (this.settled) this.server.release(this);
-  }
-}
+const NEW_CONNECTION_GRACE_MS = 500;
 
 class Serving implements ContextServer {
   readonly server: Server;
@@ -237,10 +239,8 @@ class Serving implements ContextServer {
   // eslint-disable-next-line taproot/no-stored-context
   readonly #base: Context;
   readonly #cancel: CancelCauseFunc;
-  /** The requests in flight, oldest first; #count is their number. */
-  #head: Entry | null = null;
-  #tail: Entry | null = null;
-  #count = 0;
+  /** The requests in flight, oldest first. */
+  readonly #requests = new RequestSet((l) => this.#released(l));
   #resolveClosed!: (r: ShutdownResult) => void;
   /** Set by the first shutdown() call; from then on responses close their connection. */
   #draining = false;
@@ -249,6 +249,8 @@ class Serving implements ContextServer {
   #finished = false;
   #result: ShutdownResult = { completed: 0, canceled: 0 };
   #hammer: ReturnType<typeof setTimeout> | undefined;
+  /** Closes the new connections that sent no request in their grace period; set during a drain. */
+  #newConnections: ReturnType<typeof setTimeout> | undefined;
   /** Stops watching the base context; cleared at shutdown. */
   #stopBaseWatch: (() => boolean) | undefined;
   /**
@@ -269,16 +271,17 @@ class Serving implements ContextServer {
     const [ctx, cancel] = withCancelCause(withoutCancel(policy.parent));
     this.context = ctx;
     this.#cancel = cancel;
-    this.#policy = { ...policy, parent: ctx };
+    this.#policy = withParent(ctx, policy);
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.server = options.server ?? createServer();
     this.server.on("request", (req: IncomingMessage, res: ServerResponse) =>
       this.#handle(req, res),
     );
     // Over TLS the request's socket is the TLSSocket of 'secureConnection'.
-    const connectionEvent = this.server instanceof TlsServer ? "secureConnection" : "connection";
+    const connectionEvent = this.server instanceof HttpsServer ? "secureConnection" : "connection";
     this.server.on(connectionEvent, (socket: Conn) => {
       socket[kActive] = 0;
+      socket[kOpenedAt] = Date.now();
       this.#conns.add(socket);
       socket.once("close", () => this.#conns.delete(socket));
     });
@@ -292,13 +295,16 @@ class Serving implements ContextServer {
 
   inflight(): InflightRequest[] {
     const out: InflightRequest[] = [];
-    for (let e = this.#head; e !== null; e = e.next) {
-      out.push({
-        ctx: e.ctx,
-        method: e.req.method ?? "GET",
-        url: e.req.url ?? "/",
-        startedAt: e.startedAt,
-      });
+    for (let l = this.#requests.head; l !== null; l = l.next) {
+      const r: InflightRequest = {
+        ctx: l.ctx,
+        method: l.method,
+        url: l.url,
+        startedAt: l.startedAt,
+      };
+      const route = routeOf(l.req as IncomingMessage);
+      if (route !== undefined) r.route = route;
+      out.push(r);
     }
     return out;
   }
@@ -344,83 +350,57 @@ class Serving implements ContextServer {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     // During a drain a keep-alive client must reconnect elsewhere.
     if (this.#draining) res.setHeader("connection", "close");
-    const entry = new Entry(this, req, res, Date.now());
-    bindRequest(entry, res, this.#policy);
-    this.#link(entry);
+    const l = bindRequest(req, res, this.#policy, this.#requests);
     const socket = req.socket as Conn;
-    if (socket[kActive] !== undefined) socket[kActive]++;
+    if (socket[kActive] !== undefined) {
+      socket[kActive]++;
+      socket[kOpenedAt] = undefined;
+    }
     let result: unknown;
     try {
-      result = this.#handler(entry.ctx, req, res);
+      result = this.#handler(l.ctx, req, res);
     } catch (err) {
-      this.#fail(entry, err);
-      this.#settle(entry);
+      this.#fail(l, err);
+      l.handlerReturned();
       return;
     }
     if (isThenable(result)) {
       result.then(
-        () => this.#settle(entry),
+        () => l.handlerReturned(),
         (err: unknown) => {
-          this.#fail(entry, err);
-          this.#settle(entry);
+          this.#fail(l, err);
+          l.handlerReturned();
         },
       );
     } else {
-      this.#settle(entry);
+      l.handlerReturned();
     }
   }
 
-  #link(e: Entry): void {
-    e.prev = this.#tail;
-    if (this.#tail === null) this.#head = e;
-    else this.#tail.next = e;
-    this.#tail = e;
-    this.#count++;
-  }
-
-  /** unlink removes `e` from the list; false if it was not in it. */
-  #unlink(e: Entry): boolean {
-    if (e.prev === null && this.#head !== e) return false;
-    if (e.prev === null) this.#head = e.next;
-    else e.prev.next = e.next;
-    if (e.next === null) this.#tail = e.prev;
-    else e.next.prev = e.prev;
-    e.prev = e.next = null;
-    this.#count--;
-    return true;
-  }
-
-  #settle(entry: Entry): void {
-    entry.settled = true;
-    if (entry.isClosed) this.release(entry);
-  }
-
   /**
-   * release ends a request once both its response closed and its handler
-   * returned, as Go cancels r.Context() when ServeHTTP returns: work the
-   * handler started and did not wait for stops here. During a drain it also
-   * closes the connection if that was its last request.
+   * released runs once a request's response closed and its handler returned
+   * (its context has just ended). During a drain it also closes the
+   * connection if that was its last request.
    */
-  release(entry: Entry): void {
-    if (!this.#unlink(entry)) return;
-    entry.cancel();
-    const socket = entry.req.socket as Conn;
-    if (socket[kActive] !== undefined) socket[kActive]--;
+  #released(l: RequestLifetime): void {
+    const socket = l.req.socket as Conn | null;
+    if (socket !== null && socket[kActive] !== undefined) socket[kActive]--;
     if (!this.#draining) return;
     if (!this.#forced) this.#result.completed++;
-    if (socket[kActive] === 0) closeConnection(socket);
+    if (socket !== null && socket[kActive] === 0) closeConnection(socket);
   }
 
-  #fail(entry: Entry, err: unknown): void {
-    const { ctx, res } = entry;
+  #fail(l: RequestLifetime, err: unknown): void {
+    const ctx = l.ctx;
+    const res = l.res as ServerResponse;
     const done = ctx.err();
     const expected =
       done !== null &&
       (err === done ||
         err === cause(ctx) ||
         (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError")));
-    if (!expected) this.#onError(ctx, err, entry.req);
-    if (entry.isClosed || res.writableEnded) return;
+    if (!expected) this.#onError(ctx, err, l.req as IncomingMessage);
+    if (l.responseClosed || res.writableEnded) return;
     if (res.headersSent) {
       // Half a response cannot be fixed; a reset tells the client it is broken.
       res.destroy();
@@ -434,24 +414,46 @@ class Serving implements ContextServer {
   #startShutdown(): void {
     this.#draining = true;
     this.#stopBaseWatch?.();
-    for (let e = this.#head; e !== null; e = e.next) {
-      if (!e.res.headersSent) e.res.setHeader("connection", "close");
+    for (let l = this.#requests.head; l !== null; l = l.next) {
+      const res = l.res as ServerResponse;
+      if (!res.headersSent) res.setHeader("connection", "close");
     }
     // close() refuses new connections; its callback runs once the last one
     // is gone. Idle keep-alive connections are closed now, busy ones as their
     // last request ends, so a parked client cannot hold the shutdown open.
+    // A connection that opened a moment ago and has sent nothing yet gets
+    // the rest of its grace: its first request may be on its way.
     this.server.close(() => this.#finish());
+    this.#closeIdle();
+  }
+
+  /** closeIdle closes the connections with no request in flight, but for those still in their first moments. */
+  #closeIdle(): void {
+    const now = Date.now();
+    let wait = Infinity;
     for (const socket of this.#conns) {
-      if (socket[kActive] === 0) closeConnection(socket);
+      if (socket[kActive] !== 0) continue;
+      const opened = socket[kOpenedAt];
+      if (opened !== undefined && now - opened < NEW_CONNECTION_GRACE_MS) {
+        wait = Math.min(wait, opened + NEW_CONNECTION_GRACE_MS - now);
+      } else {
+        closeConnection(socket);
+      }
+    }
+    if (wait !== Infinity) {
+      this.#newConnections = setTimeout(() => this.#closeIdle(), Math.max(wait, 1));
     }
   }
 
   #force(): void {
     if (this.#forced || this.#finished) return;
     this.#forced = true;
-    this.#result.canceled = this.#count;
+    this.#result.canceled = this.#requests.count;
     // One cancel reaches every request context: they are all children.
     this.#cancel(this.#shutdownError());
+    // No more waiting for the first request of new connections.
+    clearTimeout(this.#newConnections);
+    for (const socket of this.#conns) if (socket[kActive] === 0) closeConnection(socket);
     // Handlers that honour their context answer within a few turns; the
     // connections of the others are closed.
     this.#hammer = setTimeout(() => {
@@ -466,6 +468,7 @@ class Serving implements ContextServer {
   #finish(): void {
     this.#finished = true;
     clearTimeout(this.#hammer);
+    clearTimeout(this.#newConnections);
     this.#cancel(this.#shutdownError());
     this.#resolveClosed({ ...this.#result });
   }
@@ -488,6 +491,14 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
     (typeof v === "object" || typeof v === "function") &&
     typeof (v as { then?: unknown }).then === "function"
   );
+}
+
+/** routeOf reads the route Express matched (`req.route`, under its router's `req.baseUrl`), if any. */
+function routeOf(req: IncomingMessage): string | undefined {
+  const r = req as { route?: { path?: unknown }; baseUrl?: unknown };
+  const path = r.route?.path;
+  if (typeof path !== "string") return undefined;
+  return (typeof r.baseUrl === "string" ? r.baseUrl : "") + path;
 }
 
 function reportError(_ctx: Context, err: unknown, req: IncomingMessage): void {

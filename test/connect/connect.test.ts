@@ -38,7 +38,7 @@ import {
   handlerInterceptor,
 } from "../../src/connect/index.js";
 import { Sleeper } from "./service.js";
-import { until } from "../node/helpers.js";
+import { until } from "../helpers.js";
 
 /** Seen is what the server's handlers observed of their contexts, per call. */
 interface Seen {

@@ -20,7 +20,8 @@ import {
   type DebugSnapshot,
 } from "../../src/node/index.js";
 import { contextPlugin, type ContextPluginOptions } from "../../src/fastify/index.js";
-import { deferred, get, startAbandoned, until } from "../node/helpers.js";
+import { deferred, until } from "../helpers.js";
+import { get, startAbandoned } from "../node/helpers.js";
 
 async function start(
   options: ContextPluginOptions,

@@ -21,7 +21,8 @@ import {
   ShutdownError,
 } from "../../src/node/index.js";
 import { contextMiddleware, type ContextEnv } from "../../src/hono/index.js";
-import { deferred, get, until } from "../node/helpers.js";
+import { deferred, until } from "../helpers.js";
+import { get } from "../node/helpers.js";
 
 /** onNode serves `app` with @hono/node-server on a free loopback port. */
 async function onNode(

@@ -16,6 +16,7 @@ import {
   contextMiddleware,
   fetchHandler,
   requestContext,
+  serve,
 } from "../../src/node/index.js";
 import { deferred, loopback, until } from "../helpers.js";
 import { get, startAbandoned } from "./helpers.js";
@@ -52,6 +53,52 @@ describe("contextMiddleware (Express)", () => {
     } finally {
       cancelParent();
       await close();
+    }
+  });
+});
+
+describe("Express mounted routers", () => {
+  it("report the URL the client sent, not the one a mounted router rewrote", async () => {
+    const arrived = deferred<Context>();
+    const router = express.Router();
+    router.use(contextMiddleware());
+    router.get("/users/:id", (req) => arrived.resolve(requestContext(req)));
+    const app = express();
+    app.use("/api", router);
+    const server = http.createServer(app);
+    const { port, close: closeServer } = await loopback(server);
+    try {
+      const client = startAbandoned(port, "/api/users/7?tab=2");
+      const ctx = await arrived.promise;
+      client.abort();
+      await ctx.done();
+      const why = cause(ctx);
+      assert.ok(why instanceof ClientDisconnectedError, `cause = ${String(why)}`);
+      assert.equal(why.url, "/api/users/7?tab=2");
+    } finally {
+      await closeServer();
+    }
+  });
+
+  it("under serve(), inflight() lists the original URL and the route that matched", async () => {
+    const arrived = deferred<Context>();
+    const router = express.Router();
+    router.get("/users/:id", (req) => arrived.resolve(requestContext(req)));
+    const app = express();
+    app.use("/api", router);
+    const served = serve((_ctx, req, res) => app(req, res));
+    const { port } = await served.listen(0, "127.0.0.1");
+    try {
+      const client = startAbandoned(port, "/api/users/7");
+      const ctx = await arrived.promise;
+      const [r] = served.inflight();
+      assert.equal(r?.url, "/api/users/7");
+      assert.equal(r?.route, "/api/users/:id");
+      client.abort();
+      await ctx.done();
+      assert.equal((cause(ctx) as ClientDisconnectedError).url, "/api/users/7");
+    } finally {
+      await served.shutdown();
     }
   });
 });

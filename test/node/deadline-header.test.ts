@@ -4,7 +4,7 @@ import {
   formatConnectTimeout,
   formatGrpcTimeout,
   headerBudget,
-} from "../../src/node/deadline-header.js";
+} from "../../src/fetch/deadline-header.js";
 import { background, cause, DeadlineExceeded, sleep, withTimeout } from "../../src/index.js";
 import { fetchWithContext, RequestTimeoutError, serve } from "../../src/node/index.js";
 import { until } from "../helpers.js";

@@ -1,18 +1,21 @@
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
-import { request } from "node:http";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import express from "express";
 import type { BrowserContext } from "playwright-core";
 
 import { launchChromium } from "../chromium.js";
 import { until } from "../helpers.js";
 
 import * as context from "../../src/index.js";
+import { isLoopback, redactQuery } from "../../src/node/debug.js";
 import { debugHandler, debugSnapshot, serve } from "../../src/node/index.js";
 import type { ContextServer } from "../../src/node/index.js";
 
@@ -102,14 +105,13 @@ describe("debugHandler", () => {
         context: tr.querySelector(".context")?.textContent,
       })),
     );
-    // The two held requests, oldest first, then the page's own request.
-    assert.equal(rows.length, 3, `rows = ${JSON.stringify(rows)}`);
+    // The two held requests, oldest first, query values redacted; the page's own request is not listed.
+    assert.equal(rows.length, 2, `rows = ${JSON.stringify(rows)}`);
     assert.deepEqual(
       rows.map((r) => [r.method, r.url, r.state]),
       [
-        ["GET", "/slow?id=1", "live"],
-        ["POST", "/upload/<b>x</b>?id=2", "live"],
-        ["GET", "/debug/taproot?refresh=0", "live"],
+        ["GET", "/slow?id=…", "live"],
+        ["POST", "/upload/<b>x</b>?id=…", "live"],
       ],
     );
     for (const r of rows) {
@@ -128,11 +130,7 @@ describe("debugHandler", () => {
     assert.match(lines[0]!, /withCancel · live · 3 children/);
     // One subtree per request in flight; the two held ones sleep.
     // Each request's context is named after its request, with its age.
-    for (const req of [
-      "GET /slow?id=1",
-      "POST /upload/<b>x</b>?id=2",
-      "GET /debug/taproot?refresh=0",
-    ]) {
+    for (const req of ["GET /slow?id=…", "POST /upload/<b>x</b>?id=…"]) {
       const line = lines.find((l) => l.includes(`withDeadline · ${req} · live · deadline in`));
       assert.ok(line !== undefined, `no tree line for ${req}:\n${tree}`);
       assert.match(line, / · age \d/);
@@ -153,13 +151,13 @@ describe("debugHandler", () => {
     );
     held.shift()!.destroy();
     let urls: (string | null)[] = [];
-    for (let reloads = 0; reloads < 10 && urls.length !== 2; reloads++) {
+    for (let reloads = 0; reloads < 10 && urls.length !== 1; reloads++) {
       await page.waitForEvent("load");
       urls = await page.$$eval("#requests tbody tr.request .url", (tds) =>
         tds.map((td) => td.textContent),
       );
     }
-    assert.deepEqual(urls, ["/upload/<b>x</b>?id=2", "/debug/taproot"]);
+    assert.deepEqual(urls, ["/upload/<b>x</b>?id=…"]);
     await page.close();
   });
 
@@ -168,7 +166,11 @@ describe("debugHandler", () => {
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
     const snap = (await res.json()) as ReturnType<typeof debugSnapshot>;
-    assert.ok(snap.requests.some((r) => r.method === "POST" && r.url === "/upload/<b>x</b>?id=2"));
+    assert.ok(snap.requests.some((r) => r.method === "POST" && r.url === "/upload/<b>x</b>?id=…"));
+    assert.ok(
+      snap.requests.every((r) => !r.url.startsWith("/debug")),
+      "the page's own request is not listed",
+    );
     for (const r of snap.requests) {
       assert.equal(r.state, "live");
       assert.ok(
@@ -188,6 +190,80 @@ describe("debugHandler", () => {
     assert.equal(res.status, 405);
     assert.equal(res.headers.get("allow"), "GET, HEAD");
     await res.text();
+  });
+});
+
+describe("debugHandler's guards", () => {
+  test("answers loopback clients by default, refuses others, and widens only when told", async () => {
+    const source = { inflight: () => [] };
+    const server = createServer((req, res) => {
+      const allow = req.url?.includes("nobody") ? () => false : undefined;
+      debugHandler(source, { allow })(req, res);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      assert.equal((await fetch(`${url}/debug`)).status, 200, "a loopback client");
+      const refused = await fetch(`${url}/debug/nobody`);
+      assert.equal(refused.status, 403);
+      assert.match(await refused.text(), /^forbidden/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+    for (const a of ["127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"]) {
+      assert.equal(isLoopback(a), true, a);
+    }
+    for (const a of [
+      "10.0.0.1",
+      "192.168.1.7",
+      "::ffff:192.168.1.7",
+      "2001:db8::1",
+      "1127.0.0.1",
+      undefined,
+    ]) {
+      assert.equal(isLoopback(a), false, String(a));
+    }
+    assert.throws(() => debugHandler(source, { allow: "everyone" as never }), {
+      name: "TypeError",
+      message: /options.allow must be "loopback", "any" or a function/,
+    });
+    assert.throws(() => debugHandler(source, 5 as never), {
+      name: "TypeError",
+      message: /debugHandler\(source, options\): options must be an object/,
+    });
+  });
+
+  test("reloads at most once a second, redacts query values unless told, and shows serve()'s Express routes", async () => {
+    const router = express.Router();
+    const held = context.withCancel(context.background());
+    router.get("/users/:id", async (_req, res) => {
+      await held[0].done();
+      res.end();
+    });
+    const app = express();
+    app.get("/debug", (req, res) => debug(req, res));
+    app.use("/api", router);
+    const served = serve((_ctx, req, res) => app(req, res));
+    const debug = debugHandler(served, { refresh: 0.01 });
+    const { port } = await served.listen(0, "127.0.0.1");
+    const base = `http://127.0.0.1:${port}`;
+    const pending = fetch(`${base}/api/users/7?token=s3cret`);
+    try {
+      await until(() => served.inflight().length === 1, 10_000, "the request in flight");
+      const page = await (await fetch(`${base}/debug?refresh=0.001`)).text();
+      assert.match(page, /<meta http-equiv="refresh" content="1">/);
+      assert.match(page, /\/api\/users\/7\?token=… <span class="route">\/api\/users\/:id<\/span>/);
+      assert.doesNotMatch(page, /s3cret/);
+      assert.doesNotMatch(page, /data-url="\/debug/, "the page's own request is listed");
+      const shown = debugSnapshot(served, { showQuery: true }).requests.map((r) => r.url);
+      assert.deepEqual(shown, ["/api/users/7?token=s3cret"]);
+      assert.equal(redactQuery("/a?x=1&y&z=2#frag"), "/a?x=…&y&z=…");
+    } finally {
+      held[1]();
+      await (await pending).text();
+      await served.shutdown();
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import { liveChildCount } from "../../src/introspect.js";
 import {
   ClientDisconnectedError,
   RequestTimeoutError,
+  contextMiddleware,
   requestContext,
   serve,
 } from "../../src/node/index.js";
@@ -193,6 +194,34 @@ describe("requestContext", () => {
     });
     assert.throws(() => requestContext(req, undefined, { timeout: "5" as never }), {
       message: /options.timeout must be a number of milliseconds, got "5" \(string\)/,
+    });
+  });
+
+  it("refuses a fake response, a fake request and options that are no object", () => {
+    const req = new http.IncomingMessage(null as never);
+    const fake = { writeHead() {}, on() {}, end() {} };
+    assert.throws(() => requestContext(req, fake as never), {
+      name: "TypeError",
+      message:
+        /requestContext\(req, res\): res must be the request's response \(http.ServerResponse\), got an object/,
+    });
+    assert.throws(() => requestContext({ headers: {}, method: "GET" } as never), {
+      name: "TypeError",
+      message: /req must be an incoming request .* got an object/,
+    });
+    const res = new http.ServerResponse(req);
+    for (const bad of [5_000, "fast", null]) {
+      assert.throws(() => requestContext(req, res, bad as never), {
+        name: "TypeError",
+        message: /requestContext\(req, res\): options must be an object, got /,
+      });
+      assert.throws(() => contextMiddleware(bad as never), {
+        name: "TypeError",
+        message: /contextMiddleware\(options\): options must be an object, got /,
+      });
+    }
+    assert.throws(() => requestContext(req, res, { deadlineHeaders: "no" as never }), {
+      message: /options.deadlineHeaders must be true or false, got "no" \(string\)/,
     });
   });
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import http2 from "node:http2";
 import https from "node:https";
 import net from "node:net";
 import { describe, it } from "node:test";
@@ -261,5 +262,44 @@ describe("serve", () => {
       message: /shutdown\(ctx\): ctx is null; pass background\(\)/,
     });
     assert.equal(DeadlineExceeded.name, "TimeoutError");
+  });
+
+  it("answers the first request of a connection opened just before shutdown (golang/go#22682)", async () => {
+    const app = serve((_ctx, _req, res) => void res.end("late but answered"));
+    const { port } = await app.listen(0, "127.0.0.1");
+    const socket = net.connect(port, "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise((r) => socket.once("connect", r));
+    await new Promise((r) => setTimeout(r, 30)); // the server has accepted it
+    const stopped = app.shutdown();
+    let reply = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (reply += chunk));
+    const ended = new Promise((r) => socket.once("close", r));
+    await new Promise((r) => setTimeout(r, 20)); // the request is on its way
+    socket.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    await ended;
+    assert.match(reply, /^HTTP\/1\.1 200 OK/, `reply = ${JSON.stringify(reply)}`);
+    assert.match(reply, /late but answered$/);
+    assert.match(reply, /connection: close/i);
+    await stopped;
+  });
+
+  it("refuses an HTTP/2 server, pointing at requestContext, and anything that is no server", () => {
+    assert.throws(() => serve(() => {}, { server: http2.createServer() as never }), {
+      name: "TypeError",
+      message:
+        /serve\(handler, options\): options.server is an HTTP\/2 server.*requestContext\(req\)/,
+    });
+    assert.throws(() => serve(() => {}, { server: { on() {} } as never }), {
+      name: "TypeError",
+      message: /options.server must be an http.Server or https.Server .* got an object/,
+    });
+    for (const bad of [5, "fast", () => {}, null]) {
+      assert.throws(() => serve(() => {}, bad as never), {
+        name: "TypeError",
+        message: /serve\(handler, options\): options must be an object, got /,
+      });
+    }
   });
 });

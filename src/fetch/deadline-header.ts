@@ -5,9 +5,23 @@
  * exactly is ignored, and a value can only shorten a request's deadline.
  */
 
-/** Connect's header: the remaining milliseconds, at most 10 digits. */
+/**
+ * Connect's header: the remaining milliseconds, at most 10 digits.
+ *
+ * @example
+ * ```ts
+ * const headers = new Headers({ [CONNECT_TIMEOUT]: formatConnectTimeout(1_500) }); // "1500"
+ * ```
+ */
 export const CONNECT_TIMEOUT = "connect-timeout-ms";
-/** gRPC's header: at most 8 digits and a unit (H M S m u n). */
+/**
+ * gRPC's header: at most 8 digits and a unit (H M S m u n).
+ *
+ * @example
+ * ```ts
+ * const budget = headerBudget(undefined, request.headers.get(GRPC_TIMEOUT) ?? undefined);
+ * ```
+ */
 export const GRPC_TIMEOUT = "grpc-timeout";
 
 const connectPattern = /^\d{1,10}$/;
@@ -21,7 +35,14 @@ const grpcUnitMs: Record<string, number> = {
   n: 1e-6,
 };
 
-/** A time budget read from the headers of an incoming request. */
+/**
+ * A time budget read from the headers of an incoming request.
+ *
+ * @example
+ * ```ts
+ * const b: HeaderBudget | undefined = headerBudget("250", undefined); // { ms: 250, source: "connect-timeout-ms" }
+ * ```
+ */
 export interface HeaderBudget {
   ms: number;
   source: "connect-timeout-ms" | "grpc-timeout";
@@ -34,6 +55,12 @@ type HeaderValue = string | string[] | undefined;
  * headers, or undefined when there is none. A repeated header arrives joined
  * with ", " (Node's rule for unknown headers) or as an array: every part
  * counts, and the smallest wins, so repeating a header never buys time.
+ *
+ * @example
+ * ```ts
+ * headerBudget("900", "2S"); // { ms: 900, source: "connect-timeout-ms" }
+ * headerBudget("soon", undefined); // undefined: malformed values are ignored
+ * ```
  */
 export function headerBudget(connect: HeaderValue, grpc: HeaderValue): HeaderBudget | undefined {
   let best: HeaderBudget | undefined;
@@ -60,7 +87,14 @@ function parts(v: HeaderValue): string[] {
   return all.split(",").map((s) => s.trim());
 }
 
-/** formatConnectTimeout renders whole remaining milliseconds for `connect-timeout-ms`. */
+/**
+ * formatConnectTimeout renders whole remaining milliseconds for `connect-timeout-ms`.
+ *
+ * @example
+ * ```ts
+ * formatConnectTimeout(1234.9); // "1234"
+ * ```
+ */
 export function formatConnectTimeout(ms: number): string {
   return String(Math.min(Math.floor(ms), 9_999_999_999));
 }
@@ -69,6 +103,11 @@ export function formatConnectTimeout(ms: number): string {
  * formatGrpcTimeout renders remaining milliseconds for `grpc-timeout` in the
  * finest unit that fits in 8 digits, rounding down so the callee never gets
  * more time than is left.
+ *
+ * @example
+ * ```ts
+ * formatGrpcTimeout(1_500); // "1500m"
+ * ```
  */
 export function formatGrpcTimeout(ms: number): string {
   const whole = Math.floor(ms);

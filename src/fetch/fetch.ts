@@ -1,4 +1,6 @@
-import { DeadlineExceeded, withSignal, type Context } from "../index.js";
+import type { Context } from "../context.js";
+import { DeadlineExceeded } from "../errors.js";
+import { withSignal } from "../signal.js";
 import {
   CONNECT_TIMEOUT,
   GRPC_TIMEOUT,
@@ -6,7 +8,10 @@ import {
   formatGrpcTimeout,
   headerBudget,
 } from "./deadline-header.js";
-import { checkContext } from "../validate.js";
+import { checkContext, describeValue } from "../validate.js";
+import { checkOptions } from "../validate.js";
+
+const FN = "fetchWithContext(ctx, input, init)";
 
 /**
  * FetchWithContextInit is `RequestInit` plus the options of {@link fetchWithContext}.
@@ -50,10 +55,21 @@ export async function fetchWithContext(
   input: string | URL | Request,
   init?: FetchWithContextInit,
 ): Promise<Response> {
-  checkContext("fetchWithContext(ctx, input, init)", "ctx", ctx);
+  checkContext(FN, "ctx", ctx);
+  checkOptions(FN, init, "init");
+  const { propagateDeadline, fetch: fetchImpl = globalThis.fetch, ...rest } = init ?? {};
+  if (typeof fetchImpl !== "function") {
+    throw new TypeError(
+      `${FN}: init.fetch must be a fetch function, got ${describeValue(fetchImpl)}; omit it to use the global fetch`,
+    );
+  }
+  if (init?.signal != null && typeof (init.signal as Partial<AbortSignal>).aborted !== "boolean") {
+    throw new TypeError(
+      `${FN}: init.signal must be an AbortSignal, got ${describeValue(init.signal)}`,
+    );
+  }
   const before = ctx.err();
   if (before !== null) throw before;
-  const { propagateDeadline, fetch: fetchImpl = globalThis.fetch, ...rest } = init ?? {};
   const request: RequestInit = rest;
 
   const deadline = propagateDeadline === false ? undefined : ctx.deadline();
@@ -74,25 +90,36 @@ export async function fetchWithContext(
     }
     request.headers = headers;
   }
-  const signal = init?.signal ? either(ctx, init.signal) : ctx.signal;
-  try {
-    return await fetchImpl(input, { ...request, signal });
-  } catch (err) {
-    // Whatever fetch made of the abort (its own AbortError, a socket error
-    // racing it), the caller asked for the context's verdict.
-    throw ctx.err() ?? err;
+  if (!init?.signal) {
+    try {
+      return await fetchImpl(input, { ...request, signal: ctx.signal });
+    } catch (err) {
+      // Whatever fetch made of the abort (its own AbortError, a socket error
+      // racing it), the caller asked for the context's verdict.
+      throw ctx.err() ?? err;
+    }
   }
+  // Both ctx and init.signal must abort the request and the reading of its
+  // body: a child context that follows the signal, through taproot's own
+  // signal path (one listener per signal however many calls share it).
+  // AbortSignal.any would do, but leaks on Node (nodejs/node#55351).
+  const [child, release] = withSignal(ctx, init.signal);
+  let res: Response;
+  try {
+    res = await fetchImpl(input, { ...request, signal: child.signal });
+  } catch (err) {
+    release();
+    // fetch rejects with the reason of the signal it was given, as it would
+    // have had init.signal been passed on as is.
+    throw ctx.err() ?? (init.signal.aborted ? init.signal.reason : err);
+  }
+  // The body is read under the same signal, after fetch resolved: the child
+  // lives as long as the response can still be read. A response without a
+  // body lets go now; one with a body when it is collected.
+  if (res.body === null) release();
+  else bodies.register(res, release);
+  return res;
 }
 
-/**
- * either returns a signal that aborts when `ctx` is done or `signal` aborts.
- * AbortSignal.any arrived in Node 20.3; before it, a child context of
- * withSignal does the same, its listener on `signal` removed when either
- * side ends (it cannot be released sooner: the response body is read after
- * fetch resolves, under the same signal).
- */
-function either(ctx: Context, signal: AbortSignal): AbortSignal {
-  if (typeof AbortSignal.any === "function") return AbortSignal.any([ctx.signal, signal]);
-  // eslint-disable-next-line taproot/lost-cancel -- released when either side ends, see above
-  return withSignal(ctx, signal)[0].signal;
-}
+/** Lets go of a child context once the response it guards is garbage. */
+const bodies = new FinalizationRegistry<() => void>((release) => release());

@@ -1,0 +1,342 @@
+/**
+ * The context of one incoming request, and the policy it is made from: the
+ * part of a request's lifetime that needs no `node:` module (fetchHandler
+ * uses it on any runtime; taproot/node's request lifetime builds on it).
+ *
+ * A request context is one node of the tree, a cancelable context that may
+ * also carry the request's deadline. Its deadline has no timer of its own:
+ * every request deadline of the same budget waits in one queue, and one timer
+ * watches the queue's head (see DeadlineQueue). Node's own `setTimeout` and
+ * `clearTimeout` per request cost as much as the rest of the request layer.
+ */
+import { cancelable } from "../cancel.js";
+import { CancelCtx } from "../cancel-ctx.js";
+import { adopt, attach } from "../propagate.js";
+import { background } from "../background.js";
+import { hooks } from "../debug-hooks.js";
+import { deadlineOf, type Context } from "../context.js";
+import { Canceled, DeadlineExceeded } from "../errors.js";
+import { formatDuration } from "../format.js";
+import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
+import { headerBudget } from "./deadline-header.js";
+import { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
+
+/**
+ * RequestContextOptions shape the context of each request. They are read
+ * once, when a request's context is created; later calls return the cached
+ * context whatever options they pass.
+ *
+ * @example
+ * ```ts
+ * const ctx = requestContext(req, res, {
+ *   context: appCtx, // the application's root: its values, its cancellation
+ *   timeout: 10_000, // no request runs longer than 10 s
+ *   maxHeaderTimeout: 60_000, // callers may ask for less, never for more than a minute
+ * });
+ * ```
+ */
+export interface RequestContextOptions {
+  /** The parent of the request context: its values are visible and its cancellation reaches the request. Default `background()`. */
+  context?: Context;
+  /** The time budget of every request in milliseconds, counted from the creation of its context. Default `Infinity` (none). */
+  timeout?: number;
+  /**
+   * Whether the caller's deadline headers (`connect-timeout-ms`, `grpc-timeout`)
+   * shorten the request's deadline. They can never lengthen it. Default `true`.
+   */
+  deadlineHeaders?: boolean;
+  /** The largest budget a deadline header may claim, in milliseconds; larger values are clamped to it. Default `Infinity`. */
+  maxHeaderTimeout?: number;
+}
+
+/** RequestPolicy is a checked RequestContextOptions, resolved once per server or middleware. */
+export interface RequestPolicy {
+  /** The function the user called to make this policy, named in errors about its parent. */
+  fn: string;
+  /** The parent of every request context made under this policy. */
+  parent: Context;
+  /** The queue of deadlines set by `timeout`; null when there is no timeout. */
+  timeout: DeadlineQueue | null;
+  headers: boolean;
+  maxHeader: number;
+}
+
+/** The last options object resolved, and its policy: requestContext() is often given a literal, equal every time. */
+let lastOptions: RequestContextOptions | undefined;
+let lastPolicy: RequestPolicy | undefined;
+
+/**
+ * resolvePolicy checks the options, naming `fn` in errors. An options object
+ * equal field by field to the previous one gets the same policy back, so
+ * `requestContext(req, res, { timeout: 5_000 })` written inline costs no
+ * check and no allocation per request.
+ */
+export function resolvePolicy(
+  fn: string,
+  options: RequestContextOptions | undefined,
+): RequestPolicy {
+  checkOptions(fn, options);
+  const o = options ?? {};
+  const last = lastOptions;
+  if (
+    last !== undefined &&
+    lastPolicy !== undefined &&
+    o.context === last.context &&
+    o.timeout === last.timeout &&
+    o.deadlineHeaders === last.deadlineHeaders &&
+    o.maxHeaderTimeout === last.maxHeaderTimeout
+  ) {
+    return lastPolicy;
+  }
+  if (o.context !== undefined) checkContext(fn, "options.context", o.context);
+  const timeout =
+    o.timeout === undefined ? Infinity : checkMs(fn, "options.timeout", o.timeout, false);
+  if (o.deadlineHeaders !== undefined && typeof o.deadlineHeaders !== "boolean") {
+    throw new TypeError(
+      `${fn}: options.deadlineHeaders must be true or false, got ${describeValue(o.deadlineHeaders)}`,
+    );
+  }
+  const policy: RequestPolicy = {
+    fn,
+    parent: o.context ?? background(),
+    timeout: timeout === Infinity ? null : queueFor(timeout, "timeout"),
+    headers: o.deadlineHeaders !== false,
+    maxHeader:
+      o.maxHeaderTimeout === undefined
+        ? Infinity
+        : checkMs(fn, "options.maxHeaderTimeout", o.maxHeaderTimeout, false),
+  };
+  lastOptions = { ...o };
+  lastPolicy = policy;
+  return policy;
+}
+
+/** withParent returns `policy` with another parent (serve's own server context). */
+export function withParent(parent: Context, policy: RequestPolicy): RequestPolicy {
+  return { ...policy, parent };
+}
+
+/**
+ * How close to its deadline a request whose deadline came from a caller's
+ * header may lose its caller and still be said to have hit the deadline: the
+ * caller gave up at its own deadline, which is ours plus the time its
+ * request took to get here. The larger of 50 ms and 1 % of the budget.
+ */
+function slackMs(budget: number): number {
+  return Math.max(50, budget / 100);
+}
+
+/**
+ * RequestCtx is the context of one request: a cancelable context whose
+ * deadline, if any, waits in a DeadlineQueue instead of a timer of its own.
+ */
+export class RequestCtx extends CancelCtx {
+  /** The queue this context's deadline waits in; set by DeadlineQueue.add, cleared by its remove (the first cancel releases it). */
+  _queue: DeadlineQueue | null;
+  /** The next and previous deadline in the same queue; null when first/last or not queued. */
+  _later: RequestCtx | null;
+  _sooner: RequestCtx | null;
+
+  constructor(fn: string, parent: Context) {
+    super(parent, deadlineOf(fn, parent));
+    this._queue = null;
+    this._later = null;
+    this._sooner = null;
+  }
+
+  override _label(): string {
+    const dl = this._deadline;
+    // No deadline of its own: a plain cancelable context under the parent's.
+    if (dl === undefined || dl === deadlineOf("ctx.toString()", this._parent as Context))
+      return ".WithCancel";
+    return `.WithDeadline(${new Date(dl).toISOString()} [${formatDuration(dl - Date.now())}])`;
+  }
+
+  override _release(): void {
+    const queue = this._queue;
+    if (queue !== null) queue.remove(this);
+  }
+
+  /**
+   * end cancels the context because the request is over (cause `Canceled`),
+   * releasing its place in the parent and in its deadline queue. It is the
+   * request's cancel function, as a method: a request costs no closure.
+   */
+  end(): void {
+    this._cancel(Canceled, Canceled);
+  }
+
+  /**
+   * clientLeft cancels the context because the caller went away: with
+   * ClientDisconnectedError as cause, or as its deadline when the deadline
+   * came from the caller's headers and had all but passed (the caller gave
+   * up at the same deadline, one hop up the chain).
+   */
+  clientLeft(method: string, url: string): void {
+    if (this._error !== null) return;
+    const q = this._queue;
+    if (q !== null && q.source !== "timeout") {
+      if ((this._deadline as number) - Date.now() <= slackMs(q.ms)) {
+        this._cancel(DeadlineExceeded, q.cause());
+        return;
+      }
+    }
+    this._cancel(Canceled, new ClientDisconnectedError(method, url));
+  }
+}
+
+/**
+ * newRequestContext derives a request's context from the policy: a
+ * cancelable child of the parent, under a deadline when the `timeout` option
+ * or the caller's deadline headers (already read, when the policy honours
+ * them) set one, the earliest winning. `ctx.end()` ends it, and its
+ * deadline with it.
+ */
+export function newRequestContext(
+  policy: RequestPolicy,
+  connect: string | string[] | undefined,
+  grpc: string | string[] | undefined,
+): RequestCtx {
+  const parent = policy.parent;
+  const c = new RequestCtx(policy.fn, parent);
+  // cancelable() would also make a cancel function (a bound function and its
+  // dispose property): a request needs none but while something watches for
+  // leaked contexts (taproot-context/testing).
+  if (hooks !== null) cancelable(policy.fn, c, parent);
+  else if (parent instanceof CancelCtx && parent._error === null)
+    adopt(policy.fn, "options.context", parent, c);
+  else attach(policy.fn, "options.context", c, parent);
+  if (c._error !== null) return c;
+  let queue = policy.timeout;
+  if (connect !== undefined || grpc !== undefined) {
+    const hb = headerBudget(connect, grpc);
+    if (hb !== undefined) {
+      const ms = Math.min(hb.ms, policy.maxHeader);
+      if (queue === null || ms < queue.ms) queue = queueFor(ms, hb.source);
+    }
+  }
+  if (queue !== null) queue.add(c);
+  return c;
+}
+
+/** setTimeout cannot wait longer than 2^31−1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/**
+ * DeadlineQueue holds the live request contexts that share one budget, in
+ * the order they were made, which is the order of their deadlines (each is
+ * its creation time plus the same `ms`). One timer waits for the head; it is
+ * not moved when the head leaves early, only re-aimed when it fires, so a
+ * request costs two links and no timer call. The timer is unref'd, like
+ * every deadline timer of taproot: it never keeps a process alive.
+ */
+export class DeadlineQueue {
+  /** The earliest and the latest deadline queued; null when empty. Each leaves when it ends. */
+  // eslint-disable-next-line taproot/no-stored-context -- a queued context unlinks itself when it ends
+  head: RequestCtx | null = null;
+  // eslint-disable-next-line taproot/no-stored-context -- as head
+  tail: RequestCtx | null = null;
+  /** Armed for the head's deadline (or earlier) while the queue is not empty. */
+  timer: Timer | undefined = undefined;
+  /** When `timer` fires (epoch ms); Infinity when unarmed. */
+  armedFor = Infinity;
+  /** The cause shared by every request of this queue that times out, made on the first. */
+  #cause: RequestTimeoutError | undefined;
+
+  constructor(
+    readonly ms: number,
+    readonly source: RequestTimeoutError["source"],
+  ) {}
+
+  cause(): RequestTimeoutError {
+    return (this.#cause ??= new RequestTimeoutError(this.ms, this.source));
+  }
+
+  add(ctx: RequestCtx): void {
+    const dl = Date.now() + this.ms;
+    // A parent's sooner deadline stays: the request inherits it, and the parent's own timer ends both.
+    if (ctx._deadline !== undefined && ctx._deadline <= dl) return;
+    ctx._deadline = dl;
+    if (this.ms <= 0) {
+      ctx._cancel(DeadlineExceeded, this.cause());
+      return;
+    }
+    ctx._queue = this;
+    const t = this.tail;
+    ctx._sooner = t;
+    if (t === null) this.head = ctx;
+    else t._later = ctx;
+    this.tail = ctx;
+    if (this.armedFor === Infinity) this.arm(dl);
+  }
+
+  remove(ctx: RequestCtx): void {
+    const s = ctx._sooner;
+    const l = ctx._later;
+    if (s === null) this.head = l;
+    else s._later = l;
+    if (l === null) this.tail = s;
+    else l._sooner = s;
+    ctx._sooner = ctx._later = null;
+    ctx._queue = null;
+    // A queue of the timeout option keeps its timer when it empties: the
+    // next request would arm it again at once, and an unref'd timer that
+    // fires on an empty queue costs one call every `ms`. A queue of a
+    // header's budget goes, timer and all (callers pick those budgets).
+    if (this.head === null && this.source !== "timeout") {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.armedFor = Infinity;
+      queues[this.source].delete(this.ms);
+    }
+  }
+
+  arm(at: number): void {
+    this.armedFor = at;
+    const t = setTimeout(fire, Math.min(Math.max(at - Date.now(), 1), MAX_TIMER_MS), this);
+    (t as { unref?: () => void }).unref?.();
+    this.timer = t;
+  }
+}
+
+/** fire ends every request whose deadline has passed, then waits for the next. */
+function fire(q: DeadlineQueue): void {
+  q.timer = undefined;
+  q.armedFor = Infinity;
+  const now = Date.now();
+  let c = q.head;
+  while (c !== null && (c._deadline as number) <= now) {
+    // _cancel releases c, which unlinks it from the queue.
+    c._cancel(DeadlineExceeded, q.cause());
+    c = q.head;
+  }
+  if (c !== null) q.arm(c._deadline as number);
+}
+
+/**
+ * The queues: one per budget of the `timeout` option (a server has one),
+ * kept for the life of the process; one per budget read from a deadline
+ * header, dropped when it empties (a caller picks the budget, so those must
+ * not accumulate).
+ */
+const queues: Record<RequestTimeoutError["source"], Map<number, DeadlineQueue>> = {
+  timeout: new Map(),
+  "connect-timeout-ms": new Map(),
+  "grpc-timeout": new Map(),
+};
+
+function queueFor(ms: number, source: RequestTimeoutError["source"]): DeadlineQueue {
+  const map = queues[source];
+  let q = map.get(ms);
+  if (q === undefined) map.set(ms, (q = new DeadlineQueue(ms, source)));
+  return q;
+}
+
+/**
+ * Fetch API Requests are host objects in some runtimes: their contexts go in
+ * a WeakMap, which holds each only as long as its request lives.
+ */
+// eslint-disable-next-line taproot/no-stored-context -- the per-request cache requestContext() reads
+export const fetchContexts = new WeakMap<Request, Context>();

@@ -1,0 +1,333 @@
+/**
+ * A request's lifetime on `node:http`, in one place: binding a context to a
+ * request, ending it when the client leaves (the response or the HTTP/2
+ * stream closing early, or the socket closing under requests pipelined
+ * behind the one being answered), at the deadline (the request context's
+ * own queue, src/fetch/request-context.ts), at shutdown (through its parent,
+ * the server's context), and releasing it once the response is finished and,
+ * under serve(), the handler has returned. requestContext(), serve() and
+ * contextMiddleware() all call bindRequest(); none of them ends a request
+ * context another way.
+ */
+import { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { Socket } from "node:net";
+import type { Context } from "../index.js";
+import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "../fetch/deadline-header.js";
+import {
+  fetchContexts,
+  newRequestContext,
+  type RequestCtx,
+  type RequestPolicy,
+} from "../fetch/request-context.js";
+
+/**
+ * An incoming request of `node:http`, `node:https` or the `node:http2` compatibility API.
+ *
+ * @example
+ * ```ts
+ * function route(req: IncomingRequest): string {
+ *   return `${req.method} ${req.url}`;
+ * }
+ * ```
+ */
+export type IncomingRequest = IncomingMessage | Http2ServerRequest;
+/**
+ * The response that goes with an {@link IncomingRequest}.
+ *
+ * @example
+ * ```ts
+ * function reply(res: OutgoingResponse, body: string): void {
+ *   res.end(body);
+ * }
+ * ```
+ */
+export type OutgoingResponse = ServerResponse | Http2ServerResponse;
+
+/**
+ * Where a request's context lives: a symbol-keyed property of node's request
+ * object, which dies with the request (a WeakMap costs far more per request:
+ * every entry is an ephemeron the GC must trace).
+ */
+const kContext = Symbol("taproot.requestContext");
+/** Where the response (or HTTP/2 stream) keeps its lifetime, for the shared close listener. */
+const kLifetime = Symbol("taproot.lifetime");
+/** Where a socket keeps the list of its requests whose response has not closed yet. */
+const kRequests = Symbol("taproot.socketRequests");
+
+type WithLifetime<T> = T & { [kLifetime]?: RequestLifetime };
+type TrackedSocket = Socket & { [kRequests]?: SocketRequests };
+
+/** contextOf returns the context already bound to a request, if any. */
+export function contextOf(req: object): Context | undefined {
+  const own = (req as { [kContext]?: Context })[kContext];
+  if (own !== undefined) return own;
+  // Only a Fetch API Request (or one shaped like it) can be in the WeakMap:
+  // node's own requests skip the lookup.
+  return req instanceof IncomingMessage ? undefined : fetchContexts.get(req as Request);
+}
+
+/**
+ * isHttp2 tells an HTTP/2 compatibility request, whose stream is its own,
+ * from an HTTP/1 one, whose socket keep-alive hands to the next request.
+ */
+export function isHttp2(req: IncomingRequest): req is Http2ServerRequest {
+  return req.httpVersionMajor >= 2 && "stream" in req;
+}
+
+/**
+ * RequestSet is the list of requests a server is handling, oldest first (an
+ * intrusive list: no hashing, no allocation beyond the lifetime itself).
+ * `released` runs when a request leaves it.
+ */
+export class RequestSet {
+  head: RequestLifetime | null = null;
+  tail: RequestLifetime | null = null;
+  count = 0;
+
+  constructor(readonly released: (l: RequestLifetime) => void) {}
+
+  add(l: RequestLifetime): void {
+    l.owner = this;
+    l.prev = this.tail;
+    if (this.tail === null) this.head = l;
+    else this.tail.next = l;
+    this.tail = l;
+    this.count++;
+  }
+
+  remove(l: RequestLifetime): void {
+    if (l.prev === null) this.head = l.next;
+    else l.prev.next = l.next;
+    if (l.next === null) this.tail = l.prev;
+    else l.next.prev = l.prev;
+    l.prev = l.next = null;
+    l.owner = null;
+    this.count--;
+  }
+}
+
+/**
+ * RequestLifetime is one request from the moment its context is bound to
+ * its release. Its fields are set once at binding unless their comment says
+ * otherwise.
+ */
+export class RequestLifetime {
+  // eslint-disable-next-line taproot/no-stored-context -- a lifetime lives exactly as long as its request
+  ctx!: RequestCtx;
+  /** The method and target as the client sent them: Express's mounted routers rewrite req.url later. */
+  readonly method: string;
+  readonly url: string;
+  /** Set when the response (or HTTP/2 stream) closed, finished or not. */
+  responseClosed = false;
+  /** Set when the handler returned or its promise settled; true from the start when nothing waits for one. */
+  handlerDone: boolean;
+  /** The server's list this request is in until released (serve() only); null otherwise. */
+  owner: RequestSet | null = null;
+  prev: RequestLifetime | null = null;
+  next: RequestLifetime | null = null;
+  /** The request's place among its socket's open requests (HTTP/1), until its response closes. */
+  sooner: RequestLifetime | null = null;
+  later: RequestLifetime | null = null;
+  /** The socket's list it is in; null before, and after its response closed. */
+  socketList: SocketRequests | null = null;
+  /** Epoch ms of arrival, for inflight() (serve() only; 0 otherwise). */
+  startedAt = 0;
+
+  constructor(
+    readonly req: IncomingRequest,
+    readonly res: OutgoingResponse | undefined,
+    waitForHandler: boolean,
+  ) {
+    this.method = req.method ?? "GET";
+    this.url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
+    this.handlerDone = !waitForHandler;
+  }
+
+  /**
+   * handlerReturned marks the handler done: the context is released now if
+   * the response has closed, else when it does.
+   */
+  handlerReturned(): void {
+    this.handlerDone = true;
+    if (this.responseClosed) this.release();
+  }
+
+  /**
+   * release ends the context, as Go's ends r.Context() when ServeHTTP
+   * returns (work the handler started and did not wait for stops here), and
+   * takes the request out of its server's list.
+   */
+  release(): void {
+    this.ctx.end();
+    const o = this.owner;
+    if (o !== null) {
+      o.remove(this);
+      o.released(this);
+    }
+  }
+}
+
+/**
+ * bindRequest creates and caches the context of one request, and makes sure
+ * it ends: returns the lifetime. `set`, when given, holds the request until
+ * its release, which then also waits for `handlerReturned()`.
+ */
+export function bindRequest(
+  req: IncomingRequest,
+  res: OutgoingResponse | undefined,
+  policy: RequestPolicy,
+  set: RequestSet | null,
+): RequestLifetime {
+  let connect: string | string[] | undefined;
+  let grpc: string | string[] | undefined;
+  if (policy.headers) {
+    // Read rawHeaders, never req.headers: Node builds that object lazily, on
+    // first access, and building it for every request would cost more than
+    // all the rest of the binding.
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (name.length === CONNECT_TIMEOUT.length && name.toLowerCase() === CONNECT_TIMEOUT) {
+        connect = append(connect, raw[i + 1] as string);
+      } else if (name.length === GRPC_TIMEOUT.length && name.toLowerCase() === GRPC_TIMEOUT) {
+        grpc = append(grpc, raw[i + 1] as string);
+      }
+    }
+  }
+  const l = new RequestLifetime(req, res, set !== null);
+  const ctx = newRequestContext(policy, connect, grpc);
+  l.ctx = ctx;
+  (req as { [kContext]?: Context })[kContext] = ctx;
+  if (set !== null) {
+    l.startedAt = Date.now();
+    set.add(l);
+  }
+
+  if (isHttp2(req)) {
+    const stream = req.stream as WithLifetime<Http2ServerRequest["stream"]>;
+    stream[kLifetime] = l;
+    if (stream.closed || stream.destroyed) onStreamClose.call(stream);
+    else stream.on("close", onStreamClose);
+    return l;
+  }
+  const r = res as WithLifetime<ServerResponse>;
+  r[kLifetime] = l;
+  if (r.closed || r.destroyed) {
+    onResponseClose.call(r);
+    return l;
+  }
+  r.on("close", onResponseClose);
+  // A request pipelined behind another has a response that is not attached
+  // to the socket yet, and never closes if the client leaves: the socket's
+  // 'close' ends it. One listener per connection, not per request.
+  const socket = req.socket as TrackedSocket | null;
+  if (socket !== null) {
+    if (socket.destroyed) {
+      responseClosed(l, true);
+      return l;
+    }
+    let list = socket[kRequests];
+    if (list === undefined) {
+      list = socket[kRequests] = new SocketRequests();
+      socket.once("close", onSocketClose);
+    }
+    list.add(l);
+  }
+  return l;
+}
+
+/** append collects the values of a repeated header. */
+function append(prev: string | string[] | undefined, v: string): string | string[] {
+  if (prev === undefined) return v;
+  return Array.isArray(prev) ? [...prev, v] : [prev, v];
+}
+
+/**
+ * SocketRequests are the requests of one HTTP/1 connection whose response has
+ * not closed yet: the one being answered and any pipelined behind it.
+ */
+class SocketRequests {
+  first: RequestLifetime | null = null;
+  last: RequestLifetime | null = null;
+
+  add(l: RequestLifetime): void {
+    l.socketList = this;
+    l.sooner = this.last;
+    if (this.last === null) this.first = l;
+    else this.last.later = l;
+    this.last = l;
+  }
+
+  remove(l: RequestLifetime): void {
+    if (l.sooner === null) this.first = l.later;
+    else l.sooner.later = l.later;
+    if (l.later === null) this.last = l.sooner;
+    else l.later.sooner = l.sooner;
+    l.sooner = l.later = null;
+    l.socketList = null;
+  }
+}
+
+/**
+ * A response closing before it finished is a real disconnect; the request's
+ * own 'close' is not (it fires once the body is read, nodejs/node#38924,
+ * nodejs/node#40775).
+ */
+function onResponseClose(this: WithLifetime<ServerResponse>): void {
+  const l = this[kLifetime];
+  if (l !== undefined) responseClosed(l, !this.writableFinished);
+}
+
+/** The connection closed: every request still open on it lost its client. */
+function onSocketClose(this: TrackedSocket): void {
+  const list = this[kRequests];
+  if (list === undefined) return;
+  this[kRequests] = undefined;
+  for (let l = list.first; l !== null; l = list.first) {
+    responseClosed(l, !(l.res as ServerResponse).writableFinished);
+  }
+}
+
+/**
+ * On HTTP/2 the stream is per request. A stream the client reset, or one
+ * that closed with its session before our side ended it (Node closes those
+ * itself with NO_ERROR), is the client leaving: `aborted` says both.
+ */
+function onStreamClose(this: WithLifetime<Http2ServerRequest["stream"]>): void {
+  const l = this[kLifetime];
+  if (l !== undefined) {
+    responseClosed(l, this.aborted || !this.writableFinished || (this.rstCode ?? 0) !== 0);
+  }
+}
+
+/** responseClosed ends a request's response, once: a disconnect cancels its context, then it is released if its handler is done. */
+function responseClosed(l: RequestLifetime, disconnected: boolean): void {
+  if (l.responseClosed) return;
+  l.responseClosed = true;
+  l.socketList?.remove(l);
+  if (disconnected) l.ctx.clientLeft(l.method, l.url);
+  if (l.handlerDone) l.release();
+}
+
+/** isRequest tells a node:http or node:http2 request from anything else. */
+export function isIncomingRequest(req: unknown): req is IncomingRequest {
+  return req instanceof IncomingMessage || isHttp2Request(req);
+}
+
+/** isResponse tells a node:http or node:http2 response from anything else. */
+export function isOutgoingResponse(res: unknown): res is OutgoingResponse {
+  return res instanceof ServerResponse || isHttp2Response(res);
+}
+
+// node:http2's compatibility classes are not exported as values; they are
+// recognized by their constructor's name and their stream.
+function isHttp2Request(req: unknown): boolean {
+  const r = req as { constructor?: { name?: string }; stream?: unknown } | null;
+  return typeof r === "object" && r?.constructor?.name === "Http2ServerRequest" && !!r.stream;
+}
+
+function isHttp2Response(res: unknown): boolean {
+  const r = res as { constructor?: { name?: string }; stream?: unknown } | null;
+  return typeof r === "object" && r?.constructor?.name === "Http2ServerResponse" && !!r.stream;
+}

@@ -1,0 +1,178 @@
+/**
+ * taproot-context/fetch on its own: the portable subpath, imported without
+ * taproot/node, against a real server on loopback.
+ */
+import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { describe, it } from "node:test";
+import v8 from "node:v8";
+import vm from "node:vm";
+import { background, cause, withCancel, withTimeout } from "../../src/index.js";
+import { liveChildCount } from "../../src/introspect.js";
+import {
+  ClientDisconnectedError,
+  fetchHandler,
+  fetchWithContext,
+  requestContextOf,
+} from "../../src/fetch/index.js";
+
+v8.setFlagsFromString("--expose-gc");
+const gc = vm.runInNewContext("gc") as () => void;
+
+async function heapAfterGc(): Promise<number> {
+  for (let i = 0; i < 4; i++) {
+    gc();
+    // Finalizers run between turns: let them.
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return process.memoryUsage().heapUsed;
+}
+
+/** okServer answers every request with "ok" on a keep-alive connection. */
+async function okServer(): Promise<{ url: string; server: http.Server }> {
+  const server = http.createServer((_req, res) => res.end("ok"));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
+}
+
+describe("fetchWithContext with init.signal", () => {
+  it("does not grow the heap per call with one long-lived signal (nodejs/node#55351)", async () => {
+    // The fetch is a sink that answers at once: the network's own churn
+    // (undici's pools and per-request state) would drown tens of bytes per call.
+    const sink = async (_input: unknown, init?: RequestInit): Promise<Response> => {
+      assert.equal(init?.signal?.aborted, false);
+      return new Response(Math.random() < 0.5 ? null : "ok");
+    };
+    const longLived = new AbortController().signal;
+    const [ctx, cancel] = withCancel(background());
+    const calls = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const res = await fetchWithContext(ctx, "http://127.0.0.1/", {
+          signal: longLived,
+          fetch: sink as typeof fetch,
+        });
+        await res.text();
+      }
+    };
+    try {
+      await calls(5_000); // warm up: the JIT, the first finalizations
+      const before = await heapAfterGc();
+      await calls(20_000);
+      const after = await heapAfterGc();
+      const perCall = (after - before) / 20_000;
+      // AbortSignal.any([ctx.signal, longLived]) keeps about 100 B per call here.
+      assert.ok(perCall < 30, `heap grew ${perCall.toFixed(1)} B per call, want < 30`);
+      assert.equal(liveChildCount(ctx), 0, "contexts left under ctx once the responses are gone");
+      assert.ok(getEventListeners(longLived, "abort").length <= 1, "listeners on the signal");
+    } finally {
+      cancel();
+    }
+  });
+
+  it("over the network, leaves nothing on ctx or the signal once the responses are read", async () => {
+    const { url, server } = await okServer();
+    const longLived = new AbortController().signal;
+    const [ctx, cancel] = withCancel(background());
+    try {
+      const one = async (): Promise<string> =>
+        (await fetchWithContext(ctx, url, { signal: longLived })).text();
+      for (let i = 0; i < 200; i++) assert.equal(await one(), "ok");
+      // A response with a body lets go of its context when it is collected.
+      await heapAfterGc();
+      assert.equal(liveChildCount(ctx), 0, "contexts left under ctx");
+      assert.ok(getEventListeners(longLived, "abort").length <= 1, "listeners on the signal");
+    } finally {
+      cancel();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("aborts with the signal's reason when the signal aborts, with the context's error when ctx ends", async () => {
+    const server = http.createServer(() => {}); // never answers
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const controller = new AbortController();
+      const pending = fetchWithContext(background(), url, { signal: controller.signal });
+      controller.abort(new Error("user clicked stop"));
+      await assert.rejects(pending, { message: "user clicked stop" });
+      const [ctx, cancel] = withTimeout(background(), 50);
+      await assert.rejects(fetchWithContext(ctx, url, { signal: new AbortController().signal }), {
+        name: "TimeoutError",
+      });
+      cancel();
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe("bad input", () => {
+  it("fetchWithContext refuses a fetch that is no function and init that is no object", async () => {
+    await assert.rejects(
+      fetchWithContext(background(), "http://127.0.0.1:1/", { fetch: "x" as never }),
+      {
+        name: "TypeError",
+        message:
+          /fetchWithContext\(ctx, input, init\): init.fetch must be a fetch function, got "x" \(string\)/,
+      },
+    );
+    await assert.rejects(fetchWithContext(background(), "http://127.0.0.1:1/", 5 as never), {
+      name: "TypeError",
+      message: /fetchWithContext\(ctx, input, init\): init must be an object, got 5 \(number\)/,
+    });
+    await assert.rejects(
+      fetchWithContext(background(), "http://127.0.0.1:1/", { signal: {} as never }),
+      { name: "TypeError", message: /init.signal must be an AbortSignal, got an object/ },
+    );
+  });
+
+  it("fetchHandler refuses what is no Request, and serves a Request-like object", async () => {
+    const h = fetchHandler(async () => new Response("ok"));
+    await assert.rejects(h(undefined as never), {
+      name: "TypeError",
+      message:
+        /fetchHandler\(handler\)\(request\): request must be a Fetch API Request, got undefined/,
+    });
+    await assert.rejects(h({ url: "/x", headers: {} } as never), {
+      name: "TypeError",
+      message: /its headers are an object, want a Headers object/,
+    });
+    assert.throws(() => fetchHandler(async () => new Response(""), 10 as never), {
+      name: "TypeError",
+      message: /fetchHandler\(handler, options\): options must be an object, got 10 \(number\)/,
+    });
+    // The shape of a Request, as a framework's own request object may be.
+    const like = {
+      url: "http://localhost/items?id=4",
+      method: "GET",
+      headers: new Headers({ "connect-timeout-ms": "1000" }),
+      signal: new AbortController().signal,
+    };
+    let deadline: Date | undefined;
+    const res = await fetchHandler(async (ctx) => {
+      deadline = ctx.deadline();
+      return new Response("ok");
+    })(like as never);
+    assert.equal(await res.text(), "ok");
+    assert.ok(deadline !== undefined, "the deadline header was read");
+  });
+
+  it("fetchHandler reads a client that leaves as a disconnect, and its context is found again", async () => {
+    const controller = new AbortController();
+    const request = new Request("http://localhost/slow?q=1", { signal: controller.signal });
+    const h = fetchHandler(async (ctx, req) => {
+      assert.equal(requestContextOf(req), ctx);
+      controller.abort();
+      await ctx.done();
+      return new Response(String(cause(ctx)));
+    });
+    const res = await h(request);
+    assert.match(await res.text(), /ClientDisconnectedError: .*GET \/slow\?q=1/);
+    assert.ok(new ClientDisconnectedError("GET", "/") instanceof Error);
+  });
+});
