@@ -61,12 +61,12 @@ export function requestContext(
     const known = contextOf(req);
     if (known !== undefined) return known;
   }
-  if (typeof Request === "function" && req instanceof Request) {
-    throw new TypeError(
-      `${FN}: req is a Fetch API Request that no fetchHandler() wrapped; wrap the handler with fetchHandler(handler) so its context exists`,
-    );
-  }
   if (!isIncomingRequest(req)) {
+    if (typeof Request === "function" && req instanceof Request) {
+      throw new TypeError(
+        `${FN}: req is a Fetch API Request that no fetchHandler() wrapped; wrap the handler with fetchHandler(handler) so its context exists`,
+      );
+    }
     throw new TypeError(
       `${FN}: req must be an incoming request (http.IncomingMessage or http2.Http2ServerRequest), got ${describeValue(req)}`,
     );
