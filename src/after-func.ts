@@ -3,6 +3,7 @@ import type { Listener, Owner, ChildNode } from "./cancel.js";
 import { attach, unlink } from "./cancel.js";
 import { describeValue } from "./validate.js";
 import { checkContext } from "./validate.js";
+import { binder } from "./async-binder.js";
 
 /** AfterFunc waits in its context's list of children until the context is done or stop() is called. */
 class AfterFunc implements Listener {
@@ -48,7 +49,8 @@ export function afterFunc(ctx: Context, f: () => void): () => boolean {
       `afterFunc(ctx, f): f must be the function to run once ctx is done, got ${describeValue(f)}`,
     );
   }
-  const a = new AfterFunc(f);
+  // f runs in the async context of this call when a binder is installed (async-binder.ts).
+  const a = new AfterFunc(binder === null ? f : binder(f));
   attach(a, ctx);
   return () => {
     if (a._f === null) return false;

@@ -7,6 +7,7 @@ import {
   headerBudget,
 } from "./deadline-header.js";
 import { checkContext } from "../validate.js";
+import { hookHeaders } from "../header-hooks.js";
 
 /**
  * FetchWithContextInit is `RequestInit` plus the options of {@link fetchWithContext}.
@@ -74,6 +75,13 @@ export async function fetchWithContext(
     }
     request.headers = headers;
   }
+  // --- header hooks (taproot-context/otel's trace headers); see ../header-hooks.ts ---
+  const hooked = hookHeaders(
+    ctx,
+    request.headers ?? (input instanceof Request ? input.headers : undefined),
+  );
+  if (hooked !== undefined) request.headers = hooked;
+  // --- end of header hooks ---
   const signal = init?.signal ? either(ctx, init.signal) : ctx.signal;
   try {
     return await fetchImpl(input, { ...request, signal });
