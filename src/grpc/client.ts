@@ -52,7 +52,8 @@ export function bindCall<C extends ClientCall>(ctx: Context, call: C): C {
       `${fn}: call must be a grpc-js client call (what a client method returns), got ${describeValue(call)}`,
     );
   }
-  if (ctx.done() === null) return call;
+  // No ctx.done() === null shortcut: done() would make the promise that
+  // afterFunc does without.
   if (ctx.err() !== null) {
     call.cancel();
     return call;
