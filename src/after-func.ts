@@ -3,6 +3,7 @@ import type { ChildNode, Listener, Owner } from "./child-list.js";
 import { unlink } from "./child-list.js";
 import { attach } from "./propagate.js";
 import { checkContext, describeValue } from "./validate.js";
+import { binder } from "./async-binder.js";
 
 /** AfterFunc waits in its context's list of children until the context is done or stop() is called. */
 class AfterFunc implements Listener {
@@ -51,7 +52,8 @@ export function afterFunc(ctx: Context, f: () => void): () => boolean {
       `${fn}: f must be the function to run once ctx is done, got ${describeValue(f)}`,
     );
   }
-  const a = new AfterFunc(f);
+  // f runs in the async context of this call when a binder is installed (async-binder.ts).
+  const a = new AfterFunc(binder === null ? f : binder(f));
   attach(fn, "ctx", a, ctx);
   return () => {
     if (a._callback === null) return false;

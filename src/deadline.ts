@@ -12,12 +12,18 @@ export const MAX_TIMER_MS = 2_147_483_647;
 
 type Timer = ReturnType<typeof setTimeout>;
 
+/** Deno's global, where it exists: its web timers are numbers, unref'd by id. */
+const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+
 /**
- * unref lets a deadline timer not keep Node's event loop alive, like
- * AbortSignal.timeout. Browsers return a number, which has no unref.
+ * unref lets a deadline timer not keep the event loop alive, like
+ * AbortSignal.timeout: Node's and Bun's timers have unref(); Deno 2.0's web
+ * timers are numbers, which Deno.unrefTimer takes; browsers' numbers need
+ * nothing.
  */
 function unref(t: Timer): Timer {
-  (t as { unref?: () => void }).unref?.();
+  if (typeof t === "number") deno?.unrefTimer?.(t);
+  else (t as { unref?: () => void }).unref?.();
   return t;
 }
 

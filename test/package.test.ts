@@ -111,8 +111,10 @@ describe("package", () => {
       "./eslint",
       "./fastify",
       "./fetch",
+      "./grpc",
       "./hono",
       "./node",
+      "./otel",
       "./testing",
     ]);
     for (const sub of subpaths) {

@@ -10,6 +10,7 @@ import {
 } from "./deadline-header.js";
 import { checkContext, describeValue } from "../validate.js";
 import { checkOptions } from "../validate.js";
+import { hookHeaders } from "../header-hooks.js";
 
 const FN = "fetchWithContext(ctx, input, init)";
 
@@ -90,6 +91,13 @@ export async function fetchWithContext(
     }
     request.headers = headers;
   }
+  // --- header hooks (taproot-context/otel's trace headers); see ../header-hooks.ts ---
+  const hooked = hookHeaders(
+    ctx,
+    request.headers ?? (input instanceof Request ? input.headers : undefined),
+  );
+  if (hooked !== undefined) request.headers = hooked;
+  // --- end of header hooks ---
   if (!init?.signal) {
     try {
       return await fetchImpl(input, { ...request, signal: ctx.signal });

@@ -1,0 +1,140 @@
+import { DeadlineExceeded, afterFunc, type Context } from "../index.js";
+import { checkContext, describeValue } from "../validate.js";
+import { DEADLINE_SLACK_MS, Status, deadlinePassed, epochMs } from "./status.js";
+import type { ClientCall, ClientCallOptions, GrpcStatus } from "./types.js";
+
+/**
+ * callOptions returns grpc-js call options whose `deadline` is the earlier
+ * of `ctx`'s and `options.deadline`, with the other options as given. grpc-js
+ * sends it to the server as `grpc-timeout` and fails the call with
+ * DEADLINE_EXCEEDED when it passes. Pair it with {@link bindCall} so the
+ * call also ends when `ctx` is canceled.
+ *
+ * @example
+ * ```ts
+ * const stream = bindCall(ctx, client.watch({ topic }, callOptions(ctx)));
+ * for await (const event of stream) handle(event);
+ * ```
+ */
+export function callOptions<O extends ClientCallOptions>(ctx: Context, options?: O): O {
+  checkContext("callOptions(ctx, options)", "ctx", ctx);
+  const mine = ctx.deadline();
+  const given = options ?? ({} as O);
+  if (mine === undefined || epochMs(given.deadline) <= mine.getTime()) return given;
+  return { ...given, deadline: mine };
+}
+
+/**
+ * bindCall ties a grpc-js client call to `ctx` and returns the call: when
+ * `ctx` is done before the call's status arrives, the call is canceled
+ * (`call.cancel()`, which resets the stream; the server's context reads
+ * `Canceled`). The tie is released when the status arrives. A `ctx` that is
+ * already done cancels the call at once. At `ctx`'s deadline, the call is
+ * left a few milliseconds to end with grpc-js's own DEADLINE_EXCEEDED (pass
+ * {@link callOptions} so it has that deadline) before it is canceled.
+ *
+ * @example
+ * ```ts
+ * const call = bindCall(ctx, client.chat(callOptions(ctx)));
+ * call.write({ text: "hi" });
+ * ```
+ */
+export function bindCall<C extends ClientCall>(ctx: Context, call: C): C {
+  const fn = "bindCall(ctx, call)";
+  checkContext(fn, "ctx", ctx);
+  if (
+    call === null ||
+    typeof call !== "object" ||
+    typeof (call as Partial<ClientCall>).cancel !== "function" ||
+    typeof (call as Partial<ClientCall>).on !== "function"
+  ) {
+    throw new TypeError(
+      `${fn}: call must be a grpc-js client call (what a client method returns), got ${describeValue(call)}`,
+    );
+  }
+  // No ctx.done() === null shortcut: done() would make the promise that
+  // afterFunc does without.
+  if (ctx.err() !== null) {
+    call.cancel();
+    return call;
+  }
+  // Set while a deadline's cancel waits for grpc-js's own deadline timer.
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const stop = afterFunc(ctx, () => {
+    // At the deadline, grpc-js's own timer (set by callOptions) ends the call
+    // with DEADLINE_EXCEEDED, as the caller expects; a cancel() now would beat
+    // it and read CANCELLED. Cancel only if it has not within the slack.
+    if (ctx.err() === DeadlineExceeded) grace = setTimeout(() => call.cancel(), DEADLINE_SLACK_MS);
+    else call.cancel();
+  });
+  const ended = (): void => {
+    call.removeListener("status", ended);
+    if (grace !== undefined) clearTimeout(grace);
+    stop();
+  };
+  call.on("status", ended);
+  return call;
+}
+
+/** The grpc-js callback of a unary client method (`requestCallback`). */
+type Callback<Res> = (error: (Error & Partial<GrpcStatus>) | null, value?: Res) => void;
+
+/**
+ * unaryCall calls the unary method `method` of a grpc-js `client` under
+ * `ctx` and returns the response: the call carries `ctx`'s deadline
+ * ({@link callOptions}) and is canceled when `ctx` is done
+ * ({@link bindCall}). When the call fails because of `ctx`, the promise
+ * rejects with `ctx.err()` (`DeadlineExceeded` at the deadline, `Canceled`
+ * otherwise), as a Go client's `err` reads; any other failure rejects with
+ * grpc-js's `ServiceError`. A `ctx` already done rejects without a call.
+ *
+ * @example
+ * ```ts
+ * const [ctx, cancel] = withTimeout(parent, 500);
+ * try {
+ *   const user = await unaryCall<User>(ctx, users, "getUser", { id: 42 });
+ * } finally {
+ *   cancel();
+ * }
+ * ```
+ */
+export function unaryCall<Res = unknown>(
+  ctx: Context,
+  client: object,
+  method: string,
+  request: unknown,
+  metadata?: object,
+  options?: ClientCallOptions,
+): Promise<Res> {
+  const fn = "unaryCall(ctx, client, method, request)";
+  checkContext(fn, "ctx", ctx);
+  const f = (client as Record<string, unknown> | null | undefined)?.[method] as
+    ((...args: unknown[]) => unknown) | undefined;
+  if (typeof f !== "function") {
+    return Promise.reject(
+      new TypeError(
+        `${fn}: client.${String(method)} must be a unary method of a grpc-js client, got ${describeValue(f)}`,
+      ),
+    );
+  }
+  const before = ctx.err();
+  if (before !== null) return Promise.reject(before);
+  const opts = callOptions(ctx, options);
+  const deadline = epochMs(opts.deadline);
+  return new Promise<Res>((resolve, reject) => {
+    const done: Callback<Res> = (err, value) => {
+      if (err === null) resolve(value as Res);
+      else if (ctx.err() !== null) reject(ctx.err());
+      // grpc-js's deadline timer may beat the context's by a millisecond.
+      else if (err.code === Status.DEADLINE_EXCEEDED && deadlinePassed(deadline)) {
+        reject(DeadlineExceeded);
+      } else reject(err);
+    };
+    const call = (
+      metadata === undefined
+        ? f.call(client, request, opts, done)
+        : f.call(client, request, metadata, opts, done)
+    ) as ClientCall;
+    bindCall(ctx, call);
+  });
+}

@@ -1,0 +1,421 @@
+/**
+ * taproot-context/grpc against a real grpc-js server and client on
+ * 127.0.0.1: unary and streaming calls, a client that cancels, a deadline,
+ * and the trap of grpc-js's "cancelled" event, which also fires after a
+ * call succeeded and at the deadline.
+ */
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+
+import {
+  Canceled,
+  DeadlineExceeded,
+  background,
+  cause,
+  sleep,
+  withCancel,
+  withTimeout,
+  type Context,
+} from "../../src/index.js";
+import {
+  CallCancelledError,
+  bindCall,
+  callContext,
+  callOptions,
+  handleBidiStream,
+  handleClientStream,
+  handleServerStream,
+  handleUnary,
+  unaryCall,
+} from "../../src/grpc/index.js";
+
+interface Message {
+  text: string;
+  waitMs?: number;
+}
+
+const proto = fileURLToPath(new URL("./fixtures/echo.proto", import.meta.url));
+const definition = protoLoader.loadSync(proto, { keepCase: false, defaults: true });
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const Echo = (grpc.loadPackageDefinition(definition) as any).taproot.test
+  .Echo as grpc.ServiceClientConstructor;
+
+/** What the server saw of each call: its context, and every "cancelled" event grpc-js emitted. */
+interface Seen {
+  ctx: Context;
+  call: grpc.ServerUnaryCall<Message, Message> | grpc.ServerWritableStream<Message, Message>;
+  cancelledEvents: number;
+  /** cause(ctx) when the handler returned (or threw). */
+  causeAtEnd?: unknown;
+}
+const seen: Seen[] = [];
+/** Each call's Seen, once its handler has started. */
+const started: Array<(s: Seen) => void> = [];
+
+function record(ctx: Context, call: Seen["call"]): Seen {
+  const s: Seen = { ctx, call, cancelledEvents: 0 };
+  call.on("cancelled", () => s.cancelledEvents++);
+  seen.push(s);
+  started.shift()?.(s);
+  return s;
+}
+
+function nextCall(): Promise<Seen> {
+  return new Promise((resolve) => started.push(resolve));
+}
+
+let server: grpc.Server;
+let client: grpc.Client & Record<string, unknown>;
+
+before(async () => {
+  server = new grpc.Server();
+  server.addService(Echo.service, {
+    say: handleUnary(async (ctx, call: grpc.ServerUnaryCall<Message, Message>) => {
+      const s = record(ctx, call);
+      try {
+        if (call.request.text === "fail")
+          throw { code: grpc.status.NOT_FOUND, details: "no such text" };
+        if (call.request.waitMs) await sleep(ctx, call.request.waitMs);
+        return { text: `echo ${call.request.text}` };
+      } finally {
+        s.causeAtEnd = cause(ctx);
+      }
+    }),
+    count: handleServerStream(async (ctx, call: grpc.ServerWritableStream<Message, Message>) => {
+      const s = record(ctx, call);
+      try {
+        const n = Number(call.request.text);
+        for (let i = 0; i < n; i++) {
+          call.write({ text: String(i) });
+          if (call.request.waitMs) await sleep(ctx, call.request.waitMs);
+        }
+      } finally {
+        s.causeAtEnd = cause(ctx);
+      }
+    }),
+    collect: handleClientStream(async (_ctx, call: grpc.ServerReadableStream<Message, Message>) => {
+      const texts: string[] = [];
+      for await (const m of call) texts.push((m as Message).text);
+      return { text: texts.join(",") };
+    }),
+    chat: handleBidiStream(async (_ctx, call: grpc.ServerDuplexStream<Message, Message>) => {
+      // A plain for-await would destroy the stream when it ends, and a
+      // destroyed stream can no longer send its status.
+      for await (const m of call.iterator({ destroyOnReturn: false })) {
+        call.write({ text: `re ${(m as Message).text}` });
+      }
+    }),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as typeof client;
+});
+
+after(async () => {
+  client.close();
+  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+});
+
+/** settled waits until grpc-js has delivered its late events (the "cancelled" after a status goes out on nextTick). */
+async function settled(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 50));
+}
+
+describe("unary", () => {
+  test("a successful call ends its server context without a client-cancel cause, though grpc-js emits cancelled", async () => {
+    const got = await unaryCall<Message>(background(), client, "say", { text: "hi" });
+    assert.equal(got.text, "echo hi");
+    await settled();
+    const s = seen.at(-1)!;
+    assert.equal(
+      s.cancelledEvents,
+      1,
+      `grpc-js "cancelled" events = ${s.cancelledEvents}, want 1 (the trap this bridge avoids)`,
+    );
+    assert.equal(
+      s.causeAtEnd,
+      null,
+      `cause(ctx) in the handler = ${String(s.causeAtEnd)}, want null`,
+    );
+    assert.equal(
+      s.ctx.err(),
+      Canceled,
+      "ctx.err() after the call finished, want Canceled (like Go, once the handler returns)",
+    );
+    assert.ok(
+      !(cause(s.ctx) instanceof CallCancelledError),
+      `cause(ctx) = ${String(cause(s.ctx))}, want no client cancel`,
+    );
+    assert.equal(
+      s.call.listenerCount("cancelled"),
+      1,
+      "the bridge's cancelled listener is still attached (only the test's should be)",
+    );
+  });
+
+  test("a deadline reads DeadlineExceeded on both sides", async () => {
+    const [ctx, cancel] = withTimeout(background(), 100);
+    try {
+      const call = nextCall();
+      await assert.rejects(
+        unaryCall(ctx, client, "say", { text: "slow", waitMs: 5_000 }),
+        (err) => {
+          assert.equal(
+            err,
+            DeadlineExceeded,
+            `client error = ${String(err)}, want DeadlineExceeded`,
+          );
+          return true;
+        },
+      );
+      const s = await call;
+      await s.ctx.done();
+      assert.equal(
+        s.ctx.err(),
+        DeadlineExceeded,
+        `server ctx.err() = ${String(s.ctx.err())} (cause ${String(cause(s.ctx))}, at end ${String(s.causeAtEnd)}), want DeadlineExceeded`,
+      );
+      assert.equal(
+        cause(s.ctx),
+        DeadlineExceeded,
+        `server cause(ctx) = ${String(cause(s.ctx))}, want DeadlineExceeded`,
+      );
+      assert.ok(
+        s.ctx.deadline() !== undefined,
+        "server ctx.deadline() is undefined, want the caller's deadline",
+      );
+    } finally {
+      cancel();
+    }
+  });
+
+  test("a client that cancels cancels the server's context with CallCancelledError", async () => {
+    const [ctx, cancel] = withCancel(background());
+    const call = nextCall();
+    const pending = unaryCall(ctx, client, "say", { text: "wait", waitMs: 5_000 });
+    const s = await call;
+    cancel();
+    await assert.rejects(pending, (err) => {
+      assert.equal(err, Canceled, `client error = ${String(err)}, want Canceled`);
+      return true;
+    });
+    await s.ctx.done();
+    assert.equal(s.ctx.err(), Canceled, `server ctx.err() = ${String(s.ctx.err())}, want Canceled`);
+    const why = cause(s.ctx);
+    assert.ok(
+      why instanceof CallCancelledError,
+      `server cause(ctx) = ${String(why)}, want CallCancelledError`,
+    );
+    assert.equal(why.path, "/taproot.test.Echo/Say");
+  });
+
+  test("the server ctx has the caller's deadline, to the millisecond's slack", async () => {
+    const [ctx, cancel] = withTimeout(background(), 60_000);
+    try {
+      const call = nextCall();
+      await unaryCall(ctx, client, "say", { text: "x" });
+      const s = await call;
+      const diff = Math.abs(s.ctx.deadline()!.getTime() - ctx.deadline()!.getTime());
+      assert.ok(
+        diff < 1_000,
+        `server deadline differs by ${diff} ms from the client's, want < 1000`,
+      );
+    } finally {
+      cancel();
+    }
+  });
+
+  test("an error with a status code reaches the client as that status", async () => {
+    await assert.rejects(
+      unaryCall(background(), client, "say", { text: "fail" }),
+      (err: grpc.ServiceError) => {
+        assert.equal(err.code, grpc.status.NOT_FOUND, `code = ${err.code}, want NOT_FOUND`);
+        assert.equal(err.details, "no such text");
+        return true;
+      },
+    );
+  });
+
+  test("a context already done rejects at once and sends nothing", async () => {
+    const [ctx, cancel] = withCancel(background());
+    cancel();
+    const before = seen.length;
+    await assert.rejects(
+      unaryCall(ctx, client, "say", { text: "never" }),
+      (err) => err === Canceled,
+    );
+    await settled();
+    assert.equal(seen.length, before, "the server saw a call, want none");
+  });
+
+  test("a client-streaming call gets its one response", async () => {
+    const res = await new Promise<Message>((resolve, reject) => {
+      const call = (
+        client.collect as (
+          cb: (e: Error | null, m?: Message) => void,
+        ) => grpc.ClientWritableStream<Message>
+      )((e, m) => (e ? reject(e) : resolve(m!)));
+      call.write({ text: "a" });
+      call.write({ text: "b" });
+      call.end();
+    });
+    assert.equal(res.text, "a,b");
+  });
+});
+
+describe("streaming", () => {
+  function count(ctx: Context, n: number, waitMs: number): grpc.ClientReadableStream<Message> {
+    const f = client.count as (
+      m: Message,
+      o: grpc.CallOptions,
+    ) => grpc.ClientReadableStream<Message>;
+    return bindCall(ctx, f.call(client, { text: String(n), waitMs }, callOptions(ctx)));
+  }
+
+  test("a finished stream ends its server context without a client-cancel cause", async () => {
+    const got: string[] = [];
+    for await (const m of count(background(), 3, 0)) got.push((m as Message).text);
+    assert.deepEqual(got, ["0", "1", "2"]);
+    await settled();
+    const s = seen.at(-1)!;
+    assert.equal(
+      s.causeAtEnd,
+      null,
+      `cause(ctx) in the handler = ${String(s.causeAtEnd)}, want null`,
+    );
+    assert.ok(
+      !(cause(s.ctx) instanceof CallCancelledError),
+      `cause(ctx) = ${String(cause(s.ctx))}, want no client cancel`,
+    );
+  });
+
+  test("canceling the client's context cancels the stream and the server's context", async () => {
+    const [ctx, cancel] = withCancel(background());
+    const call = nextCall();
+    const stream = count(ctx, 1_000, 20);
+    const s = await call;
+    const [first] = (await once(stream, "data")) as [Message];
+    assert.equal(first.text, "0");
+    cancel();
+    const [err] = (await once(stream, "error")) as [grpc.ServiceError];
+    assert.equal(
+      err.code,
+      grpc.status.CANCELLED,
+      `client stream error code = ${err.code}, want CANCELLED`,
+    );
+    await s.ctx.done();
+    assert.equal(s.ctx.err(), Canceled);
+    assert.ok(
+      cause(s.ctx) instanceof CallCancelledError,
+      `server cause(ctx) = ${String(cause(s.ctx))}, want CallCancelledError`,
+    );
+    assert.ok(s.causeAtEnd instanceof CallCancelledError || s.causeAtEnd === undefined);
+  });
+
+  test("a deadline ends the stream with DEADLINE_EXCEEDED and the server reads DeadlineExceeded", async () => {
+    const [ctx, cancel] = withTimeout(background(), 150);
+    try {
+      const call = nextCall();
+      const stream = count(ctx, 1_000, 20);
+      stream.on("data", () => {});
+      const s = await call;
+      const [err] = (await once(stream, "error")) as [grpc.ServiceError];
+      assert.equal(
+        err.code,
+        grpc.status.DEADLINE_EXCEEDED,
+        `client stream error code = ${err.code}, want DEADLINE_EXCEEDED`,
+      );
+      await ctx.done();
+      assert.equal(ctx.err(), DeadlineExceeded);
+      await s.ctx.done();
+      assert.equal(
+        s.ctx.err(),
+        DeadlineExceeded,
+        `server ctx.err() = ${String(s.ctx.err())} (cause ${String(cause(s.ctx))}, at end ${String(s.causeAtEnd)}), want DeadlineExceeded`,
+      );
+    } finally {
+      cancel();
+    }
+  });
+
+  test("a bidirectional stream answers each message and ends cleanly", async () => {
+    const f = client.chat as (o: grpc.CallOptions) => grpc.ClientDuplexStream<Message, Message>;
+    const call = bindCall(background(), f.call(client, callOptions(background())));
+    call.write({ text: "a" });
+    call.write({ text: "b" });
+    call.end();
+    const got: string[] = [];
+    for await (const m of call) got.push((m as Message).text);
+    assert.deepEqual(got, ["re a", "re b"]);
+  });
+});
+
+describe("client helpers", () => {
+  test("callOptions keeps the earlier deadline and the other options", () => {
+    const [ctx, cancel] = withTimeout(background(), 10_000);
+    try {
+      const soon = Date.now() + 1_000;
+      assert.equal(callOptions(ctx, { deadline: soon, host: "h" }).deadline, soon);
+      const o = callOptions(ctx, { deadline: Date.now() + 60_000, host: "h" });
+      assert.equal(o.host, "h");
+      assert.deepEqual(o.deadline, ctx.deadline());
+      assert.deepEqual(callOptions(background()), {});
+    } finally {
+      cancel();
+    }
+  });
+
+  test("bindCall lets go of the call once its status arrives", async () => {
+    const [ctx, cancel] = withCancel(background());
+    try {
+      const f = client.count as (
+        m: Message,
+        o: grpc.CallOptions,
+      ) => grpc.ClientReadableStream<Message>;
+      const stream = bindCall(ctx, f.call(client, { text: "1" }, {}));
+      const before = stream.listenerCount("status");
+      stream.resume();
+      await once(stream, "status");
+      assert.equal(
+        stream.listenerCount("status"),
+        before - 1,
+        "bindCall's status listener is still attached",
+      );
+      cancel(); // must not reach the finished call
+      await settled();
+    } finally {
+      cancel();
+    }
+  });
+
+  test("bad arguments fail with the function's name and the fix", async () => {
+    assert.throws(
+      () => callContext(background(), {} as never),
+      /callContext\(parent, call\): call must be a grpc-js server call/,
+    );
+    assert.throws(
+      () => callContext(undefined as never, {} as never),
+      /callContext\(parent, call\): parent is undefined; pass background\(\)/,
+    );
+    assert.throws(
+      () => bindCall(background(), null as never),
+      /bindCall\(ctx, call\): call must be a grpc-js client call/,
+    );
+    assert.throws(
+      () => handleUnary("x" as never),
+      /handleUnary\(handler, options\): handler must be a function/,
+    );
+    await assert.rejects(
+      unaryCall(background(), client, "nope", {}),
+      /unaryCall\(ctx, client, method, request\): client\.nope must be a unary method/,
+    );
+  });
+});
