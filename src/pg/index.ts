@@ -24,6 +24,8 @@ export { query } from "./query.js";
 export { connect } from "./connect.js";
 export { transaction } from "./transaction.js";
 export { cancelChannel } from "./run.js";
+export type { ContextCursor } from "./stream.js";
+export { stream, cursor } from "./stream.js";
 
 // postgres.js (`postgres` 3, optional peer: pass your own `sql`)
 export { contextSql, type ContextSql, type PostgresSql } from "./postgres-js.js";
