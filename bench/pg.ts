@@ -260,8 +260,19 @@ async function mainJob(): Promise<void> {
   const total = N(10_000);
   console.error(`${total} requests to examples/server.ts, a third disconnecting early`);
   const example = fileURLToPath(new URL("../examples/server.ts", import.meta.url));
+  // A database of its own: the jobs it enqueues must not wait in anyone's `postgres` database.
+  const dbName = `bench_main_job_${process.pid}`;
+  await admin.query(`create database ${dbName}`);
+  const dbUrl = new URL(server.url);
+  dbUrl.pathname = `/${dbName}`;
   const child = spawn(process.execPath, ["--import", "tsx", example], {
-    env: { ...process.env, DATABASE_URL: server.url, PORT: "0", QUERY_MS: "20", POLL_MS: "60000" },
+    env: {
+      ...process.env,
+      DATABASE_URL: dbUrl.toString(),
+      PORT: "0",
+      QUERY_MS: "20",
+      POLL_MS: "60000",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -317,6 +328,7 @@ async function mainJob(): Promise<void> {
   );
   record("main job: backends running afterwards", String(running), "0", running === 0);
   record("main job: exit code after SIGTERM", String(code), "0", code === 0);
+  await admin.query(`drop database ${dbName} with (force)`);
 }
 
 try {
