@@ -97,7 +97,7 @@ describe("package", () => {
     };
     assert.equal(pkg.name, "taproot-context");
     const subpaths = Object.keys(pkg.exports).filter((k) => k !== "./package.json");
-    assert.deepEqual(subpaths.sort(), [".", "./eslint", "./node", "./testing"]);
+    assert.deepEqual(subpaths.sort(), [".", "./eslint", "./node", "./pg", "./testing"]);
     for (const sub of subpaths) {
       const spec = sub === "." ? "taproot-context" : `taproot-context/${sub.slice(2)}`;
       const file = fileURLToPath(import.meta.resolve(spec));
