@@ -115,6 +115,7 @@ describe("package", () => {
       "./hono",
       "./node",
       "./otel",
+      "./pg",
       "./testing",
     ]);
     for (const sub of subpaths) {

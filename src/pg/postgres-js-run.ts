@@ -1,0 +1,196 @@
+// The engine under contextSql and begin: one postgres.js statement under a
+// context, on a connection nobody else is using, canceled on the server when
+// the context ends, and never a cancel that reaches another statement.
+//
+// Why a connection of our own: postgres.js pipelines. A query sent behind
+// another one is "cancelled" by deferring the CancelRequest until it becomes
+// active, and a CancelRequest names a backend, not a statement: if the query
+// ends before the request lands, it cancels whatever that connection runs
+// next, someone else's query (porsager/postgres README, "Canceling queries in
+// progress"; reproduced in /pg notes). So a statement that may be canceled runs
+// alone on a reserved connection (`sql.reserve()`), and the connection goes
+// back only once the CancelRequest's socket has closed (the server has
+// signaled the backend by then) and the statement ended with 57014. Otherwise
+// the connection is retired: its backend is terminated, and postgres.js opens
+// a fresh one on demand.
+import type { PendingQuery, Sql } from "postgres";
+import { afterFunc, type Context } from "../index.js";
+
+/** A reserved connection, or the transaction scope of `sql.begin`. */
+export type Runner = Pick<Sql, "unsafe"> &
+  ((strings: TemplateStringsArray, ...values: never[]) => PendingQuery<never>);
+
+/** SQLSTATE of "canceling statement due to user request" (and statement_timeout). */
+const QUERY_CANCELED = "57014";
+
+/**
+ * How long after the CancelRequest's socket closed a statement may run on
+ * before the caller gets ctx.err() anyway: a cancel that reached the server
+ * before the statement did is lost (a few in 1,000 in the /pg probes), and
+ * postgres.js sends only one. The statement then ends by itself (or at its
+ * statement_timeout) and its connection is retired.
+ */
+const LOST_CANCEL_MS = 250;
+
+/**
+ * canceledBy returns what a canceled statement rejects with: `ctx.err()`
+ * itself, so `err === ctx.err()` and `err === Canceled` hold. Why it ended
+ * is `cause(ctx)`; the driver's own error is given to `onDriverError`.
+ */
+function canceledBy(ctx: Context): Error {
+  const err = ctx.err();
+  if (err === null) throw new Error("taproot: internal error: canceledBy on a live context");
+  return err;
+}
+
+/** isServerError reports whether PostgreSQL itself sent `err`: the connection is still usable. */
+export function isServerError(err: unknown): boolean {
+  return (
+    typeof err === "object" &&
+    err !== null &&
+    (err as { name?: unknown }).name === "PostgresError" &&
+    typeof (err as { severity?: unknown }).severity === "string"
+  );
+}
+
+/**
+ * isConnectionError reports whether `err` says the connection itself is gone
+ * (postgres.js's CONNECTION_* codes, or a socket error). Such a connection is
+ * already back in postgres.js's closed queue, so it must not be released:
+ * release() would put a closed connection among the open ones.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (typeof err !== "object" || err === null || isServerError(err)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && code.startsWith("CONNECTION_")) return true;
+  return typeof (err as { syscall?: unknown }).syscall === "string";
+}
+
+/** What became of a statement's connection after it ran. */
+export type Fate = "reuse" | "retire" | "gone";
+
+/** A statement's outcome: its result or error, and the connection's fate once everything settled. */
+export interface Outcome<T> {
+  ok: boolean;
+  value: T | undefined;
+  error: unknown;
+  /** Resolves once the statement, any cancel and the RESET have settled. */
+  fate: Promise<Fate>;
+  /** Set when the caller is answered before the statement ended (a cancel that was lost). */
+  gaveUp: boolean;
+}
+
+/**
+ * statementTimeoutMs is the remaining time of ctx's deadline as a
+ * statement_timeout (whole ms, at least 1: 0 would mean no limit), or
+ * undefined when ctx has no deadline.
+ */
+export function statementTimeoutMs(ctx: Context): number | undefined {
+  const deadline = ctx.deadline();
+  if (deadline === undefined) return undefined;
+  return Math.max(1, Math.ceil(deadline.getTime() - Date.now()));
+}
+
+/**
+ * execute runs `build(runner)` under ctx on a connection no other caller
+ * uses, and resolves when the caller may be answered: when the statement
+ * settles, or (ctx done) once the cancel has been sent and the statement
+ * ended or was given up on. `timeoutMs`, when set, is sent first as
+ * `SET [LOCAL] statement_timeout`, and reset after (outside a transaction):
+ * one write, no extra round trip, since postgres.js pipelines the three.
+ */
+export function execute<T>(
+  ctx: Context,
+  runner: Runner,
+  build: (runner: Runner) => PendingQuery<never>,
+  timeoutMs: number | undefined,
+  local: boolean,
+): Promise<Outcome<T>> {
+  const prelude =
+    timeoutMs === undefined
+      ? undefined
+      : runner.unsafe(`set ${local ? "local " : ""}statement_timeout = ${timeoutMs}`).execute();
+  const statement = build(runner);
+  statement.execute();
+  const reset =
+    timeoutMs === undefined || local
+      ? undefined
+      : runner.unsafe("reset statement_timeout").execute();
+
+  // The prelude and the RESET are ours; their errors only decide the fate.
+  const preludeOk = prelude?.then(
+    () => true,
+    () => false,
+  );
+  const resetOk = reset?.then(
+    () => true,
+    () => false,
+  );
+
+  return new Promise<Outcome<T>>((resolve) => {
+    // Set when ctx ends before the statement settled: the cancel's promise,
+    // which resolves once the server has closed the CancelRequest's socket.
+    let cancelClosed: Promise<unknown> | undefined;
+    let settled: { ok: boolean; value: unknown } | undefined;
+    let answered = false;
+
+    const fate = async (): Promise<Fate> => {
+      await statementDone;
+      const sent = cancelClosed !== undefined;
+      if (sent) await cancelClosed;
+      const ok = [(await preludeOk) ?? true, (await resetOk) ?? true].every(Boolean);
+      const s = settled!;
+      if (!s.ok && isConnectionError(s.value)) return "gone";
+      if (!ok) return "retire";
+      if (!sent) return "reuse";
+      // A cancel was sent: reuse only if it was spent on this statement.
+      return !s.ok && (s.value as { code?: unknown }).code === QUERY_CANCELED ? "reuse" : "retire";
+    };
+
+    const answer = (gaveUp: boolean): void => {
+      if (answered) return;
+      answered = true;
+      const s = settled;
+      const outcome: Outcome<T> =
+        cancelClosed === undefined && s !== undefined
+          ? {
+              ok: s.ok,
+              value: s.ok ? (s.value as T) : undefined,
+              error: s.ok ? undefined : s.value,
+              fate: fateP,
+              gaveUp,
+            }
+          : { ok: false, value: undefined, error: canceledBy(ctx), fate: fateP, gaveUp };
+      resolve(outcome);
+    };
+
+    const statementDone: Promise<void> = statement.then(
+      (value) => {
+        settled = { ok: true, value };
+        stop();
+      },
+      (error: unknown) => {
+        settled = { ok: false, value: error };
+        stop();
+      },
+    );
+    const stop = afterFunc(ctx, () => {
+      if (settled !== undefined) return;
+      // q.cancel() returns a Promise at run time (typed void): sent now if the
+      // statement is running, when it becomes active if pipelined, or a local
+      // rejection if it was never sent.
+      cancelClosed = Promise.resolve(statement.cancel() as unknown).catch(() => undefined);
+      void cancelClosed.then(() => {
+        const timer = setTimeout(answer, LOST_CANCEL_MS, true);
+        void statementDone.then(() => {
+          clearTimeout(timer);
+          answer(false);
+        });
+      });
+    });
+    const fateP = statementDone.then(fate);
+    void statementDone.then(() => {
+      if (cancelClosed === undefined) answer(false);
+    });
+  });
+}

@@ -1,0 +1,188 @@
+import type { ParameterOrFragment, PendingQuery, ReservedSql, Row, RowList, Sql } from "postgres";
+import { afterFunc, type Context } from "../index.js";
+import { checkContext, describeValue } from "../validate.js";
+import {
+  execute,
+  isServerError,
+  statementTimeoutMs,
+  type Fate,
+  type Runner,
+} from "./postgres-js-run.js";
+
+/**
+ * ContextSql is postgres.js's tagged template bound to a context: every
+ * statement it runs is canceled on the server when the context ends, and
+ * bounded by the context's deadline on the server too. Build one per
+ * request or job with {@link contextSql}, or get one from {@link begin}.
+ *
+ * @example
+ * ```ts
+ * const db = contextSql(ctx, sql);
+ * const [user] = await db`select * from users where id = ${id}`;
+ * const rows = await db.unsafe("select * from jobs where state = $1", ["queued"]);
+ * ```
+ */
+export interface ContextSql {
+  /** Runs the tagged statement under the context; fragments and helpers built with your `sql` work inside. */
+  <T extends readonly object[] = Row[]>(
+    strings: TemplateStringsArray,
+    ...values: readonly ParameterOrFragment<never>[]
+  ): Promise<RowList<T>>;
+  /** Runs `text` with `$1`-style parameters under the context, like `sql.unsafe(text, values)`. */
+  unsafe<T extends readonly object[] = Row[]>(
+    text: string,
+    values?: readonly unknown[],
+  ): Promise<RowList<T>>;
+}
+
+/** The `sql` of postgres.js, as far as contextSql and begin use it. */
+export type PostgresSql = Pick<Sql, "reserve" | "begin" | "unsafe">;
+
+/**
+ * contextSql returns postgres.js's `sql` tag bound to `ctx`. A statement run
+ * through it rejects with `ctx.err()` at once if `ctx` is already done
+ * (nothing is sent); if `ctx` ends while it waits for a connection, the wait
+ * ends and the connection is given back when it comes; if `ctx` ends while
+ * it runs, postgres.js sends a CancelRequest (over TLS when the connection
+ * uses TLS), the backend stops, and the promise rejects with `ctx.err()`
+ * (`cause(ctx)` says why). The remaining time of `ctx`'s deadline is also set
+ * as the statement's `statement_timeout`, so the server stops it even if this
+ * process dies.
+ *
+ * A cancel never reaches another statement: each statement under a context
+ * that can end runs alone on a reserved connection (`sql.reserve()`), which
+ * goes back to the pool only if the statement ended with 57014 after a cancel
+ * and the server has closed the cancel connection; otherwise its backend is
+ * terminated and postgres.js reconnects on demand. The price is postgres.js's
+ * pipelining between concurrent statements, for those statements only: under
+ * a context that can never end (`background()`) the statement goes straight
+ * to `sql`, pipelined as usual. Call `contextSql` per request or job: it is a
+ * closure, cheap to make.
+ *
+ * @example
+ * ```ts
+ * import postgres from "postgres";
+ * import { contextSql } from "taproot-context/pg";
+ *
+ * const sql = postgres(process.env.DATABASE_URL!);
+ * async function handle(ctx: Context, id: number) {
+ *   const db = contextSql(ctx, sql);
+ *   const [order] = await db`select * from orders where id = ${id}`;
+ *   return order; // the query stopped on the server if the client left
+ * }
+ * ```
+ */
+export function contextSql(ctx: Context, sql: PostgresSql): ContextSql {
+  const name = "contextSql(ctx, sql)";
+  checkContext(name, "ctx", ctx);
+  checkSql(name, sql);
+  const tag = ((strings: TemplateStringsArray, ...values: unknown[]) => {
+    if (!Array.isArray(strings) || !Array.isArray((strings as { raw?: unknown }).raw)) {
+      return Promise.reject(
+        new TypeError(
+          `${name}: call the result as a tagged template (db\`select ...\`), got ${describeValue(strings)}; use db.unsafe(text, values) for a string`,
+        ),
+      );
+    }
+    return run(ctx, sql, (r) => r(strings, ...(values as never[])));
+  }) as ContextSql;
+  tag.unsafe = (text: string, values?: readonly unknown[]) => {
+    const bad = checkText("contextSql(ctx, sql).unsafe(text, values)", text, values);
+    if (bad) return Promise.reject(bad);
+    return run(ctx, sql, (r) => r.unsafe(text, values as never[]) as PendingQuery<never>);
+  };
+  return tag;
+}
+
+/** checkSql throws a TypeError naming `fn` unless `sql` looks like postgres.js's `sql`. */
+export function checkSql(fn: string, sql: unknown): asserts sql is PostgresSql {
+  const s = sql as Partial<Record<keyof PostgresSql, unknown>> | null | undefined;
+  if (
+    typeof sql !== "function" ||
+    typeof s?.reserve !== "function" ||
+    typeof s.begin !== "function" ||
+    typeof s.unsafe !== "function"
+  ) {
+    throw new TypeError(
+      `${fn}: sql must be postgres.js's sql (the result of postgres(url)), got ${describeValue(sql)}`,
+    );
+  }
+}
+
+/** checkText returns the TypeError for a statement text or values list of the wrong shape, if any. */
+export function checkText(fn: string, text: unknown, values: unknown): TypeError | undefined {
+  if (typeof text !== "string") {
+    return new TypeError(`${fn}: text must be a string of SQL, got ${describeValue(text)}`);
+  }
+  if (values !== undefined && !Array.isArray(values)) {
+    return new TypeError(
+      `${fn}: values must be an array of parameters for $1, $2, ..., got ${describeValue(values)}`,
+    );
+  }
+  return undefined;
+}
+
+/** run is one statement under ctx on the pool `sql`: checkout, execute, and the connection's fate. */
+async function run<T>(
+  ctx: Context,
+  sql: PostgresSql,
+  build: (r: Runner) => PendingQuery<never>,
+): Promise<T> {
+  const done = ctx.err();
+  if (done !== null) throw done;
+  // A context that can never end never cancels: nothing to guard against.
+  if (ctx.done() === null) return (await build(sql as unknown as Runner)) as T;
+  const reserved = await reserve(ctx, sql);
+  const outcome = await execute<T>(
+    ctx,
+    reserved as unknown as Runner,
+    build,
+    statementTimeoutMs(ctx),
+    false,
+  );
+  const settled = outcome.fate.then((fate) => settle(reserved, fate));
+  // Answer once the connection is back (counts are normal when the caller
+  // resumes), unless the statement outlived a lost cancel: then it settles later.
+  if (!outcome.gaveUp) await settled;
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value as T;
+}
+
+/**
+ * reserve waits for a connection of our own, or until ctx is done. postgres.js
+ * cannot withdraw the wait (`sql.reserve()` takes no signal), so a connection
+ * that arrives after the caller gave up is released at once, never lost.
+ */
+export function reserve(ctx: Context, sql: PostgresSql): Promise<ReservedSql> {
+  const pending = sql.reserve();
+  return new Promise<ReservedSql>((resolve, reject) => {
+    const stop = afterFunc(ctx, () => reject(ctx.err()));
+    pending.then(
+      (reserved) => (stop() ? resolve(reserved) : reserved.release()),
+      (error: unknown) => stop() && reject(error),
+    );
+  });
+}
+
+/**
+ * settle gives a reserved connection back, or retires it, or leaves it to
+ * postgres.js when it is gone.
+ *
+ * Retiring asks the server to end the session once it is idle
+ * (`idle_session_timeout`, PostgreSQL 14+) rather than terminating it
+ * mid-statement: a FATAL that arrives while a statement is active stays
+ * behind in postgres.js 3.4 and fails the first statement of the next
+ * connection it opens. On close postgres.js un-reserves the connection and
+ * reconnects on demand, so release() must not follow.
+ */
+export async function settle(reserved: ReservedSql, fate: Fate): Promise<void> {
+  if (fate === "reuse") return reserved.release();
+  if (fate === "gone") return;
+  await reserved.unsafe("set idle_session_timeout = 1").then(
+    () => undefined,
+    (error: unknown) => {
+      // Still alive and refusing (PostgreSQL before 14): give it back rather than lose it.
+      if (isServerError(error)) reserved.release();
+    },
+  );
+}

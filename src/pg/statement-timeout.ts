@@ -1,0 +1,122 @@
+// The server-side half of a deadline: a query sent with the remaining time as
+// its `statement_timeout`, in the same round trip as the query itself.
+//
+// Measured alternatives (PostgreSQL 18, loopback): `BEGIN; SET LOCAL …;
+// query; COMMIT` costs four round trips (~100–130 µs against ~40 µs), and a
+// session-level `SET` would outlive the query on a pooled connection and
+// stop somebody else's statement. So the setting rides in front of the query
+// and ends with the query's own implicit transaction:
+// - simple protocol (no parameters): one Query message
+//   `SET LOCAL statement_timeout = N; <text>`, which PostgreSQL runs as one
+//   implicit transaction block, so `SET LOCAL` holds for `<text>` and is
+//   undone after it;
+// - extended protocol (parameters): Parse/Bind/Execute of
+//   `SELECT set_config('statement_timeout', 'N', true)` before the query's own
+//   Parse/Bind/Describe/Execute, all before one Sync (one transaction, so the
+//   local setting holds until Sync and is undone there; `set_config` rather
+//   than `SET LOCAL`, which would warn outside a transaction block).
+// Inside a transaction (`BEGIN` already sent) the same prefix is a plain
+// `SET LOCAL`, which holds until COMMIT or ROLLBACK.
+//
+// node-postgres has no hook for this, so the query is a subclass of the
+// client's own Query class (`Client.Query`, so this module imports nothing of
+// `pg` at run time) that writes the prefix and hides its replies.
+
+/** The part of node-postgres's Query class this module builds on (pg 8). */
+interface PgQuery {
+  text: string;
+  callback: ((error: Error | null, result: unknown) => void) | undefined;
+  requiresPreparation(): boolean;
+  prepare(connection: unknown): void;
+  handleDataRow(message: unknown): void;
+  handleCommandComplete(message: unknown, connection: unknown): void;
+}
+
+type PgQueryClass = new (text: string, values?: unknown[]) => PgQuery;
+
+/** The largest value `statement_timeout` takes (an int of milliseconds); longer deadlines are left to the client. */
+export const MAX_STATEMENT_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** One subclass per Query class seen (normally one: the app's `pg`). */
+const subclasses = new WeakMap<PgQueryClass, PgQueryClass>();
+
+/**
+ * timedQueryClass returns the subclass of `Query` that sends a query with
+ * its own `statement_timeout`, or undefined when `Query` is not node-postgres's
+ * Query (pg-native, or a client of some other shape): then no server deadline.
+ */
+function timedQueryClass(Query: unknown): PgQueryClass | undefined {
+  if (typeof Query !== "function") return undefined;
+  const proto = (Query as { prototype?: Partial<PgQuery> }).prototype;
+  if (
+    proto === undefined ||
+    typeof proto.prepare !== "function" ||
+    typeof proto.requiresPreparation !== "function" ||
+    typeof proto.handleCommandComplete !== "function" ||
+    typeof proto.handleDataRow !== "function"
+  ) {
+    return undefined;
+  }
+  const known = subclasses.get(Query as PgQueryClass);
+  if (known !== undefined) return known;
+  const Base = Query as PgQueryClass;
+  class TimedQuery extends Base {
+    /** The statement that sets the timeout (extended protocol) or "SET" (simple), until its reply was skipped; then null. */
+    _setting: string | null = null;
+    override prepare(connection: unknown): void {
+      if (this._setting !== null) {
+        const con = connection as {
+          parse(m: object): void;
+          bind(m: object): void;
+          execute(m: object): void;
+        };
+        con.parse({ text: this._setting });
+        con.bind({});
+        con.execute({});
+      }
+      super.prepare(connection);
+    }
+    override handleDataRow(message: unknown): void {
+      // set_config's one row (it has no RowDescription: the prefix sends no Describe).
+      if (this._setting !== null) return;
+      super.handleDataRow(message);
+    }
+    override handleCommandComplete(message: unknown, connection: unknown): void {
+      if (this._setting !== null) {
+        this._setting = null; // the prefix is done; what follows is the caller's
+        return;
+      }
+      super.handleCommandComplete(message, connection);
+    }
+  }
+  subclasses.set(Base, TimedQuery);
+  return TimedQuery;
+}
+
+/**
+ * timedQuery builds a query for `client.query()` that runs `text` with
+ * `statement_timeout` set to `ms` for this statement only (inside a
+ * transaction: until the transaction ends), calling `callback` with
+ * node-postgres's usual (error, result). It returns undefined when the
+ * client's Query class is not one this module knows.
+ */
+export function timedQuery(
+  Query: unknown,
+  text: string,
+  values: unknown[] | undefined,
+  ms: number,
+  callback: (error: Error | null, result: unknown) => void,
+): PgQuery | undefined {
+  const Timed = timedQueryClass(Query);
+  if (Timed === undefined) return undefined;
+  const query = new Timed(text, values) as PgQuery & { _setting: string | null };
+  query.callback = callback;
+  const timeout = Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(ms)));
+  if (query.requiresPreparation()) {
+    query._setting = `SELECT set_config('statement_timeout', '${timeout}', true)`;
+  } else {
+    query._setting = "SET";
+    query.text = `SET LOCAL statement_timeout = ${timeout}; ${text}`;
+  }
+  return query;
+}

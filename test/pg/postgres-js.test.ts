@@ -1,0 +1,408 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import postgres from "postgres";
+import {
+  background,
+  Canceled,
+  cause,
+  DeadlineExceeded,
+  withCancel,
+  withCancelCause,
+  withTimeout,
+} from "../../src/index.js";
+import { begin } from "../../src/pg/postgres-js-begin.js";
+import { contextSql } from "../../src/pg/postgres-js.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+
+let db: TestDatabase;
+let admin: postgres.Sql;
+
+before(async () => {
+  db = await createTestDatabase();
+  admin = postgres(db.url, {
+    max: 2,
+    onnotice: () => {},
+    connection: { application_name: "admin" },
+  });
+  await admin`create table items (id serial primary key, name text not null)`;
+});
+after(async () => {
+  await admin.end();
+  await db.drop();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** activeLike counts backends other than admin's running a statement whose text contains `marker`. */
+async function activeLike(marker: string): Promise<number> {
+  const [row] = await admin<{ n: number }[]>`
+    select count(*)::int as n from pg_stat_activity
+    where state = 'active' and pid <> pg_backend_pid() and query like ${"%" + marker + "%"}`;
+  return row!.n;
+}
+
+/** waitFor polls `check` until it is true or `ms` passed; returns its last answer. */
+async function waitFor(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > end) return false;
+    await sleep(20);
+  }
+}
+
+/** connections counts the sessions open on the test database, admin's excluded. */
+async function connections(): Promise<number> {
+  const [row] = await admin<{ n: number }[]>`
+    select count(*)::int as n from pg_stat_activity
+    where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'
+      and application_name <> 'admin'`;
+  return row!.n;
+}
+
+describe("contextSql(ctx, sql)", () => {
+  it("runs tagged statements, fragments and unsafe text with values", async () => {
+    const sql = postgres(db.url, { max: 2 });
+    try {
+      const [ctx, cancel] = withCancel(background());
+      const q = contextSql(ctx, sql);
+      const [row] = await q<{ n: number; s: string }[]>`select ${41}::int + 1 as n, ${"x"} as s`;
+      assert.deepEqual({ ...row }, { n: 42, s: "x" });
+      const where = sql`where id = ${1}`;
+      const rows = await q`select 1 as one from (select 1 as id) t ${where}`;
+      assert.equal(rows.length, 1, "a fragment built with sql works inside");
+      const [u] = await q.unsafe<{ v: string }[]>("select $1::text as v", ["y"]);
+      assert.equal(u!.v, "y");
+      cancel();
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("rejects with ctx.err() at once and sends nothing when ctx is already done", async () => {
+    const sent: string[] = [];
+    const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
+    try {
+      const [ctx, cancel] = withCancel(background());
+      cancel();
+      await assert.rejects(contextSql(ctx, sql)`select 1`, (err) => err === Canceled);
+      const [late] = withTimeout(background(), 0);
+      await assert.rejects(
+        contextSql(late, sql).unsafe("select 1"),
+        (err) => err === DeadlineExceeded,
+      );
+      assert.deepEqual(sent, [], "statements sent");
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("cancels the running statement on the server and rejects with ctx.err()", async () => {
+    const sql = postgres(db.url, { max: 2 });
+    try {
+      const [ctx, cancel] = withCancelCause(background());
+      const why = new Error("client went away");
+      const running = contextSql(ctx, sql)`select pg_sleep(30) as cancel_me_1`;
+      assert.ok(
+        await waitFor(async () => (await activeLike("cancel_me_1")) === 1, 10_000),
+        "query never ran",
+      );
+      const t0 = Date.now();
+      cancel(why);
+      await assert.rejects(running, (err) => err === Canceled);
+      const took = Date.now() - t0;
+      assert.ok(took < 5_000, `rejected ${took} ms after cancel, want well under pg_sleep(30)`);
+      assert.equal(cause(ctx), why);
+      assert.equal(await activeLike("cancel_me_1"), 0, "backends still running the canceled query");
+      // The connection was kept (57014 seen) and serves the next statement.
+      const [row] = await sql`select 7 as n`;
+      assert.equal(row!.n, 7);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("ends the wait for a connection when ctx ends, and gives back the one that arrives later", async () => {
+    const sql = postgres(db.url, { max: 1 });
+    try {
+      const held = await sql.reserve();
+      const [ctx, cancel] = withCancel(background());
+      const waiting = contextSql(ctx, sql)`select 1`;
+      await sleep(50);
+      cancel();
+      await assert.rejects(waiting, (err) => err === Canceled);
+      held.release(); // the abandoned reserve gets it now, and must hand it back
+      const [ctx2, cancel2] = withTimeout(background(), 10_000);
+      const [row] = await contextSql(ctx2, sql)`select 2 as n`;
+      assert.equal(row!.n, 2, "the pool's only connection came back");
+      cancel2();
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("bounds the statement on the server by ctx's deadline and resets statement_timeout after", async () => {
+    const sql = postgres(db.url, { max: 1 });
+    try {
+      const [ctx, cancel] = withTimeout(background(), 300);
+      const q = contextSql(ctx, sql);
+      const [shown] = await q<{ statement_timeout: string }[]>`show statement_timeout`;
+      assert.match(shown!.statement_timeout, /^\d+ms$/, "statement_timeout during the statement");
+      await assert.rejects(q`select pg_sleep(30)`, (err) => err === DeadlineExceeded);
+      cancel();
+      const [after] = await sql<{ statement_timeout: string }[]>`show statement_timeout`;
+      assert.equal(after!.statement_timeout, "0", "statement_timeout left on the connection");
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("stops the statement at its deadline even when the process is killed with SIGKILL", async () => {
+    const code = `
+      import postgres from "postgres";
+      import { background, withTimeout } from "./src/index.ts";
+      import { contextSql } from "./src/pg/postgres-js.ts";
+      const sql = postgres(process.env.URL);
+      const [ctx] = withTimeout(background(), 1500);
+      contextSql(ctx, sql)\`select pg_sleep(60) as killed_mid_query\`.catch(() => {});
+    `;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+      cwd: new URL("../..", import.meta.url),
+      env: { ...process.env, URL: db.url },
+      stdio: "ignore",
+    });
+    try {
+      assert.ok(
+        await waitFor(async () => (await activeLike("killed_mid_query")) === 1, 15_000),
+        "query never ran",
+      );
+      child.kill("SIGKILL");
+      // Not the client's timer (the process is gone): the server's statement_timeout.
+      assert.ok(
+        await waitFor(async () => (await activeLike("killed_mid_query")) === 0, 15_000),
+        "the backend still runs pg_sleep(60) 15 s after its 1.5 s deadline",
+      );
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  it("never cancels the next statement: cancels at the moment results arrive, thousands of times", async (t) => {
+    // One connection, so every "next statement" runs where a late cancel would land.
+    const sql = postgres(db.url, { max: 1 });
+    const budget = Date.now() + 40_000;
+    let rounds = 0;
+    let canceled = 0;
+    try {
+      while (rounds < 3_000 && Date.now() < budget) {
+        rounds++;
+        const [ctx, cancel] = withCancel(background());
+        const mine = contextSql(ctx, sql)`select 1`;
+        // Cancel after 0..3 turns of the event loop: before, during and just after the result.
+        const turns = rounds % 4;
+        const canceler = (async () => {
+          for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
+          cancel();
+        })();
+        const next = sql`select 2 as n`; // someone else's statement, at once, same pool
+        const [a, b] = await Promise.allSettled([mine, next]);
+        await canceler;
+        if (a.status === "rejected") {
+          assert.equal(
+            a.reason,
+            Canceled,
+            `round ${rounds}: own statement failed with ${String(a.reason)}`,
+          );
+          canceled++;
+        }
+        assert.equal(
+          b.status,
+          "fulfilled",
+          `round ${rounds}: the next statement failed: ${String((b as PromiseRejectedResult).reason)}`,
+        );
+        // And the one after that, once our connection is back.
+        const [row] = await sql`select 3 as n`;
+        assert.equal(row!.n, 3);
+      }
+    } finally {
+      await sql.end();
+    }
+    t.diagnostic(`${rounds} rounds, ${canceled} of our own statements canceled, 0 others`);
+    assert.ok(rounds >= 200, `only ${rounds} rounds in the time budget`);
+    assert.ok(
+      canceled > 0,
+      `no round canceled its own statement in ${rounds}; the test provoked nothing`,
+    );
+  });
+
+  it("leaves no backend running and no connection leaked after many random cancels", async () => {
+    const sql = postgres(db.url, { max: 4, connection: { application_name: "random_cancels" } });
+    try {
+      const jobs = Array.from({ length: 200 }, async (_, i) => {
+        const [ctx, cancel] = withCancel(background());
+        const timer = setTimeout(cancel, Math.random() * 30);
+        try {
+          await contextSql(ctx, sql)`select pg_sleep(${(i % 5) * 0.01}) as random_cancel`;
+        } catch (err) {
+          assert.equal(err, Canceled);
+        } finally {
+          clearTimeout(timer);
+          cancel();
+        }
+      });
+      await Promise.all(jobs);
+      assert.ok(
+        await waitFor(async () => (await activeLike("random_cancel")) === 0, 5_000),
+        "backends still running after every promise settled",
+      );
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => sql`select ${i}::int as n`),
+      );
+      assert.equal(results.length, 50);
+      assert.ok((await connections()) <= 4, `connections ${await connections()}, want <= max 4`);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("throws a TypeError naming the function and the fix for bad input", async () => {
+    const sql = postgres(db.url, { max: 1 });
+    try {
+      assert.throws(
+        () => contextSql(undefined as never, sql),
+        /contextSql\(ctx, sql\): ctx is undefined; pass background\(\)/,
+      );
+      assert.throws(
+        () => contextSql(background(), {} as never),
+        /contextSql\(ctx, sql\): sql must be postgres\.js's sql/,
+      );
+      const q = contextSql(background(), sql);
+      await assert.rejects(
+        (q as unknown as (s: string) => Promise<unknown>)("select 1"),
+        /tagged template/,
+      );
+      await assert.rejects(
+        q.unsafe(5 as never),
+        /unsafe\(text, values\): text must be a string of SQL, got 5 \(number\)/,
+      );
+      await assert.rejects(q.unsafe("select $1", "x" as never), /values must be an array/);
+      assert.throws(
+        () => begin(background(), sql, 5 as never),
+        /begin\(ctx, sql, fn\): fn must be a function/,
+      );
+    } finally {
+      await sql.end();
+    }
+  });
+});
+
+describe("begin(ctx, sql, fn)", () => {
+  it("commits when fn resolves and rolls back when it throws", async () => {
+    const sql = postgres(db.url, { max: 2 });
+    try {
+      const [ctx, cancel] = withCancel(background());
+      const id = await begin(ctx, sql, async (_ctx, tx) => {
+        const [row] = await tx<
+          { id: number }[]
+        >`insert into items (name) values ('kept') returning id`;
+        return row!.id;
+      });
+      assert.equal((await sql`select 1 from items where id = ${id}`).length, 1, "committed row");
+      const boom = new Error("boom");
+      await assert.rejects(
+        begin(ctx, sql, async (_ctx, tx) => {
+          await tx`insert into items (name) values ('dropped')`;
+          throw boom;
+        }),
+        (err) => err === boom,
+      );
+      assert.equal(
+        (await sql`select 1 from items where name = 'dropped'`).length,
+        0,
+        "rolled-back row",
+      );
+      cancel();
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("cancels the running statement and rolls back when ctx ends; no session idle in transaction", async () => {
+    const sql = postgres(db.url, { max: 2, connection: { application_name: "tx_cancel" } });
+    try {
+      const [ctx, cancel] = withCancel(background());
+      const tx = begin(ctx, sql, async (_ctx, tx) => {
+        await tx`insert into items (name) values ('canceled')`;
+        await tx`select pg_sleep(30) as tx_cancel_me`;
+        return "finished";
+      });
+      assert.ok(
+        await waitFor(async () => (await activeLike("tx_cancel_me")) === 1, 10_000),
+        "query never ran",
+      );
+      cancel();
+      await assert.rejects(tx, (err) => err === Canceled);
+      assert.equal(
+        (await sql`select 1 from items where name = 'canceled'`).length,
+        0,
+        "row of a canceled transaction",
+      );
+      const idle =
+        await admin`select 1 from pg_stat_activity where application_name = 'tx_cancel' and state like 'idle in transaction%'`;
+      assert.equal(idle.length, 0, "sessions idle in transaction");
+      assert.equal(await activeLike("tx_cancel_me"), 0);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("rolls back when ctx ends between statements, and refuses statements after the end", async () => {
+    const sql = postgres(db.url, { max: 2 });
+    try {
+      const [ctx, cancel] = withCancel(background());
+      let tx2: ((s: TemplateStringsArray) => Promise<unknown>) | undefined;
+      const t = begin(ctx, sql, async (_ctx, tx) => {
+        tx2 = tx;
+        await tx`insert into items (name) values ('between')`;
+        await sleep(10_000); // not a statement: the race with ctx ends the transaction
+        return "finished";
+      });
+      await sleep(200);
+      cancel();
+      await assert.rejects(t, (err) => err === Canceled);
+      assert.equal((await sql`select 1 from items where name = 'between'`).length, 0);
+      await assert.rejects(tx2!`select 1`, /after the transaction ended/);
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("sets the deadline as SET LOCAL statement_timeout and runs nothing under a done ctx", async () => {
+    const sent: string[] = [];
+    const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
+    try {
+      const [ctx, cancel] = withTimeout(background(), 5_000);
+      const shown = await begin(ctx, sql, async (_ctx, tx) => {
+        const [row] = await tx<{ statement_timeout: string }[]>`show statement_timeout`;
+        return row!.statement_timeout;
+      });
+      assert.match(shown, /^\d+(ms|s)$/);
+      const [row] = await sql<{ statement_timeout: string }[]>`show statement_timeout`;
+      assert.equal(row!.statement_timeout, "0", "statement_timeout after the transaction");
+      cancel();
+      sent.length = 0;
+      let ran = false;
+      await assert.rejects(
+        begin(ctx, sql, async () => {
+          ran = true;
+        }),
+        (err) => err === Canceled,
+      );
+      assert.equal(ran, false);
+      assert.deepEqual(sent, []);
+    } finally {
+      await sql.end();
+    }
+  });
+});

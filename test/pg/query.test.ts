@@ -1,0 +1,318 @@
+import assert from "node:assert/strict";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import {
+  background,
+  Canceled,
+  cause,
+  DeadlineExceeded,
+  withCancel,
+  withCancelCause,
+  withTimeout,
+} from "../../src/index.js";
+import { query } from "../../src/pg/index.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+
+let db: TestDatabase;
+let admin: pg.Pool;
+
+before(async () => {
+  db = await createTestDatabase();
+  admin = new pg.Pool({ connectionString: db.url, max: 2, application_name: "admin" });
+});
+after(async () => {
+  await admin.end();
+  await db.drop();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** stateOf returns a backend's pg_stat_activity state ("active", "idle", …), or undefined once it is gone. */
+async function stateOf(pid: number): Promise<string | undefined> {
+  const { rows } = await admin.query<{ state: string }>(
+    "select state from pg_stat_activity where pid = $1",
+    [pid],
+  );
+  return rows[0]?.state;
+}
+
+/** activeLike counts backends running a statement whose text contains `marker` (not our own lookup). */
+async function activeLike(marker: string): Promise<number> {
+  const { rows } = await admin.query<{ n: number }>(
+    "select count(*)::int as n from pg_stat_activity where state = 'active' and query like '%' || $1 || '%' and pid <> pg_backend_pid()",
+    [marker],
+  );
+  return rows[0]!.n;
+}
+
+/** until polls `check` every 5 ms for up to `ms` and returns the time it took, or throws. */
+async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    if (await check()) return performance.now() - start;
+    await sleep(5);
+  }
+  throw new Error(`${what}: still not true after ${ms} ms`);
+}
+
+function pool(max = 2): pg.Pool {
+  return new pg.Pool({ connectionString: db.url, max });
+}
+
+describe("query(ctx, db, text, values)", () => {
+  it("runs a query on a pool, a PoolClient and a Client", async () => {
+    const p = pool();
+    const got = await query<{ n: number }>(background(), p, "select $1::int + 1 as n", [41]);
+    assert.deepEqual(got.rows, [{ n: 42 }]);
+    const client = await p.connect();
+    assert.equal((await query(background(), client, "select 'a' as s")).rows[0]!.s, "a");
+    client.release();
+    const single = new pg.Client({ connectionString: db.url });
+    await single.connect();
+    assert.equal((await query(withCancel(background())[0], single, "select 2 as n")).rows[0]!.n, 2);
+    await single.end();
+    await p.end();
+  });
+
+  it("rejects with the server's error for a bad statement, as pool.query does", async () => {
+    const p = pool();
+    const [ctx, cancel] = withCancel(background());
+    await assert.rejects(
+      query(ctx, p, "select * from no_such_table"),
+      (e: { code?: string }) => e.code === "42P01",
+    );
+    cancel();
+    assert.equal((await query(background(), p, "select 1 as n")).rows[0]!.n, 1);
+    await p.end();
+  });
+
+  it("a context already done sends nothing and rejects with ctx.err()", async () => {
+    const p = pool();
+    let acquired = 0;
+    p.on("acquire", () => acquired++);
+    const [ctx, cancel] = withCancel(background());
+    cancel();
+    await assert.rejects(query(ctx, p, "select 1"), (e) => e === Canceled);
+    const [late, stop] = withTimeout(background(), 0);
+    await assert.rejects(query(late, p, "select 1"), (e) => e === DeadlineExceeded);
+    stop();
+    assert.equal(acquired, 0, `connections checked out = ${acquired}, want 0`);
+    assert.equal(p.totalCount, 0, `pool.totalCount = ${p.totalCount}, want 0`);
+    await p.end();
+  });
+
+  it("cancels on the server: the backend is no longer active, the promise rejects with ctx.err()", async () => {
+    const p = pool(1);
+    const client = await p.connect();
+    const pid = (client as unknown as { processID: number }).processID;
+    client.release();
+    const [ctx, cancel] = withCancelCause(background());
+    const running = query(ctx, p, "select pg_sleep(30) /* cancel-on-server */");
+    await until("query started", 5000, async () => (await activeLike("cancel-on-server")) === 1);
+    const why = new Error("client went away");
+    const t0 = performance.now();
+    cancel(why);
+    await assert.rejects(running, (e) => e === Canceled);
+    const rejectedMs = performance.now() - t0;
+    assert.equal(cause(ctx), why);
+    const goneMs = await until(
+      "backend stopped",
+      5000,
+      async () => (await stateOf(pid)) !== "active",
+    );
+    // Generous bounds (the bench measures the medians): a client-side timeout would leave it running for 30 s.
+    assert.ok(
+      rejectedMs < 1000,
+      `rejected ${rejectedMs.toFixed(1)} ms after cancel, want well under 1 s`,
+    );
+    assert.ok(
+      goneMs < 2000,
+      `backend active ${goneMs.toFixed(1)} ms after cancel, want well under 2 s`,
+    );
+    // The connection ended with 57014, idle, cancel socket closed: it serves the next query.
+    assert.equal((await query(background(), p, "select 7 as n")).rows[0]!.n, 7);
+    await p.end();
+  });
+
+  it("on a client you hold, settles only once the client is safe to use again", async () => {
+    const p = pool(1);
+    const client = await p.connect();
+    const pid = (client as unknown as { processID: number }).processID;
+    const [ctx, cancel] = withCancel(background());
+    const running = query(ctx, client, "select pg_sleep(30) /* held-client */");
+    await until("query started", 5000, async () => (await activeLike("held-client")) === 1);
+    cancel();
+    await assert.rejects(running, (e) => e === Canceled);
+    assert.notEqual(await stateOf(pid), "active");
+    // Reused (57014 + ReadyForQuery + the cancel socket closed): same backend, next query fine.
+    const { rows } = await query(
+      background(),
+      client,
+      "select pg_backend_pid() as pid, pg_sleep(0.05)",
+    );
+    assert.equal(rows[0]!.pid, pid, `backend after cancel = ${rows[0]!.pid}, want the same ${pid}`);
+    client.release();
+    await p.end();
+  });
+
+  it("reports each canceled query's fate on the taproot-context:pg:cancel channel", async () => {
+    const p = pool(1);
+    const seen: { outcome: string; code?: string; cancelRequests: number }[] = [];
+    const listener = (message: unknown) => seen.push(message as (typeof seen)[number]);
+    subscribe("taproot-context:pg:cancel", listener);
+    try {
+      const [ctx, cancel] = withCancel(background());
+      const running = query(ctx, p, "select pg_sleep(30) /* channel */");
+      await until("query started", 5000, async () => (await activeLike("channel")) === 1);
+      cancel();
+      await assert.rejects(running);
+      await until("fate published", 5000, async () => seen.length === 1);
+      assert.deepEqual(
+        { outcome: seen[0]!.outcome, code: seen[0]!.code, cancelRequests: seen[0]!.cancelRequests },
+        { outcome: "reused", code: "57014", cancelRequests: 1 },
+      );
+    } finally {
+      unsubscribe("taproot-context:pg:cancel", listener);
+    }
+    await p.end();
+  });
+
+  it("the deadline is enforced by the server: statement_timeout in the query's own round trip", async () => {
+    const p = pool(1);
+    const [ctx, cancel] = withTimeout(background(), 300);
+    const t0 = performance.now();
+    await assert.rejects(query(ctx, p, "select pg_sleep($1)", [30]), (e) => e === DeadlineExceeded);
+    const ms = performance.now() - t0;
+    cancel();
+    assert.ok(ms >= 290 && ms < 3000, `rejected after ${ms.toFixed(0)} ms, want about 300`);
+    // The setting did not outlive the query on the pooled connection.
+    const { rows } = await query(background(), p, "show statement_timeout");
+    assert.equal(rows[0]!.statement_timeout, "0");
+    // The simple protocol (no parameters) carries it too, and results come back as usual.
+    const [ctx2, cancel2] = withTimeout(background(), 10_000);
+    const got = await query(ctx2, p, "select 1 as a, 'x' as b");
+    assert.deepEqual(
+      { rows: got.rows, command: got.command, rowCount: got.rowCount },
+      {
+        rows: [{ a: 1, b: "x" }],
+        command: "SELECT",
+        rowCount: 1,
+      },
+    );
+    const inside = await query(ctx2, p, "select current_setting('statement_timeout') as t");
+    const t = Number.parseInt(inside.rows[0]!.t, 10);
+    assert.ok(
+      t > 9000 && t <= 10_000,
+      `statement_timeout seen by the query = ${inside.rows[0]!.t}, want ~10s`,
+    );
+    cancel2();
+    await p.end();
+  });
+
+  it("a statement that cannot run in a transaction block still runs under a deadline", async () => {
+    const p = pool(1);
+    await query(background(), p, "create table vac (x int)");
+    const [ctx, cancel] = withTimeout(background(), 10_000);
+    await query(ctx, p, "vacuum vac");
+    cancel();
+    await p.end();
+  });
+
+  it("multi-statement text keeps node-postgres's array of results", async () => {
+    const p = pool(1);
+    const [ctx, cancel] = withTimeout(background(), 10_000);
+    const got = (await query(
+      ctx,
+      p,
+      "select 1 as a; select 2 as b",
+    )) as unknown as pg.QueryResult[];
+    assert.ok(Array.isArray(got), "want an array of two results");
+    assert.deepEqual(
+      got.map((r) => r.rows),
+      [[{ a: 1 }], [{ b: 2 }]],
+    );
+    cancel();
+    await p.end();
+  });
+});
+
+describe("bad input", () => {
+  it("names the function and the fix", async () => {
+    const p = pool(1);
+    const cases: [unknown[], RegExp][] = [
+      [
+        [undefined, p, "select 1"],
+        /^query\(ctx, db, text, values\): ctx is undefined; pass background\(\)/,
+      ],
+      [[null, p, "select 1"], /ctx is null; pass background\(\)/],
+      [[{}, p, "select 1"], /ctx must be a Context, got an object/],
+      [
+        [background(), undefined, "select 1"],
+        /db must be a pg Pool, PoolClient or Client, got undefined/,
+      ],
+      [
+        [background(), { query() {} }, "select 1"],
+        /db must be a pg Pool, PoolClient or Client, got an object/,
+      ],
+      [
+        [background(), "postgres://x", "select 1"],
+        /db must be a pg Pool, PoolClient or Client, got "postgres:\/\/x"/,
+      ],
+      [[background(), p, 42], /text must be a string of SQL, got 42 \(number\)/],
+      [[background(), p, { text: "select 1" }], /pass the SQL and its values separately/],
+      [
+        [background(), p, "select $1", 5],
+        /values must be an array of parameters .* got 5 \(number\)/,
+      ],
+      [[background(), p, "select $1", { a: 1 }], /values must be an array/],
+    ];
+    for (const [args, want] of cases) {
+      assert.throws(
+        () => (query as (...a: unknown[]) => unknown)(...args),
+        (e: Error) => e instanceof TypeError && want.test(e.message),
+        `query(${args.map(String).join(", ")}) should throw a TypeError matching ${want}`,
+      );
+    }
+    await p.end();
+    assert.throws(
+      () => query(background(), p, "select 1"),
+      /query\(ctx, db, text, values\): the pool was ended \(pool\.end\(\) was called\)/,
+    );
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    await c.end();
+    assert.throws(() => query(background(), c, "select 1"), /the client was ended/);
+  });
+});
+
+describe("resources", () => {
+  it("leaves no socket or timer behind after canceled and finished queries", async () => {
+    await sleep(50);
+    const before = count();
+    const p = pool(2);
+    for (let i = 0; i < 20; i++) {
+      const [ctx, cancel] = withTimeout(background(), 10_000);
+      const running = query(ctx, p, "select pg_sleep(0.05)");
+      if (i % 2 === 0) setTimeout(cancel, 5);
+      await running.catch(() => {});
+      cancel();
+    }
+    await p.end();
+    // Sockets close in the ticks after end(); cancel connections after the server's close.
+    await until("resources back to normal", 3000, async () => {
+      const now = count();
+      return now.TCPSocketWrap <= before.TCPSocketWrap && now.Timeout <= before.Timeout;
+    }).catch(() => {
+      assert.deepEqual(count(), before, "active resources after the pool ended");
+    });
+  });
+});
+
+function count(): { TCPSocketWrap: number; Timeout: number } {
+  const info = process.getActiveResourcesInfo();
+  return {
+    TCPSocketWrap: info.filter((r) => r === "TCPSocketWrap").length,
+    Timeout: info.filter((r) => r === "Timeout").length,
+  };
+}

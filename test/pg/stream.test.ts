@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import Cursor from "pg-cursor";
+import QueryStream from "pg-query-stream";
+import { background, Canceled, withCancel } from "../../src/index.js";
+import { cursor, query, stream } from "../../src/pg/index.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+
+let db: TestDatabase;
+let admin: pg.Pool;
+before(async () => {
+  db = await createTestDatabase();
+  admin = new pg.Pool({ connectionString: db.url, max: 1 });
+});
+after(async () => {
+  await admin.end();
+  await db.drop();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A statement whose every row takes `ms` of server time: a batch of 100 rows is a slow batch. */
+const SLOW = (ms: number) =>
+  `select n, pg_sleep(${ms / 1000}) from generate_series(1, 100000) as n /* slow-stream */`;
+
+async function activeSlow(): Promise<number> {
+  const { rows } = await admin.query<{ n: number }>(
+    "select count(*)::int as n from pg_stat_activity where state = 'active' and query like '%slow-stream%' and pid <> pg_backend_pid()",
+  );
+  return rows[0]!.n;
+}
+
+async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    if (await check()) return performance.now() - start;
+    await sleep(5);
+  }
+  throw new Error(`${what}: still not true after ${ms} ms`);
+}
+
+describe("stream(ctx, db, queryStream)", () => {
+  it("streams every row when nothing cancels", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const [ctx, cancel] = withCancel(background());
+    const rows: number[] = [];
+    for await (const row of stream(
+      ctx,
+      p,
+      new QueryStream("select n from generate_series(1, 250) n", [], { batchSize: 100 }),
+    )) {
+      rows.push((row as { n: number }).n);
+    }
+    cancel();
+    assert.equal(rows.length, 250);
+    await until("released", 2000, async () => p.idleCount === 1);
+    await p.end();
+  });
+
+  it("stops the batch the server is executing: the backend leaves active, the stream errors with ctx.err()", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const [ctx, cancel] = withCancel(background());
+    // 100 rows of 50 ms: the first batch alone takes 5 s on the server.
+    const s = stream(ctx, p, new QueryStream(SLOW(50), [], { batchSize: 100 }));
+    const failed = new Promise<unknown>((resolve) => s.once("error", resolve));
+    const closed = new Promise<void>((resolve) => s.once("close", resolve));
+    s.resume();
+    await until("batch running", 5000, async () => (await activeSlow()) === 1);
+    const t0 = performance.now();
+    cancel();
+    assert.equal(await failed, Canceled);
+    const gone = await until("backend stopped", 3000, async () => (await activeSlow()) === 0);
+    assert.ok(gone < 3000, `backend active ${gone.toFixed(0)} ms after cancel`);
+    await closed;
+    const ms = performance.now() - t0;
+    assert.ok(
+      ms < 3000,
+      `stream closed ${ms.toFixed(0)} ms after cancel, want well before the batch's 5 s`,
+    );
+    // The connection came back clean (57014, idle, cancel closed) or was destroyed: either way the pool serves.
+    assert.equal((await query(background(), p, "select 1 as n")).rows[0]!.n, 1);
+    await p.end();
+  });
+
+  it("on a held client, stops between batches without a cancel and keeps the connection", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const client = await p.connect();
+    const pid = (client as unknown as { processID: number }).processID;
+    const [ctx, cancel] = withCancel(background());
+    const s = stream(
+      ctx,
+      client,
+      new QueryStream("select n from generate_series(1, 100000) n", [], { batchSize: 10 }),
+    );
+    const failed = new Promise<unknown>((resolve) => s.once("error", resolve));
+    const closed = new Promise<void>((resolve) => s.once("close", resolve));
+    await new Promise((resolve) => s.once("readable", resolve)); // a batch is in; nothing asks for more
+    cancel();
+    assert.equal(await failed, Canceled);
+    await closed;
+    const { rows } = await query(background(), client, "select pg_backend_pid() as pid");
+    assert.equal(rows[0]!.pid, pid, "the connection was replaced, want it kept");
+    client.release();
+    await p.end();
+  });
+
+  it("rejects what is not a QueryStream", () => {
+    assert.throws(
+      () => stream(background(), admin, {} as never),
+      /^TypeError: stream\(ctx, db, queryStream\): queryStream must be new QueryStream\(text, values\) from pg-query-stream, got an object/,
+    );
+    assert.throws(
+      () => stream(undefined as never, admin, new QueryStream("select 1")),
+      /ctx is undefined/,
+    );
+  });
+});
+
+describe("cursor(ctx, db, cursor)", () => {
+  it("reads batches, then the end", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const reader = cursor<{ n: number }>(
+      background(),
+      p,
+      new Cursor("select n from generate_series(1, 25) n"),
+    );
+    const sizes: number[] = [];
+    for (let rows = await reader.read(10); rows.length > 0; rows = await reader.read(10))
+      sizes.push(rows.length);
+    await reader.close();
+    assert.deepEqual(sizes, [10, 10, 5]);
+    await until("released", 2000, async () => p.idleCount === 1);
+    await p.end();
+  });
+
+  it("a read during a slow batch rejects with ctx.err() and the backend stops", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const [ctx, cancel] = withCancel(background());
+    const reader = cursor(ctx, p, new Cursor(SLOW(50)));
+    const reading = reader.read(100);
+    await until("batch running", 5000, async () => (await activeSlow()) === 1);
+    cancel();
+    await assert.rejects(reading, (e) => e === Canceled);
+    await until("backend stopped", 3000, async () => (await activeSlow()) === 0);
+    await assert.rejects(reader.read(1), (e) => e === Canceled);
+    await reader.close();
+    await until(
+      "pool whole",
+      3000,
+      async () => p.waitingCount === 0 && p.totalCount === p.idleCount,
+    );
+    assert.equal((await query(background(), p, "select 1 as n")).rows[0]!.n, 1);
+    await p.end();
+  });
+});

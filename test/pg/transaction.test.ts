@@ -1,0 +1,263 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import pg from "pg";
+import {
+  background,
+  Canceled,
+  DeadlineExceeded,
+  withCancel,
+  withTimeout,
+} from "../../src/index.js";
+import { connect, query, transaction } from "../../src/pg/index.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+
+let db: TestDatabase;
+let admin: pg.Pool;
+before(async () => {
+  db = await createTestDatabase();
+  admin = new pg.Pool({ connectionString: db.url, max: 1 });
+  await admin.query("create table items (id serial primary key, name text not null)");
+});
+after(async () => {
+  await admin.end();
+  await db.drop();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function names(): Promise<string[]> {
+  return (await admin.query<{ name: string }>("select name from items order by id")).rows.map(
+    (r) => r.name,
+  );
+}
+
+/** States of this database's other backends, e.g. ["idle", "idle in transaction"]. */
+async function sessions(): Promise<string[]> {
+  const { rows } = await admin.query<{ state: string }>(
+    "select state from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'",
+  );
+  return rows.map((r) => r.state).sort();
+}
+
+function counts(p: pg.Pool) {
+  return { total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount };
+}
+
+async function settled(p: pg.Pool, want: { total: number; idle: number; waiting: number }) {
+  for (let i = 0; i < 200 && JSON.stringify(counts(p)) !== JSON.stringify(want); i++)
+    await sleep(10);
+  assert.deepEqual(counts(p), want, "pool counts");
+}
+
+describe("connect(ctx, pool)", () => {
+  it("checks out a client", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const client = await connect(background(), p);
+    assert.equal((await query(background(), client, "select 1 as n")).rows[0]!.n, 1);
+    client.release();
+    await settled(p, { total: 1, idle: 1, waiting: 0 });
+    await p.end();
+  });
+
+  it("stops waiting when ctx ends; the client that arrives later goes back to the pool", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const held = await p.connect();
+    const [ctx, cancel] = withTimeout(background(), 50);
+    const t0 = performance.now();
+    await assert.rejects(connect(ctx, p), (e) => e === DeadlineExceeded);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 1000, `gave up after ${ms.toFixed(0)} ms, want ~50`);
+    cancel();
+    assert.equal(
+      p.waitingCount,
+      1,
+      "the abandoned wait is still queued in pg-pool (it cannot withdraw)",
+    );
+    held.release(); // goes to the abandoned waiter, which releases it at once
+    await settled(p, { total: 1, idle: 1, waiting: 0 });
+    const again = await connect(background(), p);
+    again.release();
+    await settled(p, { total: 1, idle: 1, waiting: 0 });
+    await p.end();
+  });
+
+  it("a context already done does not touch the pool", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const [ctx, cancel] = withCancel(background());
+    cancel();
+    await assert.rejects(connect(ctx, p), (e) => e === Canceled);
+    assert.deepEqual(counts(p), { total: 0, idle: 0, waiting: 0 });
+    await p.end();
+  });
+
+  it("rejects bad input with the function's name and the fix", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    assert.throws(
+      () => connect(undefined as never, p),
+      /^TypeError: connect\(ctx, pool\): ctx is undefined; pass background\(\)/,
+    );
+    assert.throws(
+      () => connect(background(), {} as never),
+      /connect\(ctx, pool\): pool must be a pg Pool \(new pg\.Pool\(\.\.\.\)\), got an object/,
+    );
+    const c = await p.connect();
+    assert.throws(() => connect(background(), c as never), /a PoolClient is already checked out/);
+    c.release();
+    await p.end();
+    assert.throws(() => connect(background(), p), /connect\(ctx, pool\): the pool was ended/);
+  });
+});
+
+describe("transaction(ctx, pool, fn)", () => {
+  it("commits when fn resolves and returns its value", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    await admin.query("truncate items");
+    const got = await transaction(background(), p, async (ctx, client) => {
+      await query(ctx, client, "insert into items (name) values ($1)", ["a"]);
+      return "done";
+    });
+    assert.equal(got, "done");
+    assert.deepEqual(await names(), ["a"]);
+    await settled(p, { total: 1, idle: 1, waiting: 0 });
+    await p.end();
+  });
+
+  it("rolls back when fn throws, and rejects with its error", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    await admin.query("truncate items");
+    const boom = new Error("boom");
+    await assert.rejects(
+      transaction(background(), p, async (ctx, client) => {
+        await query(ctx, client, "insert into items (name) values ('b')");
+        throw boom;
+      }),
+      (e) => e === boom,
+    );
+    assert.deepEqual(await names(), []);
+    assert.deepEqual(await sessions(), ["idle"]);
+    await settled(p, { total: 1, idle: 1, waiting: 0 });
+    await p.end();
+  });
+
+  it("rolls back when ctx is canceled mid-statement; nothing half-committed, nothing idle in transaction", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    await admin.query("truncate items");
+    const [ctx, cancel] = withCancel(background());
+    setTimeout(cancel, 200);
+    await assert.rejects(
+      transaction(ctx, p, async (ctx, client) => {
+        await query(ctx, client, "insert into items (name) values ('c')");
+        await query(ctx, client, "select pg_sleep(30)");
+        await query(ctx, client, "insert into items (name) values ('d')");
+      }),
+      (e) => e === Canceled,
+    );
+    assert.deepEqual(await names(), []);
+    const states = await sessions();
+    assert.ok(
+      !states.includes("idle in transaction") && !states.includes("active"),
+      `sessions: ${states}`,
+    );
+    await settled(p, { total: 1, idle: 1, waiting: 0 });
+    // The connection is clean for the next transaction.
+    await transaction(background(), p, async (ctx, client) => {
+      await query(ctx, client, "insert into items (name) values ('e')");
+    });
+    assert.deepEqual(await names(), ["e"]);
+    await p.end();
+  });
+
+  it("rolls back at once when ctx ends while fn waits between statements", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    await admin.query("truncate items");
+    const [ctx, cancel] = withCancel(background());
+    let release!: () => void;
+    const fnMayGoOn = new Promise<void>((resolve) => (release = resolve));
+    const tx = transaction(ctx, p, async (ctx, client) => {
+      await query(ctx, client, "insert into items (name) values ('f')");
+      await fnMayGoOn; // not watching ctx
+    });
+    for (let i = 0; i < 200 && !(await sessions()).includes("idle in transaction"); i++)
+      await sleep(10);
+    assert.deepEqual(await sessions(), ["idle in transaction"]);
+    cancel();
+    let states: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      states = await sessions();
+      if (!states.includes("idle in transaction")) break;
+      await sleep(10);
+    }
+    assert.deepEqual(states, ["idle"], "sessions while fn still runs, after ctx ended");
+    release();
+    await assert.rejects(tx, (e) => e === Canceled);
+    assert.deepEqual(await names(), []);
+    await settled(p, { total: 1, idle: 1, waiting: 0 });
+    await p.end();
+  });
+
+  it("the deadline stops a statement on the server (SET LOCAL statement_timeout) and rolls back", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    await admin.query("truncate items");
+    const [ctx, cancel] = withTimeout(background(), 400);
+    const t0 = performance.now();
+    await assert.rejects(
+      transaction(ctx, p, async (ctx, client) => {
+        await query(ctx, client, "insert into items (name) values ('g')");
+        const seen = await query(ctx, client, "select current_setting('statement_timeout') as t");
+        assert.match(seen.rows[0]!.t, /^\d+ms$/);
+        await query(ctx, client, "select pg_sleep(30)");
+      }),
+      (e) => e === DeadlineExceeded,
+    );
+    const ms = performance.now() - t0;
+    cancel();
+    assert.ok(ms < 3000, `rejected after ${ms.toFixed(0)} ms, want ~400`);
+    assert.deepEqual(await names(), []);
+    const { rows } = await query(background(), p, "show statement_timeout");
+    assert.equal(rows[0]!.statement_timeout, "0", "SET LOCAL outlived the transaction");
+    await p.end();
+  });
+
+  it("a COMMIT answered with ROLLBACK (a failed statement whose error fn caught) rejects", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    await admin.query("truncate items");
+    await assert.rejects(
+      transaction(background(), p, async (ctx, client) => {
+        await query(ctx, client, "insert into items (name) values ('h')");
+        await query(ctx, client, "insert into items (name) values (null)").catch(() => {});
+        return "looks fine";
+      }),
+      /transaction\(ctx, pool, fn\): the transaction was rolled back, not committed/,
+    );
+    assert.deepEqual(await names(), []);
+    await settled(p, { total: 1, idle: 1, waiting: 0 });
+    await p.end();
+  });
+
+  it("the ctx given to fn ends with the transaction", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    let inner: import("../../src/index.js").Context | undefined;
+    await transaction(background(), p, async (ctx) => {
+      inner = ctx;
+    });
+    assert.equal(inner?.err(), Canceled);
+    await p.end();
+  });
+
+  it("rejects bad input with the function's name and the fix", async () => {
+    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    await assert.rejects(
+      transaction(null as never, p, async () => {}),
+      /^TypeError: transaction\(ctx, pool, fn\): ctx is null/,
+    );
+    await assert.rejects(
+      transaction(background(), "pool" as never, async () => {}),
+      /pool must be a pg Pool/,
+    );
+    await assert.rejects(
+      transaction(background(), p, "fn" as never),
+      /fn must be an async function \(ctx, client\) => …, got "fn"/,
+    );
+    await p.end();
+  });
+});
