@@ -64,7 +64,6 @@ export { createKey } from "./key.js";
 // Signals and timers
 export { withSignal } from "./signal.js";
 export { sleep, ticker } from "./timers.js";
-export { every, type EveryOptions } from "./every.js";
 
 // Task groups
 export type { Group, GroupOptions, Task } from "./group.js";

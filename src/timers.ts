@@ -13,7 +13,7 @@ type Timer = ReturnType<typeof setTimeout>;
  * stop() tells the timer whether it won. On a context already done the
  * registration fires at once, and the timer is cleared before it runs.
  */
-function sleepUntil(fn: string, ctx: Context, at: number): Promise<void> {
+export function sleepUntil(fn: string, ctx: Context, at: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let t: Timer;
     const stop = afterFunc(ctx, () => {

@@ -506,7 +506,16 @@ describe("a parent's children", () => {
     const [parent, cancelParent] = context.withCancel(bg);
     const [child] = context.withTimeout(parent, 1);
     assert.equal(liveChildCount(parent), 1);
-    await child.done();
+    // Deadline timers are unref'd: a ref'd timer keeps the event loop alive while we wait
+    // (Deno's test runner fails a test whose event loop empties), and fails a wait that never ends.
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      child.done(),
+      new Promise((_, reject) => {
+        guard = setTimeout(() => reject(new Error("deadline not reached after 10 s")), 10_000);
+      }),
+    ]);
+    clearTimeout(guard);
     assert.equal(
       liveChildCount(parent),
       0,

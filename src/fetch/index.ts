@@ -1,9 +1,10 @@
 /**
- * taproot/fetch: the request-level pieces that need no `node:` module, for
+ * taproot/fetch: the server-side pieces that need no `node:` module, for
  * every runtime with the Fetch API (Node, Deno, Bun, Cloudflare Workers,
  * browsers): outgoing calls bound to a context that carry its remaining time
- * to the next service, Fetch API handlers whose requests get a context, and
- * the deadline headers both speak. `taproot-context/node` re-exports them.
+ * to the next service, Fetch API handlers whose requests get a context, the
+ * deadline headers both speak, and `every`, the background worker's loop.
+ * `taproot-context/node` re-exports them.
  *
  * @packageDocumentation
  */
@@ -20,3 +21,4 @@ export {
   type HeaderBudget,
 } from "./deadline-header.js";
 export { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
+export { every, type EveryOptions } from "./every.js";

@@ -40,7 +40,7 @@ export { fetchHandler, type FetchHandler } from "../fetch/fetch-handler.js";
 
 // Process signals and background workers
 export { signalContext } from "./signal-context.js";
-export { every, type EveryOptions } from "../every.js";
+export { every, type EveryOptions } from "../fetch/every.js";
 
 // Deadlines across services
 // (portable: also in taproot-context/fetch, for runtimes without node: modules)

@@ -4,13 +4,13 @@ import {
   background,
   Canceled,
   createKey,
-  every,
   sleep,
   withCancel,
   withValue,
   type Context,
-} from "../src/index.js";
-import { until } from "./helpers.js";
+} from "../../src/index.js";
+import { every } from "../../src/fetch/index.js";
+import { until } from "../helpers.js";
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 

@@ -1,8 +1,8 @@
-import type { Context } from "./context.js";
-import { cause } from "./cancel.js";
-import { brokenContext, nextTick, sleep } from "./timers.js";
-import { checkContext, checkMs, checkOptions, describeValue } from "./validate.js";
-import { withoutCancel } from "./without-cancel.js";
+import type { Context } from "../context.js";
+import { cause } from "../cancel.js";
+import { brokenContext, nextTick, sleepUntil } from "../timers.js";
+import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
+import { withoutCancel } from "../without-cancel.js";
 
 /**
  * EveryOptions configure {@link every}.
@@ -75,7 +75,7 @@ export function every(
   fn: (ctx: Context, tick: number) => unknown,
   options?: EveryOptions,
 ): Promise<void> {
-  const name = "every(ctx, ms, fn, options)";
+  const name = EVERY;
   checkContext(name, "ctx", ctx);
   checkMs(name, "ms", ms, true);
   if (!Number.isFinite(ms)) {
@@ -113,6 +113,9 @@ export function every(
 
 /** The shortest interval every keeps: a timer cannot wait less than a millisecond. */
 const MIN_INTERVAL_MS = 1;
+
+/** How every's errors name it. */
+const EVERY = "every(ctx, ms, fn, options)";
 
 /** run is every's loop, after its arguments were checked; a broken ctx goes to onError and ends it. */
 async function run(
@@ -154,11 +157,11 @@ async function loop(
   let next = performance.now() + (immediate ? 0 : ms);
   while (ctx.err() === null) {
     try {
-      await sleep(ctx, Math.max(0, next - performance.now()));
+      await sleepUntil(EVERY, ctx, next);
     } catch (err) {
       // ctx is done: sleep rejected with its err() and has cleared its timer.
       if (ctx.err() !== null) break;
-      throw err instanceof Error ? err : brokenContext("every(ctx, ms, fn, options)", err);
+      throw err instanceof Error ? err : brokenContext(EVERY, err);
     }
     if (ctx.err() !== null) break;
     const tick = next;
