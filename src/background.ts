@@ -1,28 +1,16 @@
 import type { Context } from "./context.js";
-import { BaseCtx, neverSignal } from "./context.js";
+import { NeverCanceledCtx } from "./context.js";
 
 /**
  * BackgroundCtx is the root of every tree, Go's backgroundCtx: never
  * canceled, no deadline, no values. There is one, frozen; todo() returns it
  * too. It has no fields of its own.
  */
-export class BackgroundCtx extends BaseCtx {
+export class BackgroundCtx extends NeverCanceledCtx {
   constructor() {
     super();
     this._parent = null;
     this._deadline = undefined;
-  }
-
-  done(): null {
-    return null;
-  }
-
-  err(): null {
-    return null;
-  }
-
-  get signal(): AbortSignal {
-    return neverSignal();
   }
 
   value(): undefined {
@@ -31,10 +19,6 @@ export class BackgroundCtx extends BaseCtx {
 
   _label(): string {
     return "context.Background";
-  }
-
-  _cancelSource(): null {
-    return null;
   }
 
   _valueSource(): null {

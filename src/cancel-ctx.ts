@@ -147,7 +147,7 @@ export class CancelCtx extends BaseCtx implements ChildNode, Owner {
 export function frozen(lead: string, error: unknown): unknown {
   if (!(error instanceof TypeError)) return error;
   return new TypeError(
-    `${lead} (Object.freeze); a cancelable context records its children and its cancellation in itself, so it must not be frozen: freeze the data you carry in it instead`,
+    `${lead} (Object.freeze); a cancelable context changes when it is canceled, so it must not be frozen: freeze the data you carry in it instead`,
     { cause: error },
   );
 }
@@ -223,7 +223,7 @@ export function cancelTree(root: CancelCtx, error: Error, cause: unknown): void 
   if (frozenCount > 0) {
     if (root._error === null) throw frozen("cancel(): the context is frozen", new TypeError());
     throw frozen(
-      `cancel(): ${frozenCount} context(s) under this one stay live, every other one is canceled: they are frozen`,
+      `cancel(): ${frozenCount} frozen context(s) under this one stay live`,
       new TypeError(),
     );
   }

@@ -141,6 +141,29 @@ export abstract class BaseCtx implements Context {
   }
 }
 
+/**
+ * NeverCanceledCtx is what the two kinds that can never be canceled share,
+ * background and withoutCancel: done() is null, err() is null, the signal is
+ * the one that never aborts, and nothing above can cancel them.
+ */
+export abstract class NeverCanceledCtx extends BaseCtx {
+  done(): null {
+    return null;
+  }
+
+  err(): null {
+    return null;
+  }
+
+  get signal(): AbortSignal {
+    return neverSignal();
+  }
+
+  _cancelSource(): null {
+    return null;
+  }
+}
+
 /** cancelSourceOf returns parent's nearest cancelable context (see BaseCtx._cancelSource); a user's context is its own. */
 export function cancelSourceOf(parent: Context): Context | null {
   return parent instanceof BaseCtx ? parent._cancelSource() : parent;

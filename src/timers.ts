@@ -21,7 +21,7 @@ export function sleepUntil(fn: string, ctx: Context, at: number): Promise<void> 
       // A user context whose err() throws must reject the wait, not crash the process from a microtask.
       try {
         // A user context whose done() settles while err() is still null breaks the contract: say so, never reject with null.
-        reject(ctx.err() ?? brokenContext(fn, undefined));
+        reject(ctx.err() ?? brokenContext(fn));
       } catch (err) {
         reject(err);
       }
@@ -105,14 +105,13 @@ export function ticker(ctx: Context, ms: number): AsyncIterable<number> {
 }
 
 /**
- * brokenContext is the error for a context whose done() settled (or whose
- * wait rejected) while its err() still says it is live: that context breaks
- * the Context contract, and ending quietly would hide it.
+ * brokenContext is the error for a context whose done() settled while its
+ * err() still says it is live: that context breaks the Context contract,
+ * and ending quietly would hide it.
  */
-export function brokenContext(fn: string, got: unknown): TypeError {
+function brokenContext(fn: string): TypeError {
   return new TypeError(
-    `${fn}: ctx's done() settled but its err() is still null (the wait ended with ${describeValue(got)}); ` +
-      "a Context's err() must return an Error once done() resolves",
+    `${fn}: ctx's done() settled but its err() is still null; a Context's err() must return an Error once done() resolves`,
   );
 }
 
@@ -135,7 +134,7 @@ async function* ticks(ctx: Context, period: number): AsyncGenerator<number, void
     } catch (err) {
       // ctx is done: the loop ends quietly. Anything else is surfaced.
       if (ctx.err() !== null) return;
-      throw err instanceof Error ? err : brokenContext("ticker(ctx, ms)", err);
+      throw err;
     }
     if (ctx.err() !== null) return;
     yield Date.now();

@@ -8,8 +8,7 @@ const FIX = "pass background() if you have no other context";
  * `5 (number)`, `null`, `a function (handler)`, `a Map`, `an object`.
  */
 export function describeValue(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
+  if (value === null || value === undefined) return String(value);
   if (typeof value === "string") return `${JSON.stringify(value)} (string)`;
   if (typeof value === "function") return `a function (${value.name || "anonymous"})`;
   if (typeof value === "object") {

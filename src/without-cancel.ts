@@ -1,5 +1,5 @@
 import type { Context } from "./context.js";
-import { BaseCtx, cancelCtxKey, neverSignal, valueSourceOf } from "./context.js";
+import { NeverCanceledCtx, cancelCtxKey, valueSourceOf } from "./context.js";
 import type { Key } from "./key.js";
 import { checkContext } from "./validate.js";
 
@@ -8,7 +8,7 @@ import { checkContext } from "./validate.js";
  * nothing of its cancellation or deadline. Children look values up past it,
  * straight from the parent's values (it holds none itself).
  */
-export class WithoutCancelCtx extends BaseCtx {
+export class WithoutCancelCtx extends NeverCanceledCtx {
   /** Where value() goes on: the parent's value source (see BaseCtx._valueSource). Set at creation, never changed. */
   _values: Context | null;
 
@@ -17,18 +17,6 @@ export class WithoutCancelCtx extends BaseCtx {
     this._parent = parent;
     this._deadline = undefined;
     this._values = valueSourceOf(parent);
-  }
-
-  done(): null {
-    return null;
-  }
-
-  err(): null {
-    return null;
-  }
-
-  get signal(): AbortSignal {
-    return neverSignal();
   }
 
   value<T>(key: Key<T>): T | undefined;
@@ -43,10 +31,6 @@ export class WithoutCancelCtx extends BaseCtx {
 
   _label(): string {
     return ".WithoutCancel";
-  }
-
-  _cancelSource(): null {
-    return null;
   }
 
   _valueSource(): Context | null {

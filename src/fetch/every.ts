@@ -1,6 +1,6 @@
 import type { Context } from "../context.js";
 import { cause } from "../cancel.js";
-import { brokenContext, nextTick, sleepUntil } from "../timers.js";
+import { nextTick, sleepUntil } from "../timers.js";
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 import { withoutCancel } from "../without-cancel.js";
 
@@ -161,7 +161,7 @@ async function loop(
     } catch (err) {
       // ctx is done: sleep rejected with its err() and has cleared its timer.
       if (ctx.err() !== null) break;
-      throw err instanceof Error ? err : brokenContext(EVERY, err);
+      throw err;
     }
     if (ctx.err() !== null) break;
     const tick = next;
