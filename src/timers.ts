@@ -1,7 +1,7 @@
 import type { Context } from "./context.js";
 import { afterFunc } from "./after-func.js";
 import { MAX_TIMER_MS } from "./deadline.js";
-import { checkContext, checkNumber, describeValue } from "./validate.js";
+import { checkContext, checkNumber } from "./validate.js";
 
 type Timer = ReturnType<typeof setTimeout>;
 

@@ -137,7 +137,7 @@ export class RequestCtx extends CancelCtx {
   _later: RequestCtx | null;
   _sooner: RequestCtx | null;
 
-  constructor(fn: string, parent: Context) {
+  constructor(parent: Context, fn: string) {
     super(parent, deadlineOf(fn, parent));
     this._queue = null;
     this._later = null;
@@ -198,7 +198,7 @@ export function newRequestContext(
   grpc: string | string[] | undefined,
 ): RequestCtx {
   const parent = policy.parent;
-  const c = new RequestCtx(policy.fn, parent);
+  const c = new RequestCtx(parent, policy.fn);
   // cancelable() would also make a cancel function (a bound function and its
   // dispose property): a request needs none but while something watches for
   // leaked contexts (taproot-context/testing).

@@ -14,7 +14,7 @@
 // the connection is retired: its backend is terminated, and postgres.js opens
 // a fresh one on demand.
 import type { PendingQuery, Sql } from "postgres";
-import { afterFunc, type Context } from "../index.js";
+import { afterFunc, DeadlineExceeded, type Context } from "../index.js";
 
 /** A reserved connection, or the transaction scope of `sql.begin`. */
 export type Runner = Pick<Sql, "unsafe"> &
@@ -91,6 +91,15 @@ export function statementTimeoutMs(ctx: Context): number | undefined {
   return Math.max(1, Math.ceil(deadline.getTime() - Date.now()));
 }
 
+/** How close to its deadline a context is when a 57014 from our statement_timeout is taken as that deadline. */
+const DEADLINE_SLACK_MS = 50;
+
+function nearDeadline(ctx: Context): boolean {
+  if (ctx.err() === DeadlineExceeded) return true;
+  const deadline = ctx.deadline();
+  return deadline !== undefined && deadline.getTime() - Date.now() <= DEADLINE_SLACK_MS;
+}
+
 /**
  * execute runs `build(runner)` under ctx on a connection no other caller
  * uses, and resolves when the caller may be answered: when the statement
@@ -151,6 +160,19 @@ export function execute<T>(
       if (answered) return;
       answered = true;
       const s = settled;
+      // Our statement_timeout can beat the context's own timer by a few
+      // milliseconds: the deadline is the reason, so report it as the context will.
+      if (
+        cancelClosed === undefined &&
+        s !== undefined &&
+        !s.ok &&
+        timeoutMs !== undefined &&
+        (s.value as { code?: unknown }).code === QUERY_CANCELED &&
+        nearDeadline(ctx)
+      ) {
+        resolve({ ok: false, value: undefined, error: DeadlineExceeded, fate: fateP, gaveUp });
+        return;
+      }
       const outcome: Outcome<T> =
         cancelClosed === undefined && s !== undefined
           ? {

@@ -173,22 +173,40 @@ describe("transaction(ctx, pool, fn)", () => {
     const [ctx, cancel] = withCancel(background());
     let release!: () => void;
     const fnMayGoOn = new Promise<void>((resolve) => (release = resolve));
+    let pid = 0;
     const tx = transaction(ctx, p, async (ctx, client) => {
+      const { rows } = await query<{ pid: number }>(ctx, client, "select pg_backend_pid() as pid");
+      pid = rows[0]!.pid;
       await query(ctx, client, "insert into items (name) values ('f')");
       await fnMayGoOn; // not watching ctx
     });
-    for (let i = 0; i < 200 && !(await sessions()).includes("idle in transaction"); i++)
-      await sleep(10);
-    assert.deepEqual(await sessions(), ["idle in transaction"]);
-    cancel();
-    let states: string[] = [];
-    for (let i = 0; i < 200; i++) {
-      states = await sessions();
-      if (!states.includes("idle in transaction")) break;
-      await sleep(10);
+    // The state of this transaction's own backend (other tests' backends may still be ending).
+    const state = async (): Promise<string | undefined> => {
+      const { rows } = await admin.query<{ state: string }>(
+        "select state from pg_stat_activity where pid = $1",
+        [pid],
+      );
+      return rows[0]?.state;
+    };
+    try {
+      let seen: string | undefined;
+      for (let i = 0; i < 500; i++) {
+        seen = pid === 0 ? undefined : await state();
+        if (seen === "idle in transaction") break;
+        await sleep(10);
+      }
+      assert.equal(seen, "idle in transaction", "the backend while fn waits");
+      cancel();
+      for (let i = 0; i < 500; i++) {
+        seen = await state();
+        if (seen !== "idle in transaction") break;
+        await sleep(10);
+      }
+      assert.equal(seen, "idle", "the backend while fn still runs, after ctx ended");
+    } finally {
+      cancel();
+      release();
     }
-    assert.deepEqual(states, ["idle"], "sessions while fn still runs, after ctx ended");
-    release();
     await assert.rejects(tx, (e) => e === Canceled);
     assert.deepEqual(await names(), []);
     await settled(p, { total: 1, idle: 1, waiting: 0 });
