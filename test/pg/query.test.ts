@@ -14,6 +14,14 @@ import {
 import { query } from "../../src/pg/index.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
+/** settingMs reads a time setting as PostgreSQL shows it ("9987ms", or "10s" for a whole number of seconds) in ms. */
+function settingMs(shown: string): number {
+  const match = /^(\d+)(ms|s|min)$/.exec(shown);
+  assert.ok(match, `time setting ${JSON.stringify(shown)}, want <n>ms, <n>s or <n>min`);
+  const unit = match[2] === "ms" ? 1 : match[2] === "s" ? 1_000 : 60_000;
+  return Number(match[1]) * unit;
+}
+
 let db: TestDatabase;
 let admin: pg.Pool;
 
@@ -201,7 +209,7 @@ describe("query(ctx, db, text, values)", () => {
       },
     );
     const inside = await query(ctx2, p, "select current_setting('statement_timeout') as t");
-    const t = Number.parseInt(inside.rows[0]!.t, 10);
+    const t = settingMs(inside.rows[0]!.t);
     assert.ok(
       t > 9000 && t <= 10_000,
       `statement_timeout seen by the query = ${inside.rows[0]!.t}, want ~10s`,
