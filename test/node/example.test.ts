@@ -1,15 +1,25 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
+import { createTestDatabase, type TestDatabase } from "../pg/database.js";
 import { get } from "./helpers.js";
 
 const example = fileURLToPath(new URL("../../examples/server.ts", import.meta.url));
 
 describe("examples/server.ts", () => {
+  // A database of its own: jobs another run left in a shared one would be polled first.
+  let db: TestDatabase;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db.drop();
+  });
+
   it("serves /, polls, drains on SIGTERM and exits 0", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", example], {
-      env: { ...process.env, PORT: "0" },
+      env: { ...process.env, DATABASE_URL: db.url, PORT: "0" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
