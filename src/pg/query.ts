@@ -55,5 +55,6 @@ export function query<R extends QueryResultRow = QueryResultRow>(
     pooled ? null : (db as unknown as PgClient),
     text,
     values,
+    FN,
   ) as Promise<QueryResult<R>>;
 }

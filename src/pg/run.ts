@@ -16,6 +16,7 @@
 // server before the query does and do nothing, pg-notes probes); then the
 // connection is destroyed.
 import { channel } from "node:diagnostics_channel";
+import { deadlineOf } from "../context.js";
 import { afterFunc, DeadlineExceeded, type Context } from "../index.js";
 import { sendCancelRequest } from "./cancel-request.js";
 import {
@@ -70,6 +71,8 @@ class Run {
   readonly ctx: Context;
   readonly text: string;
   readonly values: unknown[] | undefined;
+  /** The context's deadline in epoch ms (undefined: none), read once at the call: a context's deadline never moves. */
+  readonly deadline: number | undefined;
   readonly resolve: (result: unknown) => void;
   readonly reject: (error: unknown) => void;
   /** Whether a server deadline may be attached (false for our own BEGIN, and after a 25001 retry). */
@@ -107,6 +110,7 @@ class Run {
     ctx: Context,
     text: string,
     values: unknown[] | undefined,
+    deadline: number | undefined,
     timed: boolean,
     resolve: (result: unknown) => void,
     reject: (error: unknown) => void,
@@ -114,6 +118,7 @@ class Run {
     this.ctx = ctx;
     this.text = text;
     this.values = values;
+    this.deadline = deadline;
     this.timed = timed;
     this.resolve = resolve;
     this.reject = reject;
@@ -157,10 +162,9 @@ class Run {
     const callback: Callback = (error, result) => this.answer(error, result);
     const Query = queryClassOf(client);
     let query: Submitted | undefined;
-    const deadline = this.timed ? this.ctx.deadline() : undefined;
-    if (deadline !== undefined) {
+    if (this.timed && this.deadline !== undefined) {
       this.idleBefore = transactionStatus(client) === "I";
-      query = timedQuery(Query, this.text, this.values, deadline.getTime() - Date.now(), callback);
+      query = timedQuery(Query, this.text, this.values, this.deadline - Date.now(), callback);
       this.serverDeadline = query !== undefined;
     }
     if (query === undefined && typeof Query === "function") {
@@ -200,12 +204,10 @@ class Run {
         this.submit();
         return;
       }
-      const deadline = this.ctx.deadline();
       if (
         code === "57014" &&
         this.serverDeadline &&
-        deadline !== undefined &&
-        deadline.getTime() - Date.now() <= DEADLINE_SLACK_MS
+        (this.deadline as number) - Date.now() <= DEADLINE_SLACK_MS
       ) {
         // Our statement_timeout beat the context's own timer: report the deadline, as
         // the context will in a moment.
@@ -370,7 +372,9 @@ function noStop(): boolean {
  * runQuery runs `text` under `ctx` on a connection checked out of `pool`
  * (released at the end, destroyed when a cancel makes it unsafe), or on
  * `client`, which the caller holds: then the promise settles only once the
- * connection is idle with no cancel in flight, or destroyed.
+ * connection is idle with no cancel in flight, or destroyed. `fn` names the
+ * caller's function in the TypeError for a user context whose deadline() is
+ * not a Date.
  */
 export function runQuery(
   ctx: Context,
@@ -378,13 +382,15 @@ export function runQuery(
   client: PgClient | null,
   text: string,
   values: unknown[] | undefined,
+  fn: string,
   timed = true,
 ): Promise<unknown> {
   const err = ctx.err();
   if (err !== null) return Promise.reject(err);
+  const deadline = deadlineOf(fn, ctx);
   let run!: Run;
   const promise = new Promise<unknown>((resolve, reject) => {
-    run = new Run(ctx, text, values, timed, resolve, reject);
+    run = new Run(ctx, text, values, deadline, timed, resolve, reject);
   });
   if (pool !== null) {
     run.checkout(pool);

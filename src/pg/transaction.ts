@@ -62,7 +62,7 @@ export async function transaction<T>(
   });
   let value: T;
   try {
-    await runQuery(txCtx, null, pg, "BEGIN", undefined, false);
+    await runQuery(txCtx, null, pg, "BEGIN", undefined, FN, false);
     value = await fn(txCtx, client);
     const err = ctx.err();
     if (err !== null) throw err;

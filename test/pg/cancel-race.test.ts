@@ -17,10 +17,13 @@ before(async () => {
 });
 after(() => db.drop());
 
-/** Lanes race side by side, each on its own pool of one; at most ROUNDS per lane, no longer than BUDGET_MS. */
+/**
+ * Lanes race side by side, each on its own pool of one, ROUNDS each: 2,000
+ * races in all, however slow the machine (a time budget would make a loaded
+ * machine run too few; the runner's own timeout bounds the test).
+ */
 const LANES = 4;
-const ROUNDS = 1500;
-const BUDGET_MS = 14_000;
+const ROUNDS = 500;
 
 interface Tally {
   rounds: number;
@@ -49,9 +52,8 @@ async function provoke(poolSize: 1, hold: boolean): Promise<Tally> {
     destroyed: 0,
   };
   let client: pg.PoolClient | undefined = hold ? await p.connect() : undefined;
-  const start = performance.now();
   try {
-    while (tally.rounds < ROUNDS && performance.now() - start < BUDGET_MS) {
+    while (tally.rounds < ROUNDS) {
       tally.rounds++;
       const target = client ?? p;
       const [ctx, cancel] = withCancel(background());
@@ -130,7 +132,7 @@ describe("a late cancel never reaches the next query", () => {
         `next queries canceled = ${t.nextCanceled} of ${t.rounds}, want 0`,
       );
       assert.deepEqual(t.nextOtherErrors, [], "next queries failed otherwise");
-      assert.ok(t.rounds >= 1000, `rounds = ${t.rounds}, want at least 1,000 within the budget`);
+      assert.equal(t.rounds, LANES * ROUNDS, "every race ran");
       // The race really happened both ways.
       assert.ok(
         t.canceled > 0 && t.completed > 0,
