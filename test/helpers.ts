@@ -1,8 +1,8 @@
 /**
  * The helpers every test file shares: one way to let queued work run
  * (`flush`), one way to wait for a condition (`until`), one way to resolve a
- * promise from outside (`deferred`) and one way to put a real server on the
- * loopback interface (`loopback`).
+ * promise from outside (`deferred`), one plain timed pause (`delay`) and one
+ * way to put a real server on the loopback interface (`loopback`).
  *
  * This module imports nothing from Node at run time (the `node:net` import is
  * a type only), so that the core's tests, which import it, still bundle for
@@ -31,6 +31,11 @@ export async function until(check: () => boolean, ms: number, what: string): Pro
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
+}
+
+/** delay resolves after `ms` milliseconds (a plain timer, with no context: for pacing a test). */
+export function delay(ms: number): Promise<void> {
+  return new Promise<void>((resolve) => setTimeout(resolve, ms));
 }
 
 /** deferred returns a promise and the function that resolves it. */

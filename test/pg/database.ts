@@ -3,6 +3,7 @@
 // under a bare `node --import tsx --test test/pg/x.test.ts`, an embedded server
 // is started for this process and stopped when its last database is dropped).
 import { randomBytes } from "node:crypto";
+import { after, before } from "node:test";
 import pg from "pg";
 import { startPostgres, type Postgres } from "../../scripts/postgres.js";
 
@@ -53,6 +54,57 @@ export async function createTestDatabase(): Promise<TestDatabase> {
         }
       })();
       return dropping;
+    },
+  };
+}
+
+/** What useTestDatabase gives a test file: its database, and a pool on it for looking on. */
+export interface TestDatabaseFixture {
+  /** The file's database; read it in tests and hooks, not at module load. */
+  readonly db: TestDatabase;
+  /** A pool on that database for the test's own inspection (pg_stat_activity, tables), apart from the pools under test. */
+  readonly admin: pg.Pool;
+}
+
+/**
+ * useTestDatabase registers a `before` hook that creates a fresh database
+ * (createTestDatabase) and an admin pool on it (`adminOptions`, e.g.
+ * `{ max: 2 }`), then runs `setUp` (creating tables, say), and an `after`
+ * hook that ends the pool and drops the database. Its fields throw when read
+ * before the hook ran.
+ *
+ * @example
+ * const fixture = useTestDatabase({ max: 2 }, (admin) =>
+ *   admin.query("create table items (id serial primary key)"),
+ * );
+ * it("…", async () => {
+ *   const pool = new pg.Pool({ connectionString: fixture.db.url });
+ * });
+ */
+export function useTestDatabase(
+  adminOptions: pg.PoolConfig = { max: 1 },
+  setUp?: (admin: pg.Pool) => Promise<unknown>,
+): TestDatabaseFixture {
+  let db: TestDatabase | undefined;
+  let admin: pg.Pool | undefined;
+  before(async () => {
+    db = await createTestDatabase();
+    admin = new pg.Pool({ ...adminOptions, connectionString: db.url });
+    await setUp?.(admin);
+  });
+  after(async () => {
+    await admin?.end();
+    await db?.drop();
+  });
+  const early = (what: string): never => {
+    throw new Error(`useTestDatabase(): ${what} read before the before() hook made it`);
+  };
+  return {
+    get db() {
+      return db ?? early("db");
+    },
+    get admin() {
+      return admin ?? early("admin");
     },
   };
 }

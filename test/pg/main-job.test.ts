@@ -2,24 +2,13 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { request } from "node:http";
 import { fileURLToPath } from "node:url";
-import { after, before, describe, it } from "node:test";
-import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "./database.js";
+import { describe, it } from "node:test";
+import { delay } from "../helpers.js";
+import { useTestDatabase } from "./database.js";
 
 const example = fileURLToPath(new URL("../../examples/server.ts", import.meta.url));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let db: TestDatabase;
-let admin: pg.Pool;
-
-before(async () => {
-  db = await createTestDatabase();
-  admin = new pg.Pool({ connectionString: db.url, max: 2, application_name: "admin" });
-});
-after(async () => {
-  await admin.end();
-  await db.drop();
-});
+const fixture = useTestDatabase({ max: 2, application_name: "admin" });
 
 /** A running examples/server.ts: its port, its output so far, and its exit. */
 interface Server {
@@ -31,7 +20,7 @@ interface Server {
 
 async function start(env: Record<string, string>): Promise<Server> {
   const child = spawn(process.execPath, ["--import", "tsx", example], {
-    env: { ...process.env, DATABASE_URL: db.url, PORT: "0", ...env },
+    env: { ...process.env, DATABASE_URL: fixture.db.url, PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -71,7 +60,7 @@ async function stopWith(server: Server, signal: NodeJS.Signals): Promise<number 
 }
 
 async function count(sql: string): Promise<number> {
-  const { rows } = await admin.query<{ n: number }>(`select (${sql})::int as n`);
+  const { rows } = await fixture.admin.query<{ n: number }>(`select (${sql})::int as n`);
   return rows[0]!.n;
 }
 
@@ -79,7 +68,7 @@ describe("examples/server.ts on PostgreSQL", () => {
   it("does every one of 1,000 jobs exactly once across SIGTERMs at random moments and restarts", async (t) => {
     const env = { POLL_MS: "100", WORKERS: "2", JOB_MS: "5" };
     let server = await start(env);
-    await admin.query(
+    await fixture.admin.query(
       "insert into jobs (payload) select 'job ' || g from generate_series(1, 1000) g",
     );
     const budget = Date.now() + 150_000;
@@ -92,7 +81,7 @@ describe("examples/server.ts on PostgreSQL", () => {
         Date.now() < budget
       ) {
         if (restarts < 6) {
-          await sleep(100 + Math.random() * 1_000);
+          await delay(100 + Math.random() * 1_000);
           const code = await stopWith(server, "SIGTERM");
           assert.equal(
             code,
@@ -102,7 +91,7 @@ describe("examples/server.ts on PostgreSQL", () => {
           restarts++;
           server = await start({ ...env, GRACE_MS: restarts % 2 === 0 ? "0" : "5000" });
         } else {
-          await sleep(200);
+          await delay(200);
         }
       }
       assert.equal(await stopWith(server, "SIGTERM"), 0);
@@ -140,11 +129,11 @@ describe("examples/server.ts on PostgreSQL", () => {
       const running =
         "select count(*) from pg_stat_activity where state = 'active' and query like '%pg_sleep($1)%' and pid <> pg_backend_pid()";
       const end = Date.now() + 15_000;
-      while ((await count(running)) === 0 && Date.now() < end) await sleep(20);
+      while ((await count(running)) === 0 && Date.now() < end) await delay(20);
       assert.equal(await count(running), 1, "the handler's query never showed up as active");
       req.destroy(); // the client leaves
       const gone = Date.now() + 5_000;
-      while ((await count(running)) > 0 && Date.now() < gone) await sleep(20);
+      while ((await count(running)) > 0 && Date.now() < gone) await delay(20);
       assert.equal(
         await count(running),
         0,
@@ -154,7 +143,7 @@ describe("examples/server.ts on PostgreSQL", () => {
         !/client left after \d+ ms; its query was canceled on the server/.test(server.output()) &&
         Date.now() < gone
       ) {
-        await sleep(20);
+        await delay(20);
       }
       assert.match(
         server.output(),

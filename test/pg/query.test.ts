@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import pg from "pg";
 import {
   background,
@@ -12,7 +12,8 @@ import {
   withTimeout,
 } from "../../src/index.js";
 import { query } from "../../src/pg/index.js";
-import { createTestDatabase, type TestDatabase } from "./database.js";
+import { delay } from "../helpers.js";
+import { useTestDatabase } from "./database.js";
 
 /** settingMs reads a time setting as PostgreSQL shows it ("9987ms", or "10s" for a whole number of seconds) in ms. */
 function settingMs(shown: string): number {
@@ -22,23 +23,11 @@ function settingMs(shown: string): number {
   return Number(match[1]) * unit;
 }
 
-let db: TestDatabase;
-let admin: pg.Pool;
-
-before(async () => {
-  db = await createTestDatabase();
-  admin = new pg.Pool({ connectionString: db.url, max: 2, application_name: "admin" });
-});
-after(async () => {
-  await admin.end();
-  await db.drop();
-});
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const fixture = useTestDatabase({ max: 2, application_name: "admin" });
 
 /** stateOf returns a backend's pg_stat_activity state ("active", "idle", …), or undefined once it is gone. */
 async function stateOf(pid: number): Promise<string | undefined> {
-  const { rows } = await admin.query<{ state: string }>(
+  const { rows } = await fixture.admin.query<{ state: string }>(
     "select state from pg_stat_activity where pid = $1",
     [pid],
   );
@@ -47,7 +36,7 @@ async function stateOf(pid: number): Promise<string | undefined> {
 
 /** activeLike counts backends running a statement whose text contains `marker` (not our own lookup). */
 async function activeLike(marker: string): Promise<number> {
-  const { rows } = await admin.query<{ n: number }>(
+  const { rows } = await fixture.admin.query<{ n: number }>(
     "select count(*)::int as n from pg_stat_activity where state = 'active' and query like '%' || $1 || '%' and pid <> pg_backend_pid()",
     [marker],
   );
@@ -59,13 +48,13 @@ async function until(what: string, ms: number, check: () => Promise<boolean>): P
   const start = performance.now();
   while (performance.now() - start < ms) {
     if (await check()) return performance.now() - start;
-    await sleep(5);
+    await delay(5);
   }
   throw new Error(`${what}: still not true after ${ms} ms`);
 }
 
 function pool(max = 2): pg.Pool {
-  return new pg.Pool({ connectionString: db.url, max });
+  return new pg.Pool({ connectionString: fixture.db.url, max });
 }
 
 describe("query(ctx, db, text, values)", () => {
@@ -76,7 +65,7 @@ describe("query(ctx, db, text, values)", () => {
     const client = await p.connect();
     assert.equal((await query(background(), client, "select 'a' as s")).rows[0]!.s, "a");
     client.release();
-    const single = new pg.Client({ connectionString: db.url });
+    const single = new pg.Client({ connectionString: fixture.db.url });
     await single.connect();
     assert.equal((await query(withCancel(background())[0], single, "select 2 as n")).rows[0]!.n, 2);
     await single.end();
@@ -287,7 +276,7 @@ describe("bad input", () => {
       () => query(background(), p, "select 1"),
       /query\(ctx, db, text, values\): the pool was ended \(pool\.end\(\) was called\)/,
     );
-    const c = new pg.Client({ connectionString: db.url });
+    const c = new pg.Client({ connectionString: fixture.db.url });
     await c.connect();
     await c.end();
     assert.throws(() => query(background(), c, "select 1"), /the client was ended/);
@@ -296,7 +285,7 @@ describe("bad input", () => {
 
 describe("resources", () => {
   it("leaves no socket or timer behind after canceled and finished queries", async () => {
-    await sleep(50);
+    await delay(50);
     const before = count();
     const p = pool(2);
     for (let i = 0; i < 20; i++) {

@@ -5,27 +5,16 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { after, before, describe, it } from "node:test";
-import pg from "pg";
-import { createTestDatabase, type TestDatabase } from "./database.js";
+import { describe, it } from "node:test";
+import { delay } from "../helpers.js";
+import { useTestDatabase } from "./database.js";
 
 const CHILD = fileURLToPath(new URL("./fixtures/query-then-wait.ts", import.meta.url));
 
-let db: TestDatabase;
-let admin: pg.Pool;
-before(async () => {
-  db = await createTestDatabase();
-  admin = new pg.Pool({ connectionString: db.url, max: 1 });
-});
-after(async () => {
-  await admin.end();
-  await db.drop();
-});
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const fixture = useTestDatabase({ max: 1 });
 
 async function isActive(pid: number): Promise<boolean> {
-  const { rows } = await admin.query(
+  const { rows } = await fixture.admin.query(
     "select 1 from pg_stat_activity where pid = $1 and state = 'active'",
     [pid],
   );
@@ -34,9 +23,13 @@ async function isActive(pid: number): Promise<boolean> {
 
 /** killedMidQuery starts the child, waits until its query runs, SIGKILLs it and returns the backend's pid. */
 async function killedMidQuery(deadlineMs: number): Promise<{ pid: number; killedAt: number }> {
-  const child = spawn(process.execPath, ["--import", "tsx", CHILD, db.url, String(deadlineMs)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", CHILD, fixture.db.url, String(deadlineMs)],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout }).once("line", resolve);
     child.once("exit", (code) =>
@@ -47,7 +40,7 @@ async function killedMidQuery(deadlineMs: number): Promise<{ pid: number; killed
   const start = performance.now();
   while (!(await isActive(pid))) {
     assert.ok(performance.now() - start < 10_000, "the child's query never became active");
-    await sleep(10);
+    await delay(10);
   }
   child.kill("SIGKILL");
   await new Promise((resolve) => child.once("exit", resolve));
@@ -63,7 +56,7 @@ describe("deadline enforced by the server", () => {
         stoppedAfter = performance.now() - killedAt;
         break;
       }
-      await sleep(20);
+      await delay(20);
     }
     assert.ok(
       stoppedAfter >= 0,
@@ -73,9 +66,9 @@ describe("deadline enforced by the server", () => {
 
   it("without a deadline the same kill leaves the backend running (what the deadline buys)", async () => {
     const { pid } = await killedMidQuery(0);
-    await sleep(2500);
+    await delay(2500);
     const still = await isActive(pid);
-    await admin.query("select pg_terminate_backend($1)", [pid]);
+    await fixture.admin.query("select pg_terminate_backend($1)", [pid]);
     assert.equal(
       still,
       true,

@@ -1,31 +1,21 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import pg from "pg";
 import Cursor from "pg-cursor";
 import QueryStream from "pg-query-stream";
 import { background, Canceled, withCancel } from "../../src/index.js";
 import { cursor, query, stream } from "../../src/pg/index.js";
-import { createTestDatabase, type TestDatabase } from "./database.js";
+import { delay } from "../helpers.js";
+import { useTestDatabase } from "./database.js";
 
-let db: TestDatabase;
-let admin: pg.Pool;
-before(async () => {
-  db = await createTestDatabase();
-  admin = new pg.Pool({ connectionString: db.url, max: 1 });
-});
-after(async () => {
-  await admin.end();
-  await db.drop();
-});
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const fixture = useTestDatabase({ max: 1 });
 
 /** A statement whose every row takes `ms` of server time: a batch of 100 rows is a slow batch. */
 const SLOW = (ms: number) =>
   `select n, pg_sleep(${ms / 1000}) from generate_series(1, 100000) as n /* slow-stream */`;
 
 async function activeSlow(): Promise<number> {
-  const { rows } = await admin.query<{ n: number }>(
+  const { rows } = await fixture.admin.query<{ n: number }>(
     "select count(*)::int as n from pg_stat_activity where state = 'active' and query like '%slow-stream%' and pid <> pg_backend_pid()",
   );
   return rows[0]!.n;
@@ -35,14 +25,14 @@ async function until(what: string, ms: number, check: () => Promise<boolean>): P
   const start = performance.now();
   while (performance.now() - start < ms) {
     if (await check()) return performance.now() - start;
-    await sleep(5);
+    await delay(5);
   }
   throw new Error(`${what}: still not true after ${ms} ms`);
 }
 
 describe("stream(ctx, db, queryStream)", () => {
   it("streams every row when nothing cancels", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const [ctx, cancel] = withCancel(background());
     const rows: number[] = [];
     for await (const row of stream(
@@ -59,7 +49,7 @@ describe("stream(ctx, db, queryStream)", () => {
   });
 
   it("stops the batch the server is executing: the backend leaves active, the stream errors with ctx.err()", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const [ctx, cancel] = withCancel(background());
     // 100 rows of 50 ms: the first batch alone takes 5 s on the server.
     const s = stream(ctx, p, new QueryStream(SLOW(50), [], { batchSize: 100 }));
@@ -84,7 +74,7 @@ describe("stream(ctx, db, queryStream)", () => {
   });
 
   it("on a held client, stops between batches without a cancel and keeps the connection", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const client = await p.connect();
     const pid = (client as unknown as { processID: number }).processID;
     const [ctx, cancel] = withCancel(background());
@@ -107,11 +97,11 @@ describe("stream(ctx, db, queryStream)", () => {
 
   it("rejects what is not a QueryStream", () => {
     assert.throws(
-      () => stream(background(), admin, {} as never),
+      () => stream(background(), fixture.admin, {} as never),
       /^TypeError: stream\(ctx, db, queryStream\): queryStream must be new QueryStream\(text, values\) from pg-query-stream, got an object/,
     );
     assert.throws(
-      () => stream(undefined as never, admin, new QueryStream("select 1")),
+      () => stream(undefined as never, fixture.admin, new QueryStream("select 1")),
       /ctx is undefined/,
     );
   });
@@ -119,7 +109,7 @@ describe("stream(ctx, db, queryStream)", () => {
 
 describe("cursor(ctx, db, cursor)", () => {
   it("reads batches, then the end", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const reader = cursor<{ n: number }>(
       background(),
       p,
@@ -135,7 +125,7 @@ describe("cursor(ctx, db, cursor)", () => {
   });
 
   it("a read during a slow batch rejects with ctx.err() and the backend stops", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const [ctx, cancel] = withCancel(background());
     const reader = cursor(ctx, p, new Cursor(SLOW(50)));
     const reading = reader.read(100);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import pg from "pg";
 import {
   background,
@@ -9,31 +9,22 @@ import {
   withTimeout,
 } from "../../src/index.js";
 import { connect, query, transaction } from "../../src/pg/index.js";
-import { createTestDatabase, type TestDatabase } from "./database.js";
+import { delay } from "../helpers.js";
+import { useTestDatabase } from "./database.js";
 
-let db: TestDatabase;
-let admin: pg.Pool;
-before(async () => {
-  db = await createTestDatabase();
-  admin = new pg.Pool({ connectionString: db.url, max: 1 });
-  await admin.query("create table items (id serial primary key, name text not null)");
-});
-after(async () => {
-  await admin.end();
-  await db.drop();
-});
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const fixture = useTestDatabase({ max: 1 }, (admin) =>
+  admin.query("create table items (id serial primary key, name text not null)"),
+);
 
 async function names(): Promise<string[]> {
-  return (await admin.query<{ name: string }>("select name from items order by id")).rows.map(
-    (r) => r.name,
-  );
+  return (
+    await fixture.admin.query<{ name: string }>("select name from items order by id")
+  ).rows.map((r) => r.name);
 }
 
 /** States of this database's other backends, e.g. ["idle", "idle in transaction"]. */
 async function sessions(): Promise<string[]> {
-  const { rows } = await admin.query<{ state: string }>(
+  const { rows } = await fixture.admin.query<{ state: string }>(
     "select state from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'",
   );
   return rows.map((r) => r.state).sort();
@@ -45,13 +36,13 @@ function counts(p: pg.Pool) {
 
 async function settled(p: pg.Pool, want: { total: number; idle: number; waiting: number }) {
   for (let i = 0; i < 200 && JSON.stringify(counts(p)) !== JSON.stringify(want); i++)
-    await sleep(10);
+    await delay(10);
   assert.deepEqual(counts(p), want, "pool counts");
 }
 
 describe("connect(ctx, pool)", () => {
   it("checks out a client", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const client = await connect(background(), p);
     assert.equal((await query(background(), client, "select 1 as n")).rows[0]!.n, 1);
     client.release();
@@ -60,7 +51,7 @@ describe("connect(ctx, pool)", () => {
   });
 
   it("stops waiting when ctx ends; the client that arrives later goes back to the pool", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const held = await p.connect();
     const [ctx, cancel] = withTimeout(background(), 50);
     const t0 = performance.now();
@@ -82,7 +73,7 @@ describe("connect(ctx, pool)", () => {
   });
 
   it("a context already done does not touch the pool", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const [ctx, cancel] = withCancel(background());
     cancel();
     await assert.rejects(connect(ctx, p), (e) => e === Canceled);
@@ -91,7 +82,7 @@ describe("connect(ctx, pool)", () => {
   });
 
   it("rejects bad input with the function's name and the fix", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     assert.throws(
       () => connect(undefined as never, p),
       /^TypeError: connect\(ctx, pool\): ctx is undefined; pass background\(\)/,
@@ -110,8 +101,8 @@ describe("connect(ctx, pool)", () => {
 
 describe("transaction(ctx, pool, fn)", () => {
   it("commits when fn resolves and returns its value", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
-    await admin.query("truncate items");
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    await fixture.admin.query("truncate items");
     const got = await transaction(background(), p, async (ctx, client) => {
       await query(ctx, client, "insert into items (name) values ($1)", ["a"]);
       return "done";
@@ -123,8 +114,8 @@ describe("transaction(ctx, pool, fn)", () => {
   });
 
   it("rolls back when fn throws, and rejects with its error", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
-    await admin.query("truncate items");
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    await fixture.admin.query("truncate items");
     const boom = new Error("boom");
     await assert.rejects(
       transaction(background(), p, async (ctx, client) => {
@@ -140,8 +131,8 @@ describe("transaction(ctx, pool, fn)", () => {
   });
 
   it("rolls back when ctx is canceled mid-statement; nothing half-committed, nothing idle in transaction", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
-    await admin.query("truncate items");
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    await fixture.admin.query("truncate items");
     const [ctx, cancel] = withCancel(background());
     setTimeout(cancel, 200);
     await assert.rejects(
@@ -168,8 +159,8 @@ describe("transaction(ctx, pool, fn)", () => {
   });
 
   it("rolls back at once when ctx ends while fn waits between statements", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
-    await admin.query("truncate items");
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    await fixture.admin.query("truncate items");
     const [ctx, cancel] = withCancel(background());
     let release!: () => void;
     const fnMayGoOn = new Promise<void>((resolve) => (release = resolve));
@@ -182,7 +173,7 @@ describe("transaction(ctx, pool, fn)", () => {
     });
     // The state of this transaction's own backend (other tests' backends may still be ending).
     const state = async (): Promise<string | undefined> => {
-      const { rows } = await admin.query<{ state: string }>(
+      const { rows } = await fixture.admin.query<{ state: string }>(
         "select state from pg_stat_activity where pid = $1",
         [pid],
       );
@@ -193,14 +184,14 @@ describe("transaction(ctx, pool, fn)", () => {
       for (let i = 0; i < 500; i++) {
         seen = pid === 0 ? undefined : await state();
         if (seen === "idle in transaction") break;
-        await sleep(10);
+        await delay(10);
       }
       assert.equal(seen, "idle in transaction", "the backend while fn waits");
       cancel();
       for (let i = 0; i < 500; i++) {
         seen = await state();
         if (seen !== "idle in transaction") break;
-        await sleep(10);
+        await delay(10);
       }
       assert.equal(seen, "idle", "the backend while fn still runs, after ctx ended");
     } finally {
@@ -214,8 +205,8 @@ describe("transaction(ctx, pool, fn)", () => {
   });
 
   it("the deadline stops a statement on the server (SET LOCAL statement_timeout) and rolls back", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
-    await admin.query("truncate items");
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    await fixture.admin.query("truncate items");
     const [ctx, cancel] = withTimeout(background(), 400);
     const t0 = performance.now();
     await assert.rejects(
@@ -237,8 +228,8 @@ describe("transaction(ctx, pool, fn)", () => {
   });
 
   it("a COMMIT answered with ROLLBACK (a failed statement whose error fn caught) rejects", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
-    await admin.query("truncate items");
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    await fixture.admin.query("truncate items");
     await assert.rejects(
       transaction(background(), p, async (ctx, client) => {
         await query(ctx, client, "insert into items (name) values ('h')");
@@ -253,7 +244,7 @@ describe("transaction(ctx, pool, fn)", () => {
   });
 
   it("the ctx given to fn ends with the transaction", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     let inner: import("../../src/index.js").Context | undefined;
     await transaction(background(), p, async (ctx) => {
       inner = ctx;
@@ -263,7 +254,7 @@ describe("transaction(ctx, pool, fn)", () => {
   });
 
   it("rejects bad input with the function's name and the fix", async () => {
-    const p = new pg.Pool({ connectionString: db.url, max: 1 });
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     await assert.rejects(
       transaction(null as never, p, async () => {}),
       /^TypeError: transaction\(ctx, pool, fn\): ctx is null/,
