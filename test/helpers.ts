@@ -1,7 +1,8 @@
 /**
  * The helpers every test file shares: one way to let queued work run
  * (`flush`), one way to wait for a condition (`until`), one way to resolve a
- * promise from outside (`deferred`), one plain timed pause (`delay`) and one
+ * promise from outside (`deferred`), one plain timed pause (`delay`), one way to poll a condition that
+ * takes a round trip to check (`pollUntil`) and one
  * way to put a real server on the loopback interface (`loopback`).
  *
  * This module imports nothing from Node at run time (the `node:net` import is
@@ -31,6 +32,24 @@ export async function until(check: () => boolean, ms: number, what: string): Pro
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
+}
+
+/**
+ * pollUntil awaits `check` every 5 ms until it resolves true and returns how
+ * long that took in ms, or fails with "`what`: still not true after `ms` ms".
+ * For conditions that need a round trip to see (a backend's state, a row).
+ */
+export async function pollUntil(
+  what: string,
+  ms: number,
+  check: () => Promise<boolean>,
+): Promise<number> {
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    if (await check()) return performance.now() - start;
+    await delay(5);
+  }
+  throw new Error(`${what}: still not true after ${ms} ms`);
 }
 
 /** delay resolves after `ms` milliseconds (a plain timer, with no context: for pacing a test). */

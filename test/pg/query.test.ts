@@ -12,7 +12,7 @@ import {
   withTimeout,
 } from "../../src/index.js";
 import { query } from "../../src/pg/index.js";
-import { delay } from "../helpers.js";
+import { delay, pollUntil } from "../helpers.js";
 import { useTestDatabase } from "./database.js";
 
 /** settingMs reads a time setting as PostgreSQL shows it ("9987ms", or "10s" for a whole number of seconds) in ms. */
@@ -41,16 +41,6 @@ async function activeLike(marker: string): Promise<number> {
     [marker],
   );
   return rows[0]!.n;
-}
-
-/** until polls `check` every 5 ms for up to `ms` and returns the time it took, or throws. */
-async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
-  const start = performance.now();
-  while (performance.now() - start < ms) {
-    if (await check()) return performance.now() - start;
-    await delay(5);
-  }
-  throw new Error(`${what}: still not true after ${ms} ms`);
 }
 
 function pool(max = 2): pg.Pool {
@@ -106,14 +96,18 @@ describe("query(ctx, db, text, values)", () => {
     client.release();
     const [ctx, cancel] = withCancelCause(background());
     const running = query(ctx, p, "select pg_sleep(30) /* cancel-on-server */");
-    await until("query started", 5000, async () => (await activeLike("cancel-on-server")) === 1);
+    await pollUntil(
+      "query started",
+      5000,
+      async () => (await activeLike("cancel-on-server")) === 1,
+    );
     const why = new Error("client went away");
     const t0 = performance.now();
     cancel(why);
     await assert.rejects(running, (e) => e === Canceled);
     const rejectedMs = performance.now() - t0;
     assert.equal(cause(ctx), why);
-    const goneMs = await until(
+    const goneMs = await pollUntil(
       "backend stopped",
       5000,
       async () => (await stateOf(pid)) !== "active",
@@ -138,7 +132,7 @@ describe("query(ctx, db, text, values)", () => {
     const pid = (client as unknown as { processID: number }).processID;
     const [ctx, cancel] = withCancel(background());
     const running = query(ctx, client, "select pg_sleep(30) /* held-client */");
-    await until("query started", 5000, async () => (await activeLike("held-client")) === 1);
+    await pollUntil("query started", 5000, async () => (await activeLike("held-client")) === 1);
     cancel();
     await assert.rejects(running, (e) => e === Canceled);
     assert.notEqual(await stateOf(pid), "active");
@@ -161,10 +155,10 @@ describe("query(ctx, db, text, values)", () => {
     try {
       const [ctx, cancel] = withCancel(background());
       const running = query(ctx, p, "select pg_sleep(30) /* channel */");
-      await until("query started", 5000, async () => (await activeLike("channel")) === 1);
+      await pollUntil("query started", 5000, async () => (await activeLike("channel")) === 1);
       cancel();
       await assert.rejects(running);
-      await until("fate published", 5000, async () => seen.length === 1);
+      await pollUntil("fate published", 5000, async () => seen.length === 1);
       assert.deepEqual(
         { outcome: seen[0]!.outcome, code: seen[0]!.code, cancelRequests: seen[0]!.cancelRequests },
         { outcome: "reused", code: "57014", cancelRequests: 1 },
@@ -297,7 +291,7 @@ describe("resources", () => {
     }
     await p.end();
     // Sockets close in the ticks after end(); cancel connections after the server's close.
-    await until("resources back to normal", 3000, async () => {
+    await pollUntil("resources back to normal", 3000, async () => {
       const now = count();
       return now.TCPSocketWrap <= before.TCPSocketWrap && now.Timeout <= before.Timeout;
     }).catch(() => {

@@ -5,7 +5,7 @@ import Cursor from "pg-cursor";
 import QueryStream from "pg-query-stream";
 import { background, Canceled, withCancel } from "../../src/index.js";
 import { cursor, query, stream } from "../../src/pg/index.js";
-import { delay } from "../helpers.js";
+import { pollUntil } from "../helpers.js";
 import { useTestDatabase } from "./database.js";
 
 const fixture = useTestDatabase({ max: 1 });
@@ -19,15 +19,6 @@ async function activeSlow(): Promise<number> {
     "select count(*)::int as n from pg_stat_activity where state = 'active' and query like '%slow-stream%' and pid <> pg_backend_pid()",
   );
   return rows[0]!.n;
-}
-
-async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
-  const start = performance.now();
-  while (performance.now() - start < ms) {
-    if (await check()) return performance.now() - start;
-    await delay(5);
-  }
-  throw new Error(`${what}: still not true after ${ms} ms`);
 }
 
 describe("stream(ctx, db, queryStream)", () => {
@@ -44,7 +35,7 @@ describe("stream(ctx, db, queryStream)", () => {
     }
     cancel();
     assert.equal(rows.length, 250);
-    await until("released", 2000, async () => p.idleCount === 1);
+    await pollUntil("released", 2000, async () => p.idleCount === 1);
     await p.end();
   });
 
@@ -56,11 +47,11 @@ describe("stream(ctx, db, queryStream)", () => {
     const failed = new Promise<unknown>((resolve) => s.once("error", resolve));
     const closed = new Promise<void>((resolve) => s.once("close", resolve));
     s.resume();
-    await until("batch running", 5000, async () => (await activeSlow()) === 1);
+    await pollUntil("batch running", 5000, async () => (await activeSlow()) === 1);
     const t0 = performance.now();
     cancel();
     assert.equal(await failed, Canceled);
-    const gone = await until("backend stopped", 3000, async () => (await activeSlow()) === 0);
+    const gone = await pollUntil("backend stopped", 3000, async () => (await activeSlow()) === 0);
     assert.ok(gone < 3000, `backend active ${gone.toFixed(0)} ms after cancel`);
     await closed;
     const ms = performance.now() - t0;
@@ -120,7 +111,7 @@ describe("cursor(ctx, db, cursor)", () => {
       sizes.push(rows.length);
     await reader.close();
     assert.deepEqual(sizes, [10, 10, 5]);
-    await until("released", 2000, async () => p.idleCount === 1);
+    await pollUntil("released", 2000, async () => p.idleCount === 1);
     await p.end();
   });
 
@@ -129,13 +120,13 @@ describe("cursor(ctx, db, cursor)", () => {
     const [ctx, cancel] = withCancel(background());
     const reader = cursor(ctx, p, new Cursor(SLOW(50)));
     const reading = reader.read(100);
-    await until("batch running", 5000, async () => (await activeSlow()) === 1);
+    await pollUntil("batch running", 5000, async () => (await activeSlow()) === 1);
     cancel();
     await assert.rejects(reading, (e) => e === Canceled);
-    await until("backend stopped", 3000, async () => (await activeSlow()) === 0);
+    await pollUntil("backend stopped", 3000, async () => (await activeSlow()) === 0);
     await assert.rejects(reader.read(1), (e) => e === Canceled);
     await reader.close();
-    await until(
+    await pollUntil(
       "pool whole",
       3000,
       async () => p.waitingCount === 0 && p.totalCount === p.idleCount,
