@@ -3,6 +3,7 @@
  * the npm registry as a devDependency; a missing one fails the tests, it
  * never skips them), and how to run one and collect what it printed.
  */
+import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -85,3 +86,37 @@ export const NODE_CHECK = {
   completed: 1,
   canceled: 1,
 };
+
+/**
+ * assertExitsWhileTimerPending checks a run of fixtures/deadline-exit*.mjs:
+ * it printed "started" and exited 0 on its own, long before its deadline
+ * timer (60 s) would have fired.
+ */
+export function assertExitsWhileTimerPending(r: Run, startedAt: number): void {
+  assert.equal(
+    r.stdout.trim(),
+    "started",
+    `stdout = ${JSON.stringify(r.stdout)}, stderr = ${r.stderr}`,
+  );
+  assert.equal(r.code, 0, `exit code = ${r.code}, want 0 (stderr: ${r.stderr})`);
+  assert.ok(Date.now() - startedAt < 30_000, "the process waited for its 60 s deadline timer");
+}
+
+/**
+ * assertFetchHandlerCheck checks the report of fixtures/fetch-handler-check.mjs:
+ * a 200 answer, the deadline header's budget seen (0–5 s left), and a
+ * request aborted by its client canceled with ClientDisconnectedError.
+ */
+export function assertFetchHandlerCheck(r: Run): void {
+  const got = lastJson(r);
+  assert.equal(got.status, 200);
+  assert.ok(
+    typeof got.left === "number" && got.left > 0 && got.left <= 5_000,
+    `left = ${String(got.left)}, want (0, 5000]`,
+  );
+  assert.equal(
+    got.slow,
+    "ClientDisconnectedError",
+    `an aborted request's cause = ${String(got.slow)}`,
+  );
+}
