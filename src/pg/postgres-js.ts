@@ -143,6 +143,9 @@ async function run<T>(
   const settled = outcome.fate.then((fate) => settle(reserved, fate));
   // Answer once the connection is back (counts are normal when the caller
   // resumes), unless the statement outlived a lost cancel: then it settles later.
+  // Not earlier, as query(ctx, pool) does: a caller that calls sql.end() next
+  // would wait forever, since postgres.js 3.4 puts a reserved connection
+  // released after end() among the open ones and never closes it.
   if (!outcome.gaveUp) await settled;
   if (!outcome.ok) throw outcome.error;
   return outcome.value as T;
