@@ -54,8 +54,10 @@ const activeCount = async (marker: string): Promise<number> => {
 //
 // Each query is timed alone with process.cpuUsage() (user + system: the
 // socket's system calls are part of a query's cost), and the contenders take
-// turns query by query, the turn order rotating, so drift on this shared
-// machine (other jobs, clock scaling) hits them all alike. A round is BLOCK
+// turns query by query, in a fresh random order each turn, so drift on this
+// shared machine (other jobs, clock scaling) hits them all alike, and each
+// follows every other equally often (a fixed rotation puts the same query
+// before each one every time, and what ran just before changes a query's cost). A round is BLOCK
 // turns; each contender's mean over a round is divided by the raw driver's
 // over the same round, and the median of those ratios is the overhead, with
 // their interquartile range beside it to show the noise. (Blocks of one
@@ -69,6 +71,14 @@ const activeCount = async (marker: string): Promise<number> => {
 // deadline is judged against that.
 type Contenders = Record<string, () => Promise<unknown>>;
 
+/** shuffle puts `xs` in a uniformly random order, in place (Fisher–Yates). */
+function shuffle(xs: number[]): void {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+}
+
 async function interleaved(
   contenders: Contenders,
   rounds: number,
@@ -80,9 +90,10 @@ async function interleaved(
   const warmUpRounds = QUICK ? 1 : 5; // JIT, the pool's connection
   for (let r = -warmUpRounds; r < rounds; r++) {
     const cpu = runs.map(() => 0);
+    const order = runs.map((_, c) => c);
     for (let i = 0; i < block; i++) {
-      for (let k = 0; k < runs.length; k++) {
-        const c = (i + k) % runs.length;
+      shuffle(order);
+      for (const c of order) {
         const before = process.cpuUsage();
         await runs[c]!();
         const d = process.cpuUsage(before);
