@@ -1,0 +1,201 @@
+/**
+ * Paired short rounds, for bench/frameworks-load.ts and bench/rpc-load.ts:
+ * the way to read a few percent of CPU per request on a small, busy machine.
+ *
+ * Every contender is a server (or client) process that stays up for the
+ * whole run; a round loads it for well under a second and reads the CPU
+ * time it spent per request. Rounds of the baseline and of the contenders
+ * strictly alternate, B X1 B X2 B X1 B X2 … B, so each contender's round has
+ * a baseline round on either side, and its ratio is taken against their
+ * mean: whatever the rest of the machine did during those two seconds hits
+ * both sides alike, and a slow drift cancels. The median of these ratios and
+ * their interquartile range are what the benches print; a single round of
+ * seconds spreads by tens of percent here, a median of 20-30 pairs by a
+ * couple.
+ */
+import type { ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+
+/** Measured is what one round of one contender measured. */
+export interface Measured {
+  /** CPU time (user + system) per request of the process under test, in microseconds. */
+  cpu: number;
+  /** Requests (or calls) per second. */
+  rate: number;
+  /** Failed requests: transport errors and non-2xx answers. */
+  errors: number;
+  /** The load generator's CPU time per request, in microseconds, where it is the side under test (bench/rpc-load.ts's client). */
+  clientCpu?: number;
+}
+
+/** A contender: a name and how to run one round of it. */
+export interface Contender {
+  name: string;
+  round: () => Promise<Measured>;
+  /** What is compared, in its rounds and in the baseline's: `cpu` unless given. */
+  metric?: (m: Measured) => number;
+}
+
+/** Paired is every round of one contender, and its ratio to the baseline rounds around it. */
+export interface Paired {
+  rounds: Measured[];
+  /** CPU per request of each round, over the mean of the baseline rounds just before and after it. */
+  ratios: number[];
+}
+
+/**
+ * pairedRounds runs `cycles` cycles, in each of which every contender gets
+ * one round, each round between two baseline rounds. The contenders' order
+ * turns from cycle to cycle, so none always follows the same one.
+ * `progress`, when given, is told about each round as it ends.
+ */
+export async function pairedRounds(
+  base: Contender,
+  contenders: Contender[],
+  cycles: number,
+  progress?: (name: string, m: Measured) => void,
+): Promise<{ base: Measured[]; paired: Map<string, Paired> }> {
+  const baseRounds: Measured[] = [];
+  const run = async (c: Contender) => {
+    const m = await c.round();
+    progress?.(c.name, m);
+    return m;
+  };
+  const paired = new Map<string, Paired>(
+    contenders.map((c) => [c.name, { rounds: [], ratios: [] }]),
+  );
+  let before = await run(base);
+  baseRounds.push(before);
+  for (let cycle = 0; cycle < cycles; cycle++) {
+    const k = cycle % contenders.length;
+    const order = [...contenders.slice(k), ...contenders.slice(0, k)];
+    for (const c of order) {
+      const m = await run(c);
+      const after = await run(base);
+      baseRounds.push(after);
+      const p = paired.get(c.name)!;
+      p.rounds.push(m);
+      const metric = c.metric ?? ((x: Measured) => x.cpu);
+      p.ratios.push(metric(m) / ((metric(before) + metric(after)) / 2));
+      before = after;
+    }
+  }
+  return { base: baseRounds, paired };
+}
+
+/** quantile returns the `q` quantile of `xs` (0.5: the median), interpolating between ranks. */
+export function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
+}
+
+/** Summary is the median of paired ratios as a percentage over the baseline, with its quartiles. */
+export interface Summary {
+  median: number;
+  q1: number;
+  q3: number;
+}
+
+/** summarize turns ratios (1.02 = 2 % more) into percentages: median and interquartile range. */
+export function summarize(ratios: number[]): Summary {
+  const pct = (x: number) => (x - 1) * 100;
+  return {
+    median: pct(quantile(ratios, 0.5)),
+    q1: pct(quantile(ratios, 0.25)),
+    q3: pct(quantile(ratios, 0.75)),
+  };
+}
+
+/** formatSummary prints a summary as "+1.2 % (IQR +0.4 … +2.0)". */
+export function formatSummary(s: Summary): string {
+  const f = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(1)}`;
+  return `${f(s.median)} % (IQR ${f(s.q1)} … ${f(s.q3)})`;
+}
+
+/** replyFrom waits for the process's next IPC message; it rejects if the process exits first. */
+export function replyFrom<T>(child: ChildProcess, label: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`${label} exited with ${code}`));
+    child.once("message", (m) => {
+      child.off("exit", onExit);
+      resolve(m as T);
+    });
+    child.once("exit", onExit);
+  });
+}
+
+/** ask sends `message` to the process and waits for its answer. */
+export function ask<T>(child: ChildProcess, label: string, message: unknown): Promise<T> {
+  const reply = replyFrom<T>(child, label);
+  child.send(message as object);
+  return reply;
+}
+
+/** stopChild asks a server process to stop and waits until it has exited. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.send("stop");
+  await exited;
+}
+
+/** What autocannon sends in a round, but for how long. */
+export interface HttpLoad {
+  url: string;
+  connections: number;
+  pipelining?: number;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  duration: number;
+  errors: number;
+  non2xx: number;
+}
+
+const autocannon = createRequire(import.meta.url)("autocannon") as (
+  opts: HttpLoad & { duration: number; sampleInt: number },
+  cb: (err: Error | null, result: AutocannonResult) => void,
+) => unknown;
+
+/**
+ * loadHttp runs autocannon against `load.url` for `seconds` (fractions
+ * allowed). autocannon only stops at one of its sampling ticks, every
+ * second by default, which would stretch a 0.4 s round to a whole second:
+ * it samples every 50 ms here.
+ */
+export function loadHttp(load: HttpLoad, seconds: number): Promise<AutocannonResult> {
+  return new Promise((resolve, reject) =>
+    autocannon({ ...load, duration: seconds, sampleInt: 50 }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    ),
+  );
+}
+
+/**
+ * httpRound is one round against a server process that stays up (it
+ * answers "mark" and "report" over IPC, as bench/frameworks-load-server.js
+ * does): its CPU time per request while autocannon loads it for `seconds`.
+ */
+export async function httpRound(
+  server: ChildProcess,
+  label: string,
+  load: HttpLoad,
+  seconds: number,
+): Promise<Measured> {
+  await ask(server, label, "mark");
+  const result = await loadHttp(load, seconds);
+  const usage = await ask<{ cpuMicros: number; served: number }>(server, label, "report");
+  return {
+    cpu: usage.cpuMicros / usage.served,
+    rate: usage.served / result.duration,
+    errors: result.errors + result.non2xx,
+  };
+}
