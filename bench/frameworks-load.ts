@@ -13,14 +13,17 @@
  * - a Connect unary call (Connect protocol, JSON, HTTP/1.1) alone / an empty
  *   interceptor / `handlerInterceptor` and `handlerContext` (POST)
  *
- * Method (bench/paired-rounds.ts): short rounds (SECONDS, default 0.4 s) of
- * the framework alone and of one contender strictly alternate, each
- * contender's server CPU time per request is divided by the mean of the
- * baseline rounds on either side of it, and the median of ROUNDS (default
- * 24) such ratios per contender is kept, with its interquartile range. Then
- * each taproot contender is profiled under the same load for 2 s (V8's CPU
- * profiler, bench/profile-share.ts): the share of its CPU time in taproot's
- * dist/ frames.
+ * Method (bench/paired-rounds.ts, concurrentWindows): a framework's
+ * servers are loaded at the same time by one autocannon (16 connections
+ * each), for ROUNDS (default 40) windows of SECONDS (default 1 s); in each
+ * window every server's CPU time per request is divided by that of the
+ * framework alone in the same window, and the median of those paired
+ * ratios is kept, with its interquartile range. Measured at the same
+ * moment, both sides of a pair see the same machine; on this shared 2-core
+ * VM rounds alternated in time read ±10 % between two identical servers,
+ * these windows ±2 %. Then each taproot contender is profiled alone under
+ * load for 2 s (V8's CPU profiler, bench/profile-share.ts): the share of
+ * its CPU time in taproot's dist/ frames.
  *
  * The bar: taproot's integration costs at most 3 % CPU per request beside
  * the framework alone. Hono's middleware is judged beside an empty
@@ -30,9 +33,9 @@
  * The exit code is 1 if a bar fails or a request failed.
  *
  * Prints a table and writes it to bench/results/frameworks-load.md.
- * FRAMEWORKS (e.g. "fastify,hono") picks some; VERBOSE=1 prints each round.
+ * FRAMEWORKS (e.g. "fastify,hono") picks some; VERBOSE=1 prints each window.
  */
-import { spawn, type ChildProcess, execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,17 +43,16 @@ import { fileURLToPath } from "node:url";
 import { format } from "prettier";
 import {
   ask,
+  concurrentWindows,
   formatSummary,
-  httpRound,
   loadHttp,
-  pairedRounds,
   quantile,
   replyFrom,
   stopChild,
   summarize,
   type HttpLoad,
+  type LoadedServer,
   type Measured,
-  type Paired,
   type Summary,
 } from "./paired-rounds.js";
 import { profileShare, type ProfileShare } from "./profile-share.js";
@@ -63,25 +65,23 @@ interface Side {
   judgedAgainst?: "alone" | "hook";
 }
 
+/** What autocannon sends each server, but where. */
+type Request = Omit<HttpLoad, "url" | "connections"> & { path: string };
+
 interface Framework {
   name: string;
   label: string;
-  /** What autocannon sends. */
-  load: (port: number) => HttpLoad;
+  request: Request;
   sides: Side[];
 }
 
-const get = (port: number): HttpLoad => ({
-  url: `http://127.0.0.1:${port}/`,
-  connections: 50,
-  pipelining: 1,
-});
+const get: Request = { path: "/" };
 
 const frameworks: Framework[] = [
   {
     name: "fastify",
     label: "Fastify 5",
-    load: get,
+    request: get,
     sides: [
       { extra: "hook", label: "an empty onRequest hook" },
       { extra: "taproot", label: "contextPlugin", judgedAgainst: "alone" },
@@ -90,7 +90,7 @@ const frameworks: Framework[] = [
   {
     name: "hono",
     label: "Hono on @hono/node-server",
-    load: get,
+    request: get,
     sides: [
       { extra: "hook", label: "an empty middleware" },
       { extra: "taproot", label: "contextMiddleware()", judgedAgainst: "hook" },
@@ -100,13 +100,12 @@ const frameworks: Framework[] = [
   {
     name: "connect",
     label: "Connect unary (HTTP/1.1, JSON)",
-    load: (port) => ({
-      ...get(port),
-      url: `http://127.0.0.1:${port}/taproot.test.Sleeper/Sleep`,
+    request: {
+      path: "/taproot.test.Sleeper/Sleep",
       method: "POST",
       headers: { "content-type": "application/json" },
       body: "0",
-    }),
+    },
     sides: [
       { extra: "hook", label: "an empty interceptor" },
       {
@@ -118,8 +117,10 @@ const frameworks: Framework[] = [
   },
 ];
 
-const CYCLES = Number(process.env.ROUNDS ?? 24);
-const SECONDS = Number(process.env.SECONDS ?? 0.4);
+const WINDOWS = Number(process.env.ROUNDS ?? 40);
+const SECONDS = Number(process.env.SECONDS ?? 1);
+/** Connections per server: 50 in all for Hono's four servers, as many per server for the others. */
+const CONNECTIONS = 16;
 const PROFILE_SECONDS = 2;
 const BAR = 3;
 const picked = process.env.FRAMEWORKS?.split(",");
@@ -127,23 +128,26 @@ const chosen = frameworks.filter((f) => picked === undefined || picked.includes(
 const loadAtStart = loadavg()[0]!;
 const started = Date.now();
 
-async function startServer(mode: string): Promise<{ child: ChildProcess; port: number }> {
+async function startServer(mode: string): Promise<LoadedServer> {
   const child = spawn(
     process.execPath,
     [fileURLToPath(new URL("./frameworks-load-server.js", import.meta.url)), mode],
     { stdio: ["ignore", "inherit", "inherit", "ipc"] },
   );
-  return { child, port: await replyFrom<number>(child, mode) };
+  return { name: mode, child, port: await replyFrom<number>(child, mode) };
 }
 
-/** profile runs the server under the load for PROFILE_SECONDS with V8's profiler on. */
-async function profile(server: ChildProcess, mode: string, load: HttpLoad): Promise<ProfileShare> {
+const urlOf = (fw: Framework, s: LoadedServer) => `http://127.0.0.1:${s.port}${fw.request.path}`;
+
+/** profile runs the server alone under the load for PROFILE_SECONDS with V8's profiler on. */
+async function profile(fw: Framework, s: LoadedServer): Promise<ProfileShare> {
   const dir = mkdtempSync(join(tmpdir(), "taproot-prof-"));
   try {
-    await ask(server, mode, "profile-start");
-    await loadHttp(load, PROFILE_SECONDS);
-    const path = await ask<string>(server, mode, {
-      "profile-stop": join(dir, `${mode}.cpuprofile`),
+    await ask(s.child, s.name, "profile-start");
+    const { path: _path, ...rest } = fw.request;
+    await loadHttp({ ...rest, url: urlOf(fw, s), connections: 50 }, PROFILE_SECONDS);
+    const path = await ask<string>(s.child, s.name, {
+      "profile-stop": join(dir, `${s.name}.cpuprofile`),
     });
     return profileShare(path);
   } finally {
@@ -153,45 +157,42 @@ async function profile(server: ChildProcess, mode: string, load: HttpLoad): Prom
 
 interface Result {
   fw: Framework;
-  base: Measured[];
-  paired: Map<string, Paired>;
+  windows: Map<string, Measured[]>;
   profiles: Map<string, ProfileShare>;
 }
 
 console.log(
-  `frameworks: ${CYCLES} paired rounds of ${SECONDS} s per contender, strictly alternated with the framework alone (${chosen.map((f) => f.name).join(", ")})…`,
+  `frameworks: ${WINDOWS} windows of ${SECONDS} s, each framework's servers loaded at once (${chosen.map((f) => f.name).join(", ")})…`,
 );
 const results: Result[] = [];
 for (const fw of chosen) {
   const modes = [fw.name, ...fw.sides.map((s) => `${fw.name}+${s.extra}`)];
-  const servers = new Map<string, { child: ChildProcess; port: number }>();
+  const servers: LoadedServer[] = [];
   try {
-    for (const mode of modes) servers.set(mode, await startServer(mode));
-    // Warm-up: JIT, sockets, lazy allocations, on every server before any round counts.
-    for (const mode of modes) await loadHttp(fw.load(servers.get(mode)!.port), 1);
-    const contender = (mode: string) => {
-      const s = servers.get(mode)!;
-      return { name: mode, round: () => httpRound(s.child, mode, fw.load(s.port), SECONDS) };
-    };
-    const { base, paired } = await pairedRounds(
-      contender(fw.name),
-      modes.slice(1).map(contender),
-      CYCLES,
-      process.env.VERBOSE
-        ? (name, m) =>
-            console.log(`  ${name}: ${m.cpu.toFixed(1)} µs/request, ${Math.round(m.rate)} req/s`)
-        : undefined,
+    for (const mode of modes) servers.push(await startServer(mode));
+    // Warm-up: JIT, sockets, lazy allocations, on every server before any window counts.
+    const { path: _path, ...rest } = fw.request;
+    await loadHttp(
+      { ...rest, url: servers.map((s) => urlOf(fw, s)), connections: CONNECTIONS * servers.length },
+      2,
     );
+    const windows = await concurrentWindows(servers, fw.request, CONNECTIONS, WINDOWS, SECONDS);
+    if (process.env.VERBOSE) {
+      for (let w = 0; w < WINDOWS; w++) {
+        console.log(
+          `  ${servers.map((s) => `${s.name} ${windows.get(s.name)![w]!.cpu.toFixed(1)}`).join(", ")} µs/request`,
+        );
+      }
+    }
     const profiles = new Map<string, ProfileShare>();
     for (const side of fw.sides) {
       if (side.judgedAgainst === undefined) continue;
-      const mode = `${fw.name}+${side.extra}`;
-      const s = servers.get(mode)!;
-      profiles.set(mode, await profile(s.child, mode, fw.load(s.port)));
+      const s = servers.find((x) => x.name === `${fw.name}+${side.extra}`)!;
+      profiles.set(s.name, await profile(fw, s));
     }
-    results.push({ fw, base, paired, profiles });
+    results.push({ fw, windows, profiles });
   } finally {
-    for (const s of servers.values()) await stopChild(s.child);
+    for (const s of servers) await stopChild(s.child);
   }
 }
 
@@ -202,26 +203,26 @@ const profileRows: string[] = [];
 let requestErrors = 0;
 const med = (xs: number[]) => quantile(xs, 0.5);
 const cell = (s: Summary) => formatSummary(s);
-for (const { fw, base, paired, profiles } of results) {
-  requestErrors += base.reduce((n, m) => n + m.errors, 0);
-  for (const p of paired.values()) requestErrors += p.rounds.reduce((n, m) => n + m.errors, 0);
-  const hook = paired.get(`${fw.name}+hook`)!;
+for (const { fw, windows, profiles } of results) {
+  for (const ws of windows.values()) requestErrors += ws.reduce((n, m) => n + m.errors, 0);
+  const base = windows.get(fw.name)!;
+  const hook = windows.get(`${fw.name}+hook`)!;
+  /** Each window's CPU per request of `of` over that of `than`, in the same window. */
+  const ratios = (of: Measured[], than: Measured[]) => of.map((m, i) => m.cpu / than[i]!.cpu);
   rows.push(
     `| ${fw.label} alone | ${Math.round(med(base.map((m) => m.rate))).toLocaleString("en")} | ${med(base.map((m) => m.cpu)).toFixed(1)} µs | — | — |`,
   );
   for (const side of fw.sides) {
     const mode = `${fw.name}+${side.extra}`;
-    const p = paired.get(mode)!;
-    const vsAlone = summarize(p.ratios);
-    // Against the empty hook: each cycle's two ratios to the framework alone, divided.
-    const vsHook =
-      side.extra === "hook" ? undefined : summarize(p.ratios.map((r, i) => r / hook.ratios[i]!));
+    const own = windows.get(mode)!;
+    const vsAlone = summarize(ratios(own, base));
+    const vsHook = side.extra === "hook" ? undefined : summarize(ratios(own, hook));
     rows.push(
-      `| ${fw.label}, ${side.label} | ${Math.round(med(p.rounds.map((m) => m.rate))).toLocaleString("en")} | ${med(p.rounds.map((m) => m.cpu)).toFixed(1)} µs | ${cell(vsAlone)} | ${vsHook === undefined ? "—" : cell(vsHook)} |`,
+      `| ${fw.label}, ${side.label} | ${Math.round(med(own.map((m) => m.rate))).toLocaleString("en")} | ${med(own.map((m) => m.cpu)).toFixed(1)} µs | ${cell(vsAlone)} | ${vsHook === undefined ? "—" : cell(vsHook)} |`,
     );
     const prof = profiles.get(mode);
     if (prof !== undefined) {
-      const cpu = med(p.rounds.map((m) => m.cpu));
+      const cpu = med(own.map((m) => m.cpu));
       profileRows.push(
         `| ${fw.label}, ${side.label} | ${(prof.taproot * 100).toFixed(1)} % (${((prof.taproot * cpu * 1000) | 0).toLocaleString("en")} ns) | ${(prof.gc * 100).toFixed(1)} % | ${prof.top.map((t) => `${t.name} ${(t.share * 100).toFixed(1)} %`).join("; ")} |`,
       );
@@ -231,7 +232,7 @@ for (const { fw, base, paired, profiles } of results) {
     const against =
       side.judgedAgainst === "alone"
         ? `${fw.label} alone`
-        : `an empty middleware (which itself costs ${formatSummary(summarize(hook.ratios))} beside ${fw.label} alone: Hono's dispatch of any middleware)`;
+        : `an empty middleware (which itself costs ${formatSummary(summarize(ratios(hook, base)))} beside ${fw.label} alone: Hono's dispatch of any middleware)`;
     const ok = judged.median <= BAR;
     verdicts.push(
       `- ${fw.label}, ${side.label}: ${formatSummary(judged)} CPU per request against ${against}: ${ok ? "pass" : "FAIL"} (≤ ${BAR} %).`,
@@ -273,9 +274,9 @@ const lines = [
   ``,
   `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs, loopback. Command: \`npm run build && tsx bench/frameworks-load.ts\` (${minutes} min; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end).`,
   ``,
-  `## Server CPU per request of a trivial handler (autocannon, 50 connections; ${CYCLES} rounds of ${SECONDS} s per contender, each paired with the rounds of the framework alone on either side)`,
+  `## Server CPU per request of a trivial handler (autocannon, ${CONNECTIONS} connections per server, a framework's servers loaded at once; ${WINDOWS} windows of ${SECONDS} s, each server's window paired with the framework alone's in the same window)`,
   ``,
-  `| server | req/s | CPU per request | vs the framework alone: median of paired ratios (IQR) | vs the empty hook |`,
+  `| server | req/s | CPU per request | vs the framework alone: median of paired ratios (IQR) | vs the empty hook, the same way |`,
   `| --- | ---: | ---: | ---: | ---: |`,
   ...rows,
   ``,

@@ -1,6 +1,9 @@
 /**
- * Paired short rounds, for bench/frameworks-load.ts and bench/rpc-load.ts:
+ * Paired measurements, for bench/frameworks-load.ts and bench/rpc-load.ts:
  * the way to read a few percent of CPU per request on a small, busy machine.
+ * Two forms: rounds alternated in time (pairedRounds, for rpc-load, whose
+ * two sides share a process) and windows measured at the same moment
+ * (concurrentWindows, for servers in processes of their own).
  *
  * Every contender is a server (or client) process that stays up for the
  * whole run; a round loads it for well under a second and reads the CPU
@@ -145,7 +148,8 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 
 /** What autocannon sends in a round, but for how long. */
 export interface HttpLoad {
-  url: string;
+  /** One URL, or several: autocannon gives connection i the URL i % url.length. */
+  url: string | string[];
   connections: number;
   pipelining?: number;
   method?: string;
@@ -179,23 +183,66 @@ export function loadHttp(load: HttpLoad, seconds: number): Promise<AutocannonRes
   );
 }
 
+/** A server process under test, as bench/frameworks-load-server.js runs one. */
+export interface LoadedServer {
+  name: string;
+  child: ChildProcess;
+  port: number;
+}
+
 /**
- * httpRound is one round against a server process that stays up (it
- * answers "mark" and "report" over IPC, as bench/frameworks-load-server.js
- * does): its CPU time per request while autocannon loads it for `seconds`.
+ * concurrentWindows loads every server at once, one autocannon spreading
+ * `perServer` connections to each, for `windows` windows of `seconds`, and
+ * returns each server's CPU time per request in each window (by name). The
+ * servers answer "mark" and "report" over IPC; the windows are cut while
+ * the load runs, so no connection opens or closes inside one.
+ *
+ * Measured at the same moment, a contender and its baseline see the same
+ * machine: a burst of another process's work, a neighbour on the same
+ * physical core, slows both alike. On this project's shared 2-core VM two
+ * identical servers read within ±2 % of each other this way (interquartile
+ * range of 1 s windows), where rounds alternated in time read ±10 %, and the
+ * process idle longest read ~5 % slower.
  */
-export async function httpRound(
-  server: ChildProcess,
-  label: string,
-  load: HttpLoad,
+export async function concurrentWindows(
+  servers: LoadedServer[],
+  load: Omit<HttpLoad, "url" | "connections"> & { path: string },
+  perServer: number,
+  windows: number,
   seconds: number,
-): Promise<Measured> {
-  await ask(server, label, "mark");
-  const result = await loadHttp(load, seconds);
-  const usage = await ask<{ cpuMicros: number; served: number }>(server, label, "report");
-  return {
-    cpu: usage.cpuMicros / usage.served,
-    rate: usage.served / result.duration,
-    errors: result.errors + result.non2xx,
-  };
+): Promise<Map<string, Measured[]>> {
+  const { path, ...rest } = load;
+  const url = servers.map((s) => `http://127.0.0.1:${s.port}${path}`);
+  const all = (message: string) =>
+    Promise.all(
+      servers.map((s) =>
+        ask<{ cpuMicros: number; served: number } | string>(s.child, s.name, message),
+      ),
+    );
+  const after = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
+  const out = new Map<string, Measured[]>(servers.map((s) => [s.name, []]));
+  // autocannon gives connection i the URL i % url.length: perServer each.
+  const loading = loadHttp(
+    { ...rest, url, connections: perServer * servers.length },
+    windows * seconds + 1,
+  );
+  await after(0.3);
+  await all("mark");
+  let t0 = performance.now();
+  for (let w = 0; w < windows; w++) {
+    await after(seconds);
+    const reports = await all("report");
+    await all("mark");
+    const elapsed = (performance.now() - t0) / 1000;
+    t0 = performance.now();
+    servers.forEach((s, i) => {
+      const r = reports[i] as { cpuMicros: number; served: number };
+      out.get(s.name)!.push({ cpu: r.cpuMicros / r.served, rate: r.served / elapsed, errors: 0 });
+    });
+  }
+  const result = await loading;
+  // Failures are counted for the whole run; the first window carries them.
+  const first = out.get(servers[0]!.name)![0];
+  if (first !== undefined) first.errors = result.errors + result.non2xx;
+  return out;
 }
