@@ -28,48 +28,12 @@ class CallState {
   ctx: Context | undefined = undefined;
   /** Set once the response is complete (the handler returned, or its stream ended), by handlerInterceptor. */
   finished = false;
-  /** Set with ctx: what the abort listener (this object, so no closure per call) needs. */
-  cancel: ((cause?: unknown) => void) | undefined = undefined;
-  left: number | undefined = undefined;
-  hctx: HandlerContext | undefined = undefined;
   constructor(
     // eslint-disable-next-line taproot/no-stored-context -- the parent of this one call
     readonly parent: Context,
     /** Whether handlerInterceptor watches this call, so `finished` can be trusted. */
     readonly watched: boolean,
   ) {}
-
-  /** handleEvent is the abort listener of the call's signal, which Connect aborts at the end of every call. */
-  handleEvent(): void {
-    const hctx = this.hctx as HandlerContext;
-    const cancel = this.cancel as (cause?: unknown) => void;
-    const left = this.left;
-    const reason: unknown = hctx.signal.reason;
-    if (this.finished) {
-      cancel();
-      return;
-    }
-    // Connect's own deadline timer fires at our deadline: let ours say DeadlineExceeded.
-    if (
-      reason instanceof ConnectError &&
-      reason.code === Code.DeadlineExceeded &&
-      left !== undefined
-    ) {
-      return;
-    }
-    if (
-      left !== undefined &&
-      ((this.ctx as Context).deadline() as Date).getTime() - Date.now() <= DEADLINE_SLACK_MS
-    ) {
-      return;
-    }
-    if (this.watched && isPlainAbort(reason)) {
-      const url = new URL(hctx.url);
-      cancel(new ClientDisconnectedError(hctx.requestMethod, url.pathname + url.search));
-      return;
-    }
-    cancel(reason);
-  }
 }
 
 const callKey = createContextKey<CallState | undefined>(undefined, {
@@ -227,17 +191,39 @@ export function handlerContext(hctx: HandlerContext): Context {
     );
   }
   state.ctx = ctx;
-  state.cancel = cancel;
-  state.left = left;
-  state.hctx = hctx;
+  const call = state;
+  const onAbort = (): void => {
+    const reason: unknown = hctx.signal.reason;
+    if (call.finished) {
+      cancel();
+      return;
+    }
+    // Connect's own deadline timer fires at our deadline: let ours say DeadlineExceeded.
+    if (
+      reason instanceof ConnectError &&
+      reason.code === Code.DeadlineExceeded &&
+      left !== undefined
+    ) {
+      return;
+    }
+    if (
+      left !== undefined &&
+      (ctx.deadline() as Date).getTime() - Date.now() <= DEADLINE_SLACK_MS
+    ) {
+      return;
+    }
+    if (call.watched && isPlainAbort(reason)) {
+      const url = new URL(hctx.url);
+      cancel(new ClientDisconnectedError(hctx.requestMethod, url.pathname + url.search));
+      return;
+    }
+    cancel(reason);
+  };
   // Connect aborts the signal at the end of every call, so the listener always goes with it.
-  if (hctx.signal.aborted) state.handleEvent();
-  else hctx.signal.addEventListener("abort", state, ONCE);
+  if (hctx.signal.aborted) onAbort();
+  else hctx.signal.addEventListener("abort", onAbort, { once: true });
   return ctx;
 }
-
-/** The listener options of every call's abort listener: one object, not one per call. */
-const ONCE = { once: true };
 
 /** isPlainAbort tells an abort without a reason of its own (Node's response closing) from an error. */
 function isPlainAbort(reason: unknown): boolean {
