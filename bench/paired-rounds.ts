@@ -1,20 +1,20 @@
 /**
  * Paired measurements, for bench/frameworks-load.ts and bench/rpc-load.ts:
  * the way to read a few percent of CPU per request on a small, busy machine.
- * Two forms: rounds alternated in time (pairedRounds, for rpc-load, whose
- * two sides share a process) and windows measured at the same moment
- * (concurrentWindows, for servers in processes of their own).
  *
  * Every contender is a server (or client) process that stays up for the
- * whole run; a round loads it for well under a second and reads the CPU
- * time it spent per request. Rounds of the baseline and of the contenders
- * strictly alternate, B X1 B X2 B X1 B X2 … B, so each contender's round has
- * a baseline round on either side, and its ratio is taken against their
- * mean: whatever the rest of the machine did during those two seconds hits
- * both sides alike, and a slow drift cancels. The median of these ratios and
- * their interquartile range are what the benches print; a single round of
- * seconds spreads by tens of percent here, a median of 20-30 pairs by a
- * couple.
+ * whole run, and all of them are loaded at the same time; the run is cut
+ * into short windows (1 s) at the same moment in every process, and in each
+ * window a contender's CPU time per request is divided by its baseline's:
+ * whatever the rest of the machine did during that second hit both alike.
+ * The median of these ratios and their interquartile range are what the
+ * benches print. The first form tried, rounds of one contender at a time
+ * strictly alternated with baseline rounds (each paired with the mean of
+ * the baseline rounds on either side), read two identical Fastify servers
+ * +5 % apart (IQR -6 … +13) on this project's shared 2-core VM: a process
+ * idle while the others ran came back with cold caches, and the baseline,
+ * loaded twice as often, idled least. Loaded at once, the same two read
+ * -0.4 % (IQR -2.1 … +1.2).
  */
 import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
@@ -27,63 +27,6 @@ export interface Measured {
   rate: number;
   /** Failed requests: transport errors and non-2xx answers. */
   errors: number;
-  /** The load generator's CPU time per request, in microseconds, where it is the side under test (bench/rpc-load.ts's client). */
-  clientCpu?: number;
-}
-
-/** A contender: a name and how to run one round of it. */
-export interface Contender {
-  name: string;
-  round: () => Promise<Measured>;
-  /** What is compared, in its rounds and in the baseline's: `cpu` unless given. */
-  metric?: (m: Measured) => number;
-}
-
-/** Paired is every round of one contender, and its ratio to the baseline rounds around it. */
-export interface Paired {
-  rounds: Measured[];
-  /** CPU per request of each round, over the mean of the baseline rounds just before and after it. */
-  ratios: number[];
-}
-
-/**
- * pairedRounds runs `cycles` cycles, in each of which every contender gets
- * one round, each round between two baseline rounds. The contenders' order
- * turns from cycle to cycle, so none always follows the same one.
- * `progress`, when given, is told about each round as it ends.
- */
-export async function pairedRounds(
-  base: Contender,
-  contenders: Contender[],
-  cycles: number,
-  progress?: (name: string, m: Measured) => void,
-): Promise<{ base: Measured[]; paired: Map<string, Paired> }> {
-  const baseRounds: Measured[] = [];
-  const run = async (c: Contender) => {
-    const m = await c.round();
-    progress?.(c.name, m);
-    return m;
-  };
-  const paired = new Map<string, Paired>(
-    contenders.map((c) => [c.name, { rounds: [], ratios: [] }]),
-  );
-  let before = await run(base);
-  baseRounds.push(before);
-  for (let cycle = 0; cycle < cycles; cycle++) {
-    const k = cycle % contenders.length;
-    const order = [...contenders.slice(k), ...contenders.slice(0, k)];
-    for (const c of order) {
-      const m = await run(c);
-      const after = await run(base);
-      baseRounds.push(after);
-      const p = paired.get(c.name)!;
-      p.rounds.push(m);
-      const metric = c.metric ?? ((x: Measured) => x.cpu);
-      p.ratios.push(metric(m) / ((metric(before) + metric(after)) / 2));
-      before = after;
-    }
-  }
-  return { base: baseRounds, paired };
 }
 
 /** quantile returns the `q` quantile of `xs` (0.5: the median), interpolating between ranks. */
@@ -199,10 +142,7 @@ export interface LoadedServer {
  *
  * Measured at the same moment, a contender and its baseline see the same
  * machine: a burst of another process's work, a neighbour on the same
- * physical core, slows both alike. On this project's shared 2-core VM two
- * identical servers read within ±2 % of each other this way (interquartile
- * range of 1 s windows), where rounds alternated in time read ±10 %, and the
- * process idle longest read ~5 % slower.
+ * physical core, slows both alike.
  */
 export async function concurrentWindows(
   servers: LoadedServer[],

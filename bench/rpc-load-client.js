@@ -13,8 +13,10 @@
  * Plain JavaScript on the built package (dist/), run by plain node.
  *
  * Over IPC: "ready" once up, then { round: { port, seconds, mode } } answers the
- * CPU time in µs, the calls made and the failures; the profile commands of
- * bench/server-profile.js; and "stop".
+ * CPU time in µs, the calls made and the failures; { start: { port, mode } }
+ * starts calling until "halt" ("started", "halted"), while "mark" ("marked")
+ * and "report" (CPU time, calls and failures since the mark) cut windows;
+ * the profile commands of bench/server-profile.js; and "stop".
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
@@ -76,9 +78,60 @@ async function round(port, seconds, mode) {
   return { cpuMicros: cpu.user + cpu.system, calls, errors };
 }
 
+/** The started load; settles once halted. */
+let running = Promise.resolve();
+/** The calls made and failed so far by a started load; counted from the start. */
+const counts = { calls: 0, errors: 0 };
+let mark = { cpu: process.cpuUsage(), calls: 0, errors: 0 };
+/** Set by "halt": the started load's lanes stop after their call in flight. */
+let halted = true;
+
+async function startLoad(port, mode) {
+  const client = clientFor(port);
+  const [ctx, cancel] = withTimeout(background(), 3_600_000);
+  const options = { deadline: ctx.deadline() };
+  const call =
+    mode === "raw"
+      ? () =>
+          new Promise((resolve, reject) =>
+            client.say(request, options, (err, res) => (err ? reject(err) : resolve(res))),
+          )
+      : () => unaryCall(ctx, client, "say", request);
+  halted = false;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (!halted) {
+        try {
+          await call();
+          counts.calls++;
+        } catch {
+          counts.errors++;
+        }
+      }
+    }),
+  );
+  cancel();
+}
+
 process.on("message", (msg) => {
   if (answerProfile(msg)) return;
-  if (msg === "stop") {
+  if (msg === "mark") {
+    mark = { cpu: process.cpuUsage(), ...counts };
+    process.send?.("marked");
+  } else if (msg === "report") {
+    const cpu = process.cpuUsage(mark.cpu);
+    process.send?.({
+      cpuMicros: cpu.user + cpu.system,
+      calls: counts.calls - mark.calls,
+      errors: counts.errors - mark.errors,
+    });
+  } else if (msg === "halt") {
+    halted = true;
+    void running.then(() => process.send?.("halted"));
+  } else if (msg !== null && typeof msg === "object" && "start" in msg) {
+    running = startLoad(msg.start.port, msg.start.mode);
+    process.send?.("started");
+  } else if (msg === "stop") {
     for (const c of clients.values()) c.close();
     process.exit(0);
   } else if (msg !== null && typeof msg === "object" && "round" in msg) {

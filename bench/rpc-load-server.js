@@ -4,12 +4,12 @@
  * CPU time is theirs alone: the Echo service on two ports, with a plain
  * grpc-js handler (`plain`) and through taproot-context/grpc's handleUnary
  * (`bridged`), whose handler reads its context the way a real one would
- * (err()). One process for both, loaded one at a time: grpc-js's own code,
- * which is most of a call, is then compiled and warmed by both alike, so
- * the difference is the bridge's. Plain JavaScript on the built package
- * (dist/), run by plain node.
+ * (err()); `node bench/rpc-load-server.js plain` (or `bridged`) serves one
+ * of them only. Plain JavaScript on the built package (dist/), run by plain
+ * node.
  *
- * Over IPC: it sends its ports ({ plain, bridged }), then answers "mark" ("marked"), "report"
+ * Over IPC: it sends its ports ({ plain, bridged }, the one not served
+ * undefined), then answers "mark" ("marked"), "report"
  * (CPU time in µs and calls served since the mark), the profile commands of
  * bench/server-profile.js, and "stop".
  */
@@ -48,7 +48,13 @@ async function start(say) {
     ),
   );
 }
-const ports = { plain: await start(handlers.plain), bridged: await start(handlers.bridged) };
+const only = process.argv[2];
+if (only !== undefined && !(only in handlers))
+  throw new Error(`rpc-load-server: unknown mode ${only}`);
+const ports = {
+  plain: only === undefined || only === "plain" ? await start(handlers.plain) : undefined,
+  bridged: only === undefined || only === "bridged" ? await start(handlers.bridged) : undefined,
+};
 let mark = { cpu: process.cpuUsage(), served: 0 };
 process.on("message", (msg) => {
   if (answerProfile(msg)) return;
