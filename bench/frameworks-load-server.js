@@ -3,23 +3,31 @@
  * The server half of bench/frameworks-load.ts, in its own process so the
  * load generator does not share its CPU. `mode` names a framework and
  * whether taproot's integration is on:
- *   fastify, fastify+taproot    Fastify 5 alone / with contextPlugin
- *   hono, hono+taproot          Hono on @hono/node-server / with contextMiddleware
- *   connect, connect+taproot    a Connect unary call / with handlerInterceptor and handlerContext
+ *   fastify, fastify+hook, fastify+taproot
+ *       Fastify 5 alone / with an empty onRequest hook / with contextPlugin
+ *   hono, hono+hook, hono+taproot, hono+function
+ *       Hono on @hono/node-server alone / with an empty middleware / with
+ *       contextMiddleware / with requestContext(c) called by the handler
+ *   connect, connect+hook, connect+taproot
+ *       a Connect unary call alone / with an empty interceptor / with
+ *       handlerInterceptor and handlerContext
  * Each handler answers at once, and with taproot it touches the request's
  * context the way a real handler would (reads its err()), so the figure is
- * the integration's whole per-request cost. Driven over IPC like
- * bench/node-load-server.js: it sends its port, then answers "mark" /
- * "report" with the CPU time spent per request in between.
+ * the integration's whole per-request cost. Driven over IPC, and up for a
+ * whole run: it sends its port, then answers "mark" ("marked") and
+ * "report" (the CPU time and the requests since the mark), the profile
+ * commands of bench/server-profile.js, and "stop".
  *
  * Plain JavaScript on the built package (dist/), run by plain `node`.
  */
 import http from "node:http";
+import { answerProfile } from "./server-profile.js";
 
 const mode = process.argv[2] ?? "fastify";
 const [framework, extra] = mode.split("+");
 const taproot = extra === "taproot";
 const hook = extra === "hook";
+const fn = extra === "function";
 
 async function fastifyServer() {
   const { default: Fastify } = await import("fastify");
@@ -46,6 +54,9 @@ async function honoServer() {
     const { contextMiddleware } = await import("../dist/hono/index.js");
     app.use(contextMiddleware());
     app.get("/", (c) => c.text(c.get("ctx").err() === null ? "ok" : "done"));
+  } else if (fn) {
+    const { requestContext } = await import("../dist/hono/index.js");
+    app.get("/", (c) => c.text(requestContext(c).err() === null ? "ok" : "done"));
   } else if (hook) {
     app.use((_c, next) => next());
     app.get("/", (c) => c.text("ok"));
@@ -116,8 +127,10 @@ server.on("request", () => {
 });
 let mark = { cpu: process.cpuUsage(), served: 0 };
 process.on("message", (msg) => {
+  if (answerProfile(msg)) return;
   if (msg === "mark") {
     mark = { cpu: process.cpuUsage(), served };
+    process.send?.("marked");
   } else if (msg === "report") {
     const cpu = process.cpuUsage(mark.cpu);
     process.send?.({ cpuMicros: cpu.user + cpu.system, served: served - mark.served });

@@ -7,6 +7,7 @@
  * - hono: taproot's contextMiddleware called on real node:http request and
  *   response objects, the response then closing finished, beside an empty
  *   middleware on the same objects;
+ * - hono-function: requestContext(c) on the same objects, beside nothing;
  *
  * Fastify is left to the load test: its `inject()` closes a response before
  * Node marks it finished, which taproot/node reads as a disconnect, so it
@@ -17,7 +18,7 @@
 import http from "node:http";
 import net from "node:net";
 import { createContextValues } from "@connectrpc/connect";
-import { contextMiddleware } from "../dist/hono/index.js";
+import { contextMiddleware, requestContext } from "../dist/hono/index.js";
 import { handlerContext, handlerInterceptor } from "../dist/connect/index.js";
 
 /** cpuNs returns the CPU time of one call of `f`, in ns, over `n` calls after a warm-up. */
@@ -42,7 +43,7 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-const ROUNDS = 7;
+const ROUNDS = 5;
 
 // Hono's middleware on real node:http objects.
 const socket = new net.Socket();
@@ -69,7 +70,7 @@ for (let r = 0; r < ROUNDS; r++) {
       const c = { env: { incoming: req, outgoing: res }, set: (k, v) => vars.set(k, v) };
       void empty(c, next);
       res.emit("close");
-    }, 200_000),
+    }, 50_000),
   );
   hono.taproot.push(
     cpuNs(() => {
@@ -79,7 +80,26 @@ for (let r = 0; r < ROUNDS; r++) {
       void middleware(c, next);
       vars.get("ctx").err();
       res.emit("close");
-    }, 200_000),
+    }, 50_000),
+  );
+}
+
+const honoFunction = { bare: [], taproot: [] };
+for (let r = 0; r < ROUNDS; r++) {
+  honoFunction.bare.push(
+    cpuNs(() => {
+      const [req, res] = pair();
+      void { env: { incoming: req, outgoing: res } };
+      res.emit("close");
+    }, 50_000),
+  );
+  honoFunction.taproot.push(
+    cpuNs(() => {
+      const [req, res] = pair();
+      const c = { env: { incoming: req, outgoing: res } };
+      requestContext(c).err();
+      res.emit("close");
+    }, 50_000),
   );
 }
 
@@ -102,7 +122,7 @@ for (let r = 0; r < ROUNDS; r++) {
       const controller = new AbortController();
       hctxOf(createContextValues(), controller.signal);
       controller.abort();
-    }, 100_000),
+    }, 20_000),
   );
   connect.taproot.push(
     await cpuNsAsync(async () => {
@@ -111,12 +131,13 @@ for (let r = 0; r < ROUNDS; r++) {
       await intercept({ contextValues: values, message: 0 });
       handlerContext(hctxOf(values, controller.signal)).err();
       controller.abort();
-    }, 100_000),
+    }, 20_000),
   );
 }
 
 const out = {
   hono: { bare: median(hono.bare), taproot: median(hono.taproot) },
+  "hono-function": { bare: median(honoFunction.bare), taproot: median(honoFunction.taproot) },
   connect: { bare: median(connect.bare), taproot: median(connect.taproot) },
 };
 process.stdout.write(JSON.stringify(out) + "\n");

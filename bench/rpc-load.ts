@@ -1,135 +1,175 @@
 /**
  * Per-call cost of taproot-context/grpc beside grpc-js without it
- * (`tsx bench/rpc-load.ts`, to be chained into `npm run bench:node`).
+ * (`tsx bench/rpc-load.ts`, after `npm run build`; part of `npm run bench:node`).
  *
- * Server side: the same unary method served plainly and through
- * handleUnary (callContext per call), both in one child process; rounds of
- * calls alternate between the two, and the child's CPU time per call is
- * read around each round. Client side: in this process, rounds alternate
- * between grpc-js's own client call and unaryCall (callOptions + bindCall
- * under a context with a deadline), against the plain server. Medians of
- * the rounds are compared; the bridge must cost at most 3 % CPU per call.
- * Every call has a 10 s deadline on both paths (grpc-js's own deadline
- * option, or the context's through callOptions), so the figures compare
- * the bridge and not grpc-js's deadline handling.
+ * Six processes, plain node on dist/, all loaded at once for the whole run:
+ * three servers (bench/rpc-load-server.js) and three clients
+ * (bench/rpc-load-client.js), 32 calls in flight each:
+ *
+ * - client A, grpc-js's own call with a deadline → server P1, a plain grpc-js handler;
+ * - client B, the same → server B1, the same handler through `handleUnary`,
+ *   which reads its context;
+ * - client D, `unaryCall(ctx, …)` under a context with the same deadline →
+ *   server P2, plain.
+ *
+ * Method (as bench/frameworks-load.ts, bench/paired-rounds.ts): ROUNDS
+ * (default 90) windows of SECONDS (default 1 s) cut in every process at the
+ * same moment; in each, CPU time per call of B1 over P1 (the server side),
+ * of D over A (the client side), and of P2 over P1 (two plain servers: what
+ * the method reads where there is no difference); the median of those
+ * paired ratios, with its interquartile range. Then B1 and D are profiled
+ * under load, alone, for 2 s each (share of CPU in taproot's dist/ frames).
+ * The bar: at most 3 % CPU per call on either side. The exit code is 1 if a
+ * bar fails or a call failed.
  */
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { background, withTimeout } from "../src/index.js";
-import { unaryCall } from "../src/grpc/index.js";
+import { ask, formatSummary, quantile, replyFrom, stopChild, summarize } from "./paired-rounds.js";
+import { profileShare, type ProfileShare } from "./profile-share.js";
 
-const ROUNDS = Number(process.env.RPC_ROUNDS ?? 12);
-const CALLS = Number(process.env.RPC_CALLS ?? 2_000);
-const CONCURRENCY = 32;
-const BAR = 0.03;
+const WINDOWS = Number(process.env.ROUNDS ?? 90);
+const SECONDS = Number(process.env.SECONDS ?? 1);
+const PROFILE_SECONDS = 2;
+const BAR = 3;
+const loadAtStart = loadavg()[0]!;
+const started = Date.now();
 
-interface Message {
-  text: string;
-}
-type Say = (m: Message, o: grpc.CallOptions, cb: (e: Error | null, r?: Message) => void) => void;
-
-const root = fileURLToPath(new URL("..", import.meta.url));
-const child = spawn(process.execPath, ["--import", "tsx", "bench/rpc-load-server.ts"], {
-  cwd: root,
-  stdio: ["pipe", "pipe", "inherit"],
-});
-const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-async function nextJson<T>(): Promise<T> {
-  const { value, done } = await lines.next();
-  if (done) throw new Error("rpc-load: the server process ended early");
-  return JSON.parse(value as string) as T;
-}
-async function serverCpu(): Promise<number> {
-  child.stdin!.write("cpu\n");
-  return (await nextJson<{ cpu: number }>()).cpu;
+function start(script: string, mode?: string): ChildProcess {
+  const args = [
+    fileURLToPath(new URL(script, import.meta.url)),
+    ...(mode === undefined ? [] : [mode]),
+  ];
+  return spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
 }
 
-const ports = await nextJson<{ plain: number; bridged: number }>();
-const proto = fileURLToPath(new URL("../test/grpc/fixtures/echo.proto", import.meta.url));
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const Echo = (grpc.loadPackageDefinition(protoLoader.loadSync(proto)) as any).taproot.test
-  .Echo as grpc.ServiceClientConstructor;
-const plainClient = new Echo(`127.0.0.1:${ports.plain}`, grpc.credentials.createInsecure());
-const bridgedClient = new Echo(`127.0.0.1:${ports.bridged}`, grpc.credentials.createInsecure());
+interface Usage {
+  cpuMicros: number;
+  /** Calls served (a server) or made (a client) since the mark. */
+  served?: number;
+  calls?: number;
+  errors?: number;
+}
 
-/** The four ways of making one call. */
-const raw = (client: grpc.Client) => (): Promise<unknown> =>
-  new Promise((resolve, reject) =>
-    (client as unknown as { say: Say }).say(
-      { text: "x" },
-      { deadline: Date.now() + 10_000 },
-      (e, r) => (e ? reject(e) : resolve(r)),
-    ),
+const after = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
+const med = (xs: number[]) => quantile(xs, 0.5);
+const children: ChildProcess[] = [];
+try {
+  const servers = {
+    P1: start("./rpc-load-server.js", "plain"),
+    B1: start("./rpc-load-server.js", "bridged"),
+    P2: start("./rpc-load-server.js", "plain"),
+  };
+  const clients = {
+    A: start("./rpc-load-client.js"),
+    B: start("./rpc-load-client.js"),
+    D: start("./rpc-load-client.js"),
+  };
+  children.push(...Object.values(servers), ...Object.values(clients));
+  type Ports = { plain?: number; bridged?: number };
+  const p1 = (await replyFrom<Ports>(servers.P1, "P1")).plain!;
+  const b1 = (await replyFrom<Ports>(servers.B1, "B1")).bridged!;
+  const p2 = (await replyFrom<Ports>(servers.P2, "P2")).plain!;
+  for (const [name, c] of Object.entries(clients)) await replyFrom(c, name);
+  const loads = [
+    [clients.A, p1, "raw"],
+    [clients.B, b1, "raw"],
+    [clients.D, p2, "context"],
+  ] as const;
+  const all = Object.entries({ ...servers, ...clients });
+  for (const [c, port, mode] of loads) await ask(c, "client", { start: { port, mode } });
+
+  // Warm-up: grpc-js takes thousands of calls to reach its steady state.
+  await after(4);
+  console.log(`rpc: ${WINDOWS} windows of ${SECONDS} s, the six processes loaded at once…`);
+  const usage = new Map<string, Usage[]>(all.map(([name]) => [name, []]));
+  for (let w = 0; w < WINDOWS; w++) {
+    await Promise.all(all.map(([name, c]) => ask(c, name, "mark")));
+    await after(SECONDS);
+    const reports = await Promise.all(all.map(([name, c]) => ask<Usage>(c, name, "report")));
+    all.forEach(([name], k) => usage.get(name)!.push(reports[k]!));
+  }
+  for (const [c] of loads) await ask(c, "client", "halt");
+  const perServed = (name: string) => usage.get(name)!.map((u) => u.cpuMicros / u.served!);
+  const perCall = (name: string) => usage.get(name)!.map((u) => u.cpuMicros / u.calls!);
+  const ratios = (of: number[], than: number[]) => of.map((x, k) => x / than[k]!);
+  const errors = ["A", "B", "D"].reduce(
+    (n, name) => n + usage.get(name)!.reduce((k, u) => k + (u.errors ?? 0), 0),
+    0,
   );
-const withContext = (client: grpc.Client) => async (): Promise<unknown> => {
-  const [ctx, cancel] = withTimeout(background(), 10_000);
-  try {
-    return await unaryCall(ctx, client, "say", { text: "x" });
-  } finally {
-    cancel();
-  }
-};
 
-/** round makes CALLS calls, CONCURRENCY at a time, and returns the CPU µs per call of the server and of this process. */
-async function round(call: () => Promise<unknown>): Promise<{ server: number; client: number }> {
-  const s0 = await serverCpu();
-  const c0 = process.cpuUsage();
-  let left = CALLS;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (left-- > 0) await call();
-    }),
+  /** profile loads `port` from `client` alone for PROFILE_SECONDS with V8's profiler on in `profiled`. */
+  const profile = async (
+    profiled: ChildProcess,
+    client: ChildProcess,
+    port: number,
+    mode: "raw" | "context",
+  ): Promise<ProfileShare> => {
+    const dir = mkdtempSync(join(tmpdir(), "taproot-prof-"));
+    try {
+      await ask(profiled, "profiled", "profile-start");
+      await ask(client, "client", { round: { port, seconds: PROFILE_SECONDS, mode } });
+      const path = await ask<string>(profiled, "profiled", {
+        "profile-stop": join(dir, "rpc.cpuprofile"),
+      });
+      return profileShare(path);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const serverSide = "server: handleUnary";
+  const clientSide = "client: unaryCall";
+  const profiles = {
+    [serverSide]: await profile(servers.B1, clients.B, b1, "raw"),
+    [clientSide]: await profile(clients.D, clients.D, p2, "context"),
+  };
+
+  const rows: string[] = [];
+  const failures: string[] = [];
+  for (const [name, plain, bridged] of [
+    [serverSide, perServed("P1"), perServed("B1")],
+    [clientSide, perCall("A"), perCall("D")],
+  ] as const) {
+    const s = summarize(ratios(bridged, plain));
+    const prof = profiles[name];
+    const cpu = med(bridged);
+    const ok = s.median <= BAR;
+    if (!ok) failures.push(`${name}: ${s.median.toFixed(1)} % > ${BAR} %`);
+    rows.push(
+      `| ${name} | ${med(plain).toFixed(1)} µs | ${cpu.toFixed(1)} µs | ${formatSummary(s)} | ${(prof.taproot * 100).toFixed(1)} % (${Math.round(prof.taproot * cpu * 1000)} ns), GC ${(prof.gc * 100).toFixed(1)} % | ${ok ? "pass" : "FAIL"} (≤ ${BAR} %) |`,
+    );
+  }
+  const nullCheck = summarize(ratios(perServed("P2"), perServed("P1")));
+  const tops = Object.entries(profiles).map(
+    ([name, prof]) =>
+      `- ${name}, heaviest taproot functions: ${prof.top.map((t) => `${t.name} ${(t.share * 100).toFixed(1)} %`).join("; ")}`,
   );
-  const c = process.cpuUsage(c0);
-  const s1 = await serverCpu();
-  return { server: (s1 - s0) / CALLS, client: (c.user + c.system) / CALLS };
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-};
-
-// Warm-up: JIT both paths on both sides.
-for (const f of [raw(plainClient), raw(bridgedClient), withContext(plainClient)]) await round(f);
-
-const serverPlain: number[] = [];
-const serverBridged: number[] = [];
-const clientPlain: number[] = [];
-const clientBridged: number[] = [];
-for (let r = 0; r < ROUNDS; r++) {
-  // Alternate the order within each pair so drift hits both alike.
-  const pair = r % 2 === 0 ? [0, 1] : [1, 0];
-  for (const which of pair) {
-    if (which === 0) serverPlain.push((await round(raw(plainClient))).server);
-    else serverBridged.push((await round(raw(bridgedClient))).server);
-  }
-  for (const which of pair) {
-    if (which === 0) clientPlain.push((await round(raw(plainClient))).client);
-    else clientBridged.push((await round(withContext(plainClient))).client);
-  }
-}
-child.kill();
-plainClient.close();
-bridgedClient.close();
-
-const rows = [
-  ["server: handler", median(serverPlain), median(serverBridged)],
-  ["client: call", median(clientPlain), median(clientBridged)],
-] as const;
-console.log(`rpc-load: ${ROUNDS} rounds x ${CALLS} unary calls, ${CONCURRENCY} in flight, medians`);
-console.log("| side | grpc-js alone (µs CPU/call) | with taproot-context/grpc | ratio | bar |");
-console.log("| --- | ---: | ---: | ---: | --- |");
-let failed = false;
-for (const [name, plain, bridged] of rows) {
-  const ratio = bridged / plain;
-  const ok = ratio <= 1 + BAR;
-  failed ||= !ok;
+  const rate = med(usage.get("A")!.map((u) => u.calls! / SECONDS));
   console.log(
-    `| ${name} | ${plain.toFixed(1)} | ${bridged.toFixed(1)} | ${ratio.toFixed(3)} | ${ok ? "pass" : "FAIL"} (≤ ${1 + BAR}) |`,
+    [
+      ``,
+      `# taproot-context/grpc: per-call cost`,
+      ``,
+      `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, Node ${process.version}, ${cpus().length} CPUs, loopback, 32 unary calls in flight per client, ${Math.round(rate).toLocaleString("en")} calls/s per client. Command: \`npm run build && tsx bench/rpc-load.ts\` (${((Date.now() - started) / 60_000).toFixed(1)} min; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end).`,
+      ``,
+      `| side | grpc-js alone (CPU/call) | with taproot-context/grpc | paired ratios: median (IQR), ${WINDOWS} windows of ${SECONDS} s | profile: taproot's share | bar |`,
+      `| --- | ---: | ---: | ---: | ---: | --- |`,
+      ...rows,
+      ``,
+      `Two plain servers side by side (P2 over P1, no difference to find): ${formatSummary(nullCheck)}.`,
+      ``,
+      ...tops,
+      ``,
+      `Failed calls: ${errors}.`,
+    ].join("\n"),
   );
+  if (errors > 0) failures.push(`${errors} failed calls`);
+  if (failures.length > 0) {
+    console.error(`FAIL: ${failures.join("; ")}`);
+    process.exitCode = 1;
+  }
+} finally {
+  for (const c of children) await stopChild(c).catch(() => c.kill());
 }
-if (failed) process.exitCode = 1;

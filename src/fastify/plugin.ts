@@ -1,4 +1,4 @@
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage } from "node:http";
 import type {
   FastifyInstance,
   FastifyPluginCallback,
@@ -15,16 +15,16 @@ import {
   withoutCancel,
   type Context,
 } from "../index.js";
+import { resolvePolicy } from "../fetch/request-context.js";
 import {
-  contextMiddleware,
   debugHandler,
-  requestContext,
   ShutdownError,
   type DebugRequest,
   type DebugSource,
   type RequestContextOptions,
   type ShutdownResult,
 } from "../node/index.js";
+import { bindRequest, contextOf, RequestSet } from "../node/request-lifetime.js";
 import { checkContext, checkMs, describeValue } from "../validate.js";
 
 /**
@@ -97,19 +97,14 @@ declare module "fastify" {
 const FN = "app.register(contextPlugin, options)";
 /** How long handlers whose context the shutdown canceled get to reply before their connections are closed (as serve()). */
 const HAMMER_MS = 1_000;
-/** Where a response keeps its entry, for the one shared close listener. */
-const kEntry = Symbol("taproot.fastifyEntry");
+/**
+ * Where a request's Fastify request is kept on Node's request object, for
+ * the debug page's route pattern (only inflight() reads it): set in
+ * onRequest, it dies with the request.
+ */
+const kFastifyRequest = Symbol("taproot.fastifyRequest");
 
-/** Entry is one request in flight, in an intrusive list: no hashing, no allocation beyond the entry. */
-class Entry {
-  prev: Entry | null = null;
-  next: Entry | null = null;
-  constructor(
-    readonly tracker: Tracker,
-    readonly request: FastifyRequest,
-    readonly startedAt: number,
-  ) {}
-}
+type RawWithRequest = IncomingMessage & { [kFastifyRequest]?: FastifyRequest };
 
 /**
  * Tracker keeps the app's requests in flight and runs the close: it lives
@@ -124,9 +119,15 @@ class Tracker implements TaprootFastify {
   // Read at shutdown, for the cause it ended with.
   // eslint-disable-next-line taproot/no-stored-context
   readonly base: Context;
-  head: Entry | null = null;
-  tail: Entry | null = null;
-  count = 0;
+  /**
+   * The requests in flight, oldest first: each request's own lifetime (the
+   * one taproot/node's request layer keeps for its context) is its entry,
+   * released by the response's close listener that layer already has, so
+   * tracking a request costs no listener and no allocation of its own.
+   */
+  readonly requests = new RequestSet(() => {
+    if (this.draining && !this.forced) this.result.completed++;
+  });
   /** Set by preClose; from then on requests that end count as completed (or canceled). */
   draining = false;
   /** Set when the grace period ran out and the requests left were canceled. */
@@ -151,56 +152,24 @@ class Tracker implements TaprootFastify {
 
   inflight(): DebugRequest[] {
     const out: DebugRequest[] = [];
-    for (let e = this.head; e !== null; e = e.next) {
-      const raw = e.request.raw;
+    for (let l = this.requests.head; l !== null; l = l.next) {
       // The route pattern is read here, not per request: only the debug page pays for it.
-      const route = e.request.routeOptions.url;
+      const route = (l.req as RawWithRequest)[kFastifyRequest]?.routeOptions.url;
       out.push({
-        ctx: e.request.ctx,
-        method: raw.method ?? "GET",
-        url: raw.url ?? "/",
-        startedAt: e.startedAt,
+        ctx: l.ctx,
+        method: l.method,
+        url: l.url,
+        startedAt: l.startedAt,
         ...(route === undefined ? {} : { route }),
       });
     }
     return out;
   }
 
-  link(e: Entry): void {
-    e.prev = this.tail;
-    if (this.tail === null) this.head = e;
-    else this.tail.next = e;
-    this.tail = e;
-    this.count++;
-  }
-
-  unlink(e: Entry): void {
-    if (e.prev === null && this.head !== e) return;
-    if (e.prev === null) this.head = e.next;
-    else e.prev.next = e.next;
-    if (e.next === null) this.tail = e.prev;
-    else e.next.prev = e.prev;
-    e.prev = e.next = null;
-    this.count--;
-    if (this.draining && !this.forced) this.result.completed++;
-  }
-
   shutdownError(): ShutdownError {
     return new ShutdownError(this.base.err() !== null ? cause(this.base) : undefined);
   }
 }
-
-/**
- * The response's close ends the request's stay in the list: by then its
- * context is done (requestContext's own close listener ran first), whether
- * the reply was sent or the client left.
- */
-function onResponseClose(this: ServerResponse & { [kEntry]?: Entry }): void {
-  const e = this[kEntry];
-  if (e !== undefined) e.tracker.unlink(e);
-}
-
-function noop(): void {}
 
 const plugin: FastifyPluginCallback<ContextPluginOptions> = (app, options, done) => {
   // A throw here would escape avvio as an uncaught exception; register() rejects with it instead.
@@ -234,7 +203,7 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
   const base = o.context ?? background();
   const tracker = new Tracker(base);
   // One policy for the app, checked once: binding a request costs no option parsing.
-  const bind = contextMiddleware({
+  const policy = resolvePolicy(FN, {
     context: tracker.context,
     timeout: o.timeout,
     deadlineHeaders: o.deadlineHeaders,
@@ -248,17 +217,21 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
   app.addHook(
     "onRequest",
     (request: FastifyRequest, reply: FastifyReply, next: HookHandlerDoneFunction) => {
-      const res = reply.raw as ServerResponse & { [kEntry]?: Entry };
-      bind(request.raw, res, noop);
-      request.ctx = requestContext(request.raw);
-      const entry = new Entry(tracker, request, Date.now());
-      tracker.link(entry);
-      res[kEntry] = entry;
-      // The response's close, never the request's: that one fires once a
-      // body has been read (nodejs/node#40775), which is also why Fastify's
-      // own request.signal aborts every POST (fastify#6725).
-      if (res.closed || res.destroyed) onResponseClose.call(res);
-      else res.on("close", onResponseClose);
+      const raw = request.raw as RawWithRequest;
+      // The request's lifetime ends at the response's close, never the
+      // request's: that one fires once a body has been read
+      // (nodejs/node#40775), which is also why Fastify's own request.signal
+      // aborts every POST (fastify#6725). A request serve() already bound
+      // keeps its context, and stays out of this app's list.
+      const known = contextOf(raw);
+      if (known !== undefined) request.ctx = known;
+      else {
+        const l = bindRequest(raw, reply.raw, policy, tracker.requests);
+        // Nothing waits for the handler here: the response's close releases the request.
+        l.handlerReturned();
+        raw[kFastifyRequest] = request;
+        request.ctx = l.ctx;
+      }
       next();
     },
   );
@@ -270,7 +243,7 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
     tracker.stopBaseWatch?.();
     tracker.grace = setTimeout(() => {
       tracker.forced = true;
-      tracker.result.canceled = tracker.count;
+      tracker.result.canceled = tracker.requests.count;
       // One cancel reaches every request context: they are all children.
       tracker.cancel(tracker.shutdownError());
       // Handlers that honour their context reply within a few turns; the

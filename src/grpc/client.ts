@@ -1,4 +1,8 @@
+import type { ChildNode, Listener, Owner } from "../child-list.js";
+import { unlink } from "../child-list.js";
+import { deadlineOf } from "../context.js";
 import { DeadlineExceeded, afterFunc, type Context } from "../index.js";
+import { attach } from "../propagate.js";
 import { checkContext, describeValue } from "../validate.js";
 import { DEADLINE_SLACK_MS, Status, deadlinePassed, epochMs } from "./status.js";
 import type { ClientCall, ClientCallOptions, GrpcStatus } from "./types.js";
@@ -80,6 +84,63 @@ export function bindCall<C extends ClientCall>(ctx: Context, call: C): C {
 type Callback<Res> = (error: (Error & Partial<GrpcStatus>) | null, value?: Res) => void;
 
 /**
+ * UnaryWatch is one unary call of {@link unaryCall} under its context: a
+ * child of the context, as an afterFunc is, so that the context's end
+ * cancels the call; released when the call's callback runs, which is also
+ * when its status has arrived. It is bindCall for a unary call without the
+ * `"status"` listener, the afterFunc closure and its stop function.
+ */
+class UnaryWatch<Res> implements Listener {
+  /** Neighbours and list in the context's children; set by attach, cleared by unlink in settle() or when the context is done. */
+  _prev: ChildNode | null = null;
+  _next: ChildNode | null = null;
+  _owner: Owner | null = null;
+  /** The call, once grpc-js made it. */
+  call: ClientCall | null = null;
+  /** Set when the callback ran: the call is over, a context that ends later changes nothing. */
+  settled = false;
+  /** Set while a deadline's cancel waits for grpc-js's own deadline timer; cleared by settle(). */
+  grace: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  constructor(
+    // eslint-disable-next-line taproot/no-stored-context -- lives exactly as long as its call
+    readonly ctx: Context,
+    readonly deadline: number,
+    readonly resolve: (value: Res) => void,
+    readonly reject: (reason: unknown) => void,
+  ) {}
+
+  /** The context is done: cancel the call, after grpc-js's own deadline has had its chance. */
+  _fire(error: Error): void {
+    if (this.settled) return;
+    // At the deadline, grpc-js's own timer (callOptions gave it the
+    // deadline) ends the call with DEADLINE_EXCEEDED, as the caller
+    // expects; a cancel() now would beat it and read CANCELLED.
+    if (error === DeadlineExceeded) this.grace = setTimeout(cancelCall, DEADLINE_SLACK_MS, this);
+    // Never inside the cancel() that got us here.
+    else queueMicrotask(() => cancelCall(this));
+  }
+
+  settle(err: (Error & Partial<GrpcStatus>) | null, value: Res | undefined): void {
+    this.settled = true;
+    const owner = this._owner;
+    if (owner !== null) unlink(owner, this);
+    if (this.grace !== undefined) clearTimeout(this.grace);
+    const ctx = this.ctx;
+    if (err === null) this.resolve(value as Res);
+    else if (ctx.err() !== null) this.reject(ctx.err());
+    // grpc-js's deadline timer may beat the context's by a millisecond.
+    else if (err.code === Status.DEADLINE_EXCEEDED && deadlinePassed(this.deadline)) {
+      this.reject(DeadlineExceeded);
+    } else this.reject(err);
+  }
+}
+
+function cancelCall(w: { settled: boolean; call: ClientCall | null }): void {
+  if (!w.settled) w.call?.cancel();
+}
+
+/**
  * unaryCall calls the unary method `method` of a grpc-js `client` under
  * `ctx` and returns the response: the call carries `ctx`'s deadline
  * ({@link callOptions}) and is canceled when `ctx` is done
@@ -119,22 +180,20 @@ export function unaryCall<Res = unknown>(
   }
   const before = ctx.err();
   if (before !== null) return Promise.reject(before);
-  const opts = callOptions(ctx, options);
-  const deadline = epochMs(opts.deadline);
+  // callOptions' rule, on epoch ms: no Date made per call (grpc-js takes either).
+  const mine = deadlineOf(fn, ctx) ?? Infinity;
+  const given = epochMs(options?.deadline);
+  const deadline = Math.min(mine, given);
+  const opts: ClientCallOptions = mine >= given ? (options ?? {}) : { ...options, deadline: mine };
   return new Promise<Res>((resolve, reject) => {
-    const done: Callback<Res> = (err, value) => {
-      if (err === null) resolve(value as Res);
-      else if (ctx.err() !== null) reject(ctx.err());
-      // grpc-js's deadline timer may beat the context's by a millisecond.
-      else if (err.code === Status.DEADLINE_EXCEEDED && deadlinePassed(deadline)) {
-        reject(DeadlineExceeded);
-      } else reject(err);
-    };
-    const call = (
+    const w = new UnaryWatch<Res>(ctx, deadline, resolve, reject);
+    const done: Callback<Res> = (err, value) => w.settle(err, value);
+    w.call = (
       metadata === undefined
         ? f.call(client, request, opts, done)
         : f.call(client, request, metadata, opts, done)
     ) as ClientCall;
-    bindCall(ctx, call);
+    // As bindCall: the context's end cancels the call; a context done by now cancels it at once.
+    if (!w.settled) attach(fn, "ctx", w, ctx);
   });
 }

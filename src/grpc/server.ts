@@ -1,13 +1,8 @@
-import {
-  background,
-  withCancelCause,
-  withDeadline,
-  type CancelFunc,
-  type Context,
-} from "../index.js";
+import type { CancelFunc, Context } from "../index.js";
+import { background } from "../index.js";
 import { checkContext, describeValue } from "../validate.js";
-import { CallCancelledError } from "./errors.js";
-import { CANCEL_NEAR_DEADLINE_MS, deadlinePassed, epochMs, toStatus } from "./status.js";
+import { newCallContext, type CallCtx } from "./call-context.js";
+import { toStatus } from "./status.js";
 import type { GrpcStatus, ServerCall, ServerWritable } from "./types.js";
 
 const DISPOSE: typeof Symbol.dispose =
@@ -26,16 +21,18 @@ const DISPOSE: typeof Symbol.dispose =
  *
  * grpc-js emits `"cancelled"` in all three of its own cases (after a status
  * was sent, at the deadline, on a client cancel). callContext tells them
- * apart: an event at the deadline leaves the verdict to the context's own
- * deadline, and one after the call finished is ignored. A client cancel
- * that arrives less than 50 ms before the deadline counts as the deadline:
- * that is how a client's own deadline reaches the server (grpc-timeout is
+ * apart: an event at the deadline reads as the deadline, and one after the
+ * call finished is ignored. A client cancel that arrives less than 50 ms
+ * before the deadline counts as the deadline, reached when it comes: that
+ * is how a client's own deadline reaches the server (grpc-timeout is
  * relative, so the server's deadline trails the client's by the transit).
+ * The deadline itself costs no timer: grpc-js's own, which sends
+ * DEADLINE_EXCEEDED, ends the call and with it the context.
  *
  * Call the returned function as soon as the call is done, before grpc-js
  * sends the status (before `callback(...)` or `call.end()`): it removes the
- * listener and releases the timer. {@link handleUnary} and
- * {@link handleServerStream} do it for you.
+ * listener. {@link handleUnary} and {@link handleServerStream} do it for
+ * you.
  *
  * @example
  * ```ts
@@ -61,35 +58,14 @@ export function callContext(parent: Context, call: ServerCall): [Context, Cancel
       `${fn}: call must be a grpc-js server call (the first argument of a handler), got ${describeValue(call)}`,
     );
   }
-  const deadline = epochMs(call.getDeadline());
-  const [base, cancel] = withCancelCause(parent);
-  let ctx = base;
-  // The deadline child is released with base, by finish() or the parent.
-  // eslint-disable-next-line taproot/lost-cancel -- canceled through base
-  if (deadline !== Infinity) ctx = withDeadline(base, deadline)[0];
-  // Set once the call finishes or the client leaves; the listener goes with it.
-  let over = false;
-  const cancelled = (): void => {
-    if (over) return;
-    over = true;
-    call.removeListener("cancelled", cancelled);
-    // At the deadline (grpc-js's timer, or the client's own cancel as its
-    // deadline passes), the context's own timer, due within the slack, gives
-    // the right verdict, DeadlineExceeded; a cancel now would say Canceled.
-    if (!deadlinePassed(deadline, CANCEL_NEAR_DEADLINE_MS))
-      cancel(new CallCancelledError(call.getPath?.() ?? ""));
-  };
-  if (call.cancelled) cancelled();
-  else call.on("cancelled", cancelled);
-  const finish = ((): void => {
-    if (!over) {
-      over = true;
-      call.removeListener("cancelled", cancelled);
-    }
-    cancel();
-  }) as CancelFunc;
+  const ctx = newCallContext(parent, call, fn);
+  const finish = endCall.bind(ctx) as CancelFunc;
   finish[DISPOSE] = finish;
   return [ctx, finish];
+}
+
+function endCall(this: CallCtx): void {
+  this.end();
 }
 
 /**
@@ -123,18 +99,43 @@ function checkHandler(fn: string, f: unknown): void {
   }
 }
 
-/** settle runs `f` and hands its outcome (or what it threw) to `ok`/`fail`, synchronously when it returns a plain value. */
-function settle<T>(f: () => T | PromiseLike<T>, ok: (v: T) => void, fail: (e: unknown) => void) {
+/**
+ * run calls `handler(ctx, call)` and hands its outcome (or what it threw) to
+ * `ok`/`fail`, with `to` (where the outcome goes: the unary callback, or the
+ * stream): synchronously when it returns a plain value, so a handler that
+ * does not return a promise costs no promise and no closure.
+ */
+function run<C, T, To>(
+  ctx: CallCtx,
+  handler: (ctx: Context, call: C) => T | PromiseLike<T>,
+  call: C,
+  to: To,
+  ok: (ctx: CallCtx, to: To, value: T) => void,
+  fail: (ctx: CallCtx, to: To, err: unknown) => void,
+): void {
   let r: T | PromiseLike<T>;
   try {
-    r = f();
+    r = handler(ctx, call);
   } catch (err) {
-    fail(err);
+    fail(ctx, to, err);
     return;
   }
   if (r !== null && typeof (r as PromiseLike<T>)?.then === "function") {
-    (r as PromiseLike<T>).then(ok, fail);
-  } else ok(r as T);
+    (r as PromiseLike<T>).then(
+      (v) => ok(ctx, to, v),
+      (e: unknown) => fail(ctx, to, e),
+    );
+  } else ok(ctx, to, r as T);
+}
+
+function replied<Res>(ctx: CallCtx, callback: Respond<Res>, value: Res): void {
+  ctx.end();
+  callback(null, value);
+}
+
+function failed<Res>(ctx: CallCtx, callback: Respond<Res>, err: unknown): void {
+  ctx.end();
+  callback(toStatus(err));
 }
 
 /**
@@ -161,20 +162,8 @@ export function handleUnary<C extends ServerCall, Res>(
   const fn = "handleUnary(handler, options)";
   checkHandler(fn, handler);
   const parent = parentOf(fn, options);
-  return (call, callback) => {
-    const [ctx, finish] = callContext(parent, call);
-    settle(
-      () => handler(ctx, call),
-      (value) => {
-        finish();
-        callback(null, value);
-      },
-      (err) => {
-        finish();
-        callback(toStatus(err));
-      },
-    );
-  };
+  return (call, callback) =>
+    run(newCallContext(parent, call, fn), handler, call, callback, replied, failed);
 }
 
 /**
@@ -215,21 +204,19 @@ export function handleServerStream<C extends ServerWritable>(
   const fn = "handleServerStream(handler, options)";
   checkHandler(fn, handler);
   const parent = parentOf(fn, options);
-  return (call) => {
-    const [ctx, finish] = callContext(parent, call);
-    settle(
-      () => handler(ctx, call),
-      () => {
-        finish();
-        if (!call.destroyed) call.end();
-      },
-      (err) => {
-        finish();
-        // grpc-js's own "error" listener ends the stream with this status.
-        if (!call.destroyed) call.emit("error", toStatus(err));
-      },
-    );
-  };
+  return (call) =>
+    run(newCallContext(parent, call, fn), handler, call, call, streamEnded, streamFailed);
+}
+
+function streamEnded(ctx: CallCtx, call: ServerWritable): void {
+  ctx.end();
+  if (!call.destroyed) call.end();
+}
+
+function streamFailed(ctx: CallCtx, call: ServerWritable, err: unknown): void {
+  ctx.end();
+  // grpc-js's own "error" listener ends the stream with this status.
+  if (!call.destroyed) call.emit("error", toStatus(err));
 }
 
 /**

@@ -1,13 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context as HonoContext, MiddlewareHandler, Next } from "hono";
 import type { Context } from "../index.js";
-import {
-  contextMiddleware as nodeContextMiddleware,
-  fetchHandler,
-  requestContext,
-  type RequestContextOptions,
-} from "../node/index.js";
-import { checkContext, checkMs } from "../validate.js";
+import { requestContextOf } from "../fetch/fetch-handler.js";
+import { resolvePolicy, type RequestPolicy } from "../fetch/request-context.js";
+import { fetchHandler, type RequestContextOptions } from "../node/index.js";
+import { bindRequest, contextOf } from "../node/request-lifetime.js";
+import { checkContext, checkMs, describeValue } from "../validate.js";
 
 /**
  * ContextVariables are the Hono variables {@link contextMiddleware} sets:
@@ -85,7 +83,7 @@ export function contextMiddleware(options?: RequestContextOptions): MiddlewareHa
   if (options?.maxHeaderTimeout !== undefined) {
     checkMs(FN, "options.maxHeaderTimeout", options.maxHeaderTimeout, false);
   }
-  const bindNode = nodeContextMiddleware(options);
+  const policy = resolvePolicy(FN, options);
   const viaFetch = fetchHandler(
     async (ctx: Context, _request: Request, c: HonoContext<ContextEnv>, next: Next) => {
       c.set("ctx", ctx);
@@ -100,13 +98,73 @@ export function contextMiddleware(options?: RequestContextOptions): MiddlewareHa
     const incoming = env?.incoming;
     const outgoing = env?.outgoing;
     if (isNodeRequest(incoming) && isNodeResponse(outgoing)) {
-      // The HTTP/2 compatibility objects pass too: requestContext finds their stream.
-      bindNode(incoming, outgoing, noop);
-      c.set("ctx", requestContext(incoming));
+      // The HTTP/2 compatibility objects pass too: bindRequest finds their
+      // stream. A request served by serve() keeps the context it has.
+      c.set("ctx", contextOf(incoming) ?? bindRequest(incoming, outgoing, policy, null).ctx);
       return next();
     }
     return viaFetch(c.req.raw, c, next).then(noop);
   };
+}
+
+/** The policy of requestContext(c) without options, resolved on its first use. */
+let defaultPolicy: RequestPolicy | undefined;
+
+/**
+ * requestContext returns the taproot context of the request a Hono handler
+ * (or middleware) is handling: the same one on every call for a given
+ * request. It is the way without a middleware, and the cheaper one: Hono
+ * runs a route that has a single handler and no middleware on a fast path,
+ * which any `app.use()` leaves, and the context is made only by the first
+ * call, so a handler that never asks for it costs nothing.
+ *
+ * - Under `@hono/node-server` (`c.env.incoming`/`outgoing`), it is
+ *   taproot/node's `requestContext` for Node's request and response, made
+ *   on the first call with `options` (later calls return it whatever they
+ *   pass; an options object written inline costs no check after the first).
+ *   It ends as {@link contextMiddleware}'s does on Node: when the response
+ *   has been sent, so a streamed body keeps it live; when the client leaves;
+ *   at the deadline.
+ * - Elsewhere, a Fetch API Request has no response to tell its end, so the
+ *   context must have been made around the handler: by
+ *   {@link contextMiddleware} (its `c.get("ctx")`), or by wrapping
+ *   `app.fetch` with `fetchHandler` of `taproot-context/fetch`; without
+ *   either, requestContext throws a `TypeError` that says so. `options` are
+ *   then ignored: the wrapper's own apply.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * import { requestContext } from "taproot-context/hono";
+ *
+ * const app = new Hono();
+ * app.get("/search", async (c) => c.json(await search(requestContext(c), c.req.query("q"))));
+ * ```
+ */
+export function requestContext(c: HonoContext, options?: RequestContextOptions): Context {
+  const fn = "requestContext(c, options)";
+  if (c === null || typeof c !== "object" || !("env" in c)) {
+    throw new TypeError(
+      `${fn}: c must be the Context Hono passes to a handler or middleware, got ${describeValue(c)}`,
+    );
+  }
+  const env = c.env as NodeBindings | undefined;
+  const incoming = env?.incoming;
+  const outgoing = env?.outgoing;
+  if (isNodeRequest(incoming) && isNodeResponse(outgoing)) {
+    const known = contextOf(incoming);
+    if (known !== undefined) return known;
+    const policy =
+      options === undefined
+        ? (defaultPolicy ??= resolvePolicy(fn, undefined))
+        : resolvePolicy(fn, options);
+    return bindRequest(incoming, outgoing, policy, null).ctx;
+  }
+  const made = (c.get("ctx") as Context | undefined) ?? requestContextOf(c.req.raw);
+  if (made !== undefined) return made;
+  throw new TypeError(
+    `${fn}: this request has no Node response to follow (not under @hono/node-server) and no context made around its handler; install contextMiddleware() with app.use(), or serve fetchHandler((ctx, request, ...rest) => app.fetch(request, ...rest))`,
+  );
 }
 
 function isNodeRequest(v: unknown): v is IncomingMessage {

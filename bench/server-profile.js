@@ -1,0 +1,47 @@
+/* global process */
+/**
+ * The profiling half of the bench servers (bench/frameworks-load-server.js,
+ * bench/rpc-load-server.js, bench/rpc-load-client.js): V8's CPU profiler,
+ * the one `node --cpu-prof` runs, started and stopped over IPC so that a
+ * profile holds the loaded window only, not the start-up (loading Fastify
+ * compiles its validators, which would swell the total). Plain JavaScript,
+ * run by plain node.
+ *
+ * answerProfile handles "profile-start" and { "profile-stop": path } (it
+ * writes the .cpuprofile there and answers the path); it returns whether
+ * the message was one of those.
+ */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
+
+/** The inspector session while a profile is being taken; null otherwise. */
+let session = null;
+
+function post(method, params) {
+  return new Promise((resolve, reject) =>
+    session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))),
+  );
+}
+
+export function answerProfile(msg) {
+  if (msg === "profile-start") {
+    session = new Session();
+    session.connect();
+    void post("Profiler.enable")
+      .then(() => post("Profiler.setSamplingInterval", { interval: 100 }))
+      .then(() => post("Profiler.start"))
+      .then(() => process.send?.("profiling"));
+    return true;
+  }
+  if (msg !== null && typeof msg === "object" && "profile-stop" in msg) {
+    const path = msg["profile-stop"];
+    void post("Profiler.stop").then(({ profile }) => {
+      writeFileSync(path, JSON.stringify(profile));
+      session.disconnect();
+      session = null;
+      process.send?.(path);
+    });
+    return true;
+  }
+  return false;
+}

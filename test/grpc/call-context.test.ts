@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { cause, DeadlineExceeded, type CancelFunc, type Context } from "../../src/index.js";
+import { CallCancelledError, callContext } from "../../src/grpc/index.js";
+import { background } from "../../src/index.js";
+
+interface Message {
+  text: string;
+  waitMs?: number;
+}
+
+const proto = fileURLToPath(new URL("./fixtures/echo.proto", import.meta.url));
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const Echo = (grpc.loadPackageDefinition(protoLoader.loadSync(proto)) as any).taproot.test
+  .Echo as grpc.ServiceClientConstructor;
+
+/** What the handler made of one call: two contexts of the same call, and when each ended. */
+interface Seen {
+  call: grpc.ServerUnaryCall<Message, Message>;
+  contexts: [Context, CancelFunc][];
+  endedAt: number[];
+}
+let next: ((s: Seen) => void) | undefined;
+let server: grpc.Server;
+let client: grpc.Client & Record<string, unknown>;
+
+before(async () => {
+  server = new grpc.Server();
+  const say = (
+    call: grpc.ServerUnaryCall<Message, Message>,
+    callback: grpc.sendUnaryData<Message>,
+  ) => {
+    const s: Seen = { call, contexts: [], endedAt: [] };
+    // callContext twice on one call: each context follows the call on its own.
+    for (let i = 0; i < 2; i++) {
+      const [ctx, finish] = callContext(background(), call);
+      s.contexts.push([ctx, finish]);
+      void ctx.done()?.then(() => (s.endedAt[i] = Date.now()));
+    }
+    next?.(s);
+    const wait = call.request.waitMs ?? 0;
+    setTimeout(() => {
+      for (const [, finish] of s.contexts) finish();
+      callback(null, { text: call.request.text });
+    }, wait);
+  };
+  server.addService(Echo.service, { say, count: say, collect: say, chat: say });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as typeof client;
+});
+
+after(async () => {
+  client.close();
+  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+});
+
+function nextCall(): Promise<Seen> {
+  return new Promise((resolve) => (next = resolve));
+}
+
+type Say = (
+  m: Message,
+  o: grpc.CallOptions,
+  cb: (e: grpc.ServiceError | null, r?: Message) => void,
+) => grpc.ClientUnaryCall;
+
+describe("callContext", () => {
+  test("two contexts of one call both end when the client cancels, and both listeners go", async () => {
+    const seen = nextCall();
+    const call = (client.say as Say).call(client, { text: "x", waitMs: 5_000 }, {}, () => {});
+    const s = await seen;
+    call.cancel();
+    await Promise.all(s.contexts.map(([ctx]) => ctx.done()));
+    for (const [ctx] of s.contexts) {
+      assert.ok(
+        cause(ctx) instanceof CallCancelledError,
+        `cause(ctx) = ${String(cause(ctx))}, want CallCancelledError`,
+      );
+    }
+    assert.equal(
+      s.call.listenerCount("cancelled"),
+      0,
+      "cancelled listeners left on the call, want none",
+    );
+  });
+
+  test("ends at the caller's deadline with DeadlineExceeded, not before it", async () => {
+    const seen = nextCall();
+    const deadline = Date.now() + 200;
+    const done = new Promise((resolve) =>
+      (client.say as Say).call(client, { text: "x", waitMs: 2_000 }, { deadline }, resolve),
+    );
+    const s = await seen;
+    await Promise.all(s.contexts.map(([ctx]) => ctx.done()));
+    for (const [i, [ctx]] of s.contexts.entries()) {
+      assert.equal(ctx.err(), DeadlineExceeded, `ctx.err() = ${String(ctx.err())}`);
+      const at = (ctx.deadline() as Date).getTime();
+      assert.ok(
+        s.endedAt[i]! >= at - 1,
+        `context ended ${at - s.endedAt[i]!} ms before its deadline, want at or after it`,
+      );
+      assert.ok(
+        s.endedAt[i]! <= at + 1_000,
+        `context ended ${s.endedAt[i]! - at} ms after its deadline, want within 1 s`,
+      );
+    }
+    await done;
+  });
+});
