@@ -19,6 +19,7 @@ import { Canceled, DeadlineExceeded } from "../errors.js";
 import { formatDuration } from "../format.js";
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 import { headerBudget } from "./deadline-header.js";
+import { requestTime } from "./request-clock.js";
 import { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
 
 /**
@@ -255,7 +256,8 @@ export class DeadlineQueue {
   }
 
   add(ctx: RequestCtx): void {
-    const dl = Date.now() + this.ms;
+    // The turn's time, as Node's own timers count (see request-clock.ts).
+    const dl = requestTime() + this.ms;
     // A parent's sooner deadline stays: the request inherits it, and the parent's own timer ends both.
     if (ctx._deadline !== undefined && ctx._deadline <= dl) return;
     ctx._deadline = dl;

@@ -20,6 +20,7 @@ import {
   type RequestCtx,
   type RequestPolicy,
 } from "../fetch/request-context.js";
+import { requestTime } from "../fetch/request-clock.js";
 
 /**
  * An incoming request of `node:http`, `node:https` or the `node:http2` compatibility API.
@@ -45,23 +46,25 @@ export type IncomingRequest = IncomingMessage | Http2ServerRequest;
 export type OutgoingResponse = ServerResponse | Http2ServerResponse;
 
 /**
- * Where a request's context lives: a symbol-keyed property of node's request
- * object, which dies with the request (a WeakMap costs far more per request:
- * every entry is an ephemeron the GC must trace).
+ * Where a request's lifetime, and so its context, lives: a symbol-keyed
+ * property of node's request object, which dies with the request (a WeakMap
+ * costs far more per request: every entry is an ephemeron the GC must
+ * trace). The HTTP/1 response's close listener finds it through `res.req`,
+ * so the response carries nothing of ours; an HTTP/2 stream, which has no
+ * such link, carries it too.
  */
-const kContext = Symbol("taproot.requestContext");
-/** Where the response (or HTTP/2 stream) keeps its lifetime, for the shared close listener. */
 const kLifetime = Symbol("taproot.lifetime");
 /** Where a socket keeps the list of its requests whose response has not closed yet. */
 const kRequests = Symbol("taproot.socketRequests");
 
 type WithLifetime<T> = T & { [kLifetime]?: RequestLifetime };
+type ResponseOf = ServerResponse & { req: WithLifetime<IncomingMessage> };
 type TrackedSocket = Socket & { [kRequests]?: SocketRequests };
 
 /** contextOf returns the context already bound to a request, if any. */
 export function contextOf(req: object): Context | undefined {
-  const own = (req as { [kContext]?: Context })[kContext];
-  if (own !== undefined) return own;
+  const own = (req as WithLifetime<object>)[kLifetime];
+  if (own !== undefined) return own.ctx;
   // Only a Fetch API Request (or one shaped like it) can be in the WeakMap:
   // node's own requests skip the lookup.
   return req instanceof IncomingMessage ? undefined : fetchContexts.get(req as Request);
@@ -131,7 +134,7 @@ export class RequestLifetime {
   later: RequestLifetime | null = null;
   /** The socket's list it is in; null before, and after its response closed. */
   socketList: SocketRequests | null = null;
-  /** Epoch ms of arrival, for inflight() (serve() only; 0 otherwise). */
+  /** Epoch ms of arrival as of its turn of the event loop, for inflight() (serve() only; 0 otherwise). */
   startedAt = 0;
 
   constructor(
@@ -198,9 +201,9 @@ export function bindRequest(
   const l = new RequestLifetime(req, res, set !== null);
   const ctx = newRequestContext(policy, connect, grpc);
   l.ctx = ctx;
-  (req as { [kContext]?: Context })[kContext] = ctx;
+  (req as WithLifetime<IncomingRequest>)[kLifetime] = l;
   if (set !== null) {
-    l.startedAt = Date.now();
+    l.startedAt = requestTime();
     set.add(l);
   }
 
@@ -211,16 +214,18 @@ export function bindRequest(
     else stream.on("close", onStreamClose);
     return l;
   }
-  const r = res as WithLifetime<ServerResponse>;
-  r[kLifetime] = l;
+  const r = res as ResponseOf;
   if (r.closed || r.destroyed) {
-    onResponseClose.call(r);
+    responseClosed(l, !r.writableFinished);
     return l;
   }
   r.on("close", onResponseClose);
-  // A request pipelined behind another has a response that is not attached
-  // to the socket yet, and never closes if the client leaves: the socket's
-  // 'close' ends it. One listener per connection, not per request.
+  // A response attached to its socket closes with it (Node's own listener
+  // on the socket emits its 'close'). One pipelined behind another is not
+  // attached yet, and would never close if the client left: the socket's
+  // 'close' ends those. One listener per connection, not per request, and
+  // no work at all for the usual request that is answered at once.
+  if (r.socket !== null) return l;
   const socket = req.socket as TrackedSocket | null;
   if (socket !== null) {
     if (socket.destroyed) {
@@ -274,8 +279,8 @@ class SocketRequests {
  * own 'close' is not (it fires once the body is read, nodejs/node#38924,
  * nodejs/node#40775).
  */
-function onResponseClose(this: WithLifetime<ServerResponse>): void {
-  const l = this[kLifetime];
+function onResponseClose(this: ResponseOf): void {
+  const l = this.req[kLifetime];
   if (l !== undefined) responseClosed(l, !this.writableFinished);
 }
 
