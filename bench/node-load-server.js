@@ -23,18 +23,30 @@ import { Session } from "node:inspector";
 import { requestContext, serve } from "../dist/node/index.js";
 
 const mode = process.argv[2] ?? "plain";
+const kFloor = Symbol("floor");
+function onFloorClose() {
+  this.req[kFloor].closed = true;
+}
 const server =
   mode === "plain" || mode === "plain-again"
     ? createServer((_req, res) => res.end("ok"))
-    : mode === "requestContext+timeout"
+    : mode === "floor"
       ? createServer((req, res) => {
-          // The README's own example: the options object is written inline, a new one per request.
-          requestContext(req, res, { timeout: 5_000 });
+          // What any request layer needs, and nothing else: one property on
+          // the request and one close listener on its response.
+          req[kFloor] = { closed: false };
+          res.on("close", onFloorClose);
           res.end("ok");
         })
-      : serve((_ctx, _req, res) => void res.end("ok"), {
-          timeout: mode === "serve+timeout" ? 5_000 : undefined,
-        }).server;
+      : mode === "requestContext+timeout"
+        ? createServer((req, res) => {
+            // The README's own example: the options object is written inline, a new one per request.
+            requestContext(req, res, { timeout: 5_000 });
+            res.end("ok");
+          })
+        : serve((_ctx, _req, res) => void res.end("ok"), {
+            timeout: mode === "serve+timeout" ? 5_000 : undefined,
+          }).server;
 // The load generator keeps its connections open between rounds, which may
 // be seconds apart: the same keep-alive timer runs per request, only
 // longer than Node's default 5 s.

@@ -9,15 +9,20 @@
  *    alone, with requestContext(req, res, { timeout: 5000 }) on node:http,
  *    with serve() and with serve({ timeout: 5000 }). Each server runs in a
  *    child process for the whole test and is loaded in many short slices
- *    (ROUNDS per contender, default 36, of SLICE_MS, default 500 ms) by
- *    keep-alive connections that stay open (bench/keep-alive-load.ts); every
- *    contender slice sits between two node:http slices and is divided by
- *    their mean. The median of those ratios must be at most ×1.03; their
- *    interquartile range is printed beside it. Then each warm server is
- *    profiled under the same load, for the share of its CPU in taproot.
+ *    (ROUNDS per contender, default 160, of SLICE_MS, default 100 ms) by
+ *    keep-alive connections that stay open (bench/keep-alive-load.ts). Each
+ *    contender has a node:http server of its own as baseline, loaded in the
+ *    slice beside each of its slices; the contender slice is divided by it.
+ *    The median of those ratios must be at most ×1.03; their interquartile
+ *    range is printed beside it, and an A/A pair (node:http against
+ *    node:http) shows what the method reads where there is nothing to find.
+ *    Then each warm server is profiled under the same load, for the share
+ *    of its CPU in taproot.
  *
  * Prints a table and writes it to bench/results/node-load.md. MODES (e.g.
- * "serve") picks contenders; VERBOSE=1 prints every slice.
+ * "serve") picks contenders; "floor" is node:http with one property and
+ * one close listener per request, what any request layer needs. VERBOSE=1
+ * prints every slice.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -279,54 +284,67 @@ const load = await loadTest();
 const heapDelta = load.after - load.baseline;
 
 const CONNECTIONS = 50;
-const ROUNDS = Number(process.env.ROUNDS ?? 30);
-const SLICE_MS = Number(process.env.SLICE_MS ?? 500);
-const PROFILE_MS = Number(process.env.PROFILE_MS ?? 3_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 160);
+const SLICE_MS = Number(process.env.SLICE_MS ?? 100);
+const PROFILE_MS = Number(process.env.PROFILE_MS ?? 2_000);
 /** The contenders; "plain-again" is node:http alone in another process, judged like the others but held to no bar: what the method reads where there is nothing to find. */
 const contenders = (
   process.env.MODES ?? "plain-again,requestContext+timeout,serve,serve+timeout"
 ).split(",");
 const judged = contenders.filter((m) => m !== "plain-again");
 const modes = ["plain", ...contenders];
-const servers = new Map<string, Server>();
-for (const m of modes) servers.set(m, await start(m));
-const serverOf = (m: string) => servers.get(m)!;
+/**
+ * Every contender gets a node:http server of its own as its baseline, so
+ * that the two are loaded equally often and sit idle equally long between
+ * slices: a server loaded after a long pause costs more per request at
+ * first (cold caches, a young generation sized for the pause), and a
+ * baseline shared by all contenders, loaded every other slice, would
+ * always be the warmer one.
+ */
+const servers = new Map<string, { base: Server; contender: Server }>();
+for (const m of contenders)
+  servers.set(m, { base: await start("plain"), contender: await start(m) });
+const pairOf = (m: string) => servers.get(m)!;
 
-// Warm-up: JIT, pools, lazy allocations, each server in turn, twice.
-for (let i = 0; i < 2; i++) for (const m of modes) await slice(serverOf(m), 750);
+// Warm-up: JIT, pools, lazy allocations, each server in turn.
+for (const m of contenders) {
+  await slice(pairOf(m).base, 1_000);
+  await slice(pairOf(m).contender, 1_000);
+}
 
 /**
- * The rounds: node:http alone, then each contender in turn with node:http
- * again after every one of them (P A P B P C P C P B P A P …, the contenders'
- * order reversed every other round), so that every contender slice has a
- * node:http slice just before it and just after it. Each contender slice is
- * divided by each of those two: two paired ratios per slice, each of one
- * slice by one slice. (Dividing by their mean would compare one slice with
- * an average of two, whose median a busy machine's one-sided noise pushes
- * up, and so bias the ratios low.)
+ * The rounds: each contender in turn (their order reversed every other
+ * round), one slice of it and one of its baseline right next to it (the
+ * baseline first in even rounds, second in odd ones). Each contender slice
+ * is divided by the baseline slice beside it: one paired ratio per round.
  */
 console.log(
-  `throughput: ${ROUNDS} rounds of ${SLICE_MS} ms per contender, each between two node:http slices…`,
+  `throughput: ${ROUNDS} rounds of ${SLICE_MS} ms per contender, each beside a node:http slice…`,
 );
-const plainSlices: Slice[] = [await slice(serverOf("plain"), SLICE_MS)];
+const plainSlices: Slice[] = [];
 const slices: Record<string, Slice[]> = Object.fromEntries(contenders.map((m) => [m, []]));
 const paired: Record<string, number[]> = Object.fromEntries(contenders.map((m) => [m, []]));
 const rpsPaired: Record<string, number[]> = Object.fromEntries(contenders.map((m) => [m, []]));
 const t0 = performance.now();
 for (let round = 0; round < ROUNDS; round++) {
   for (const m of round % 2 === 0 ? contenders : [...contenders].reverse()) {
-    const before = plainSlices[plainSlices.length - 1]!;
-    const s = await slice(serverOf(m), SLICE_MS);
-    const after = await slice(serverOf("plain"), SLICE_MS);
-    plainSlices.push(after);
-    slices[m]!.push(s);
-    for (const p of [before, after]) {
-      paired[m]!.push(s.cpuPerRequest / p.cpuPerRequest);
-      rpsPaired[m]!.push(s.rps / p.rps);
+    const { base, contender } = pairOf(m);
+    let p: Slice;
+    let s: Slice;
+    if (round % 2 === 0) {
+      p = await slice(base, SLICE_MS);
+      s = await slice(contender, SLICE_MS);
+    } else {
+      s = await slice(contender, SLICE_MS);
+      p = await slice(base, SLICE_MS);
     }
+    plainSlices.push(p);
+    slices[m]!.push(s);
+    paired[m]!.push(s.cpuPerRequest / p.cpuPerRequest);
+    rpsPaired[m]!.push(s.rps / p.rps);
     if (process.env.VERBOSE) {
       console.log(
-        `  ${m}: ${s.cpuPerRequest.toFixed(2)} µs/request between ${before.cpuPerRequest.toFixed(2)} and ${after.cpuPerRequest.toFixed(2)}`,
+        `  ${m}: ${s.cpuPerRequest.toFixed(2)} µs/request beside ${p.cpuPerRequest.toFixed(2)}`,
       );
     }
   }
@@ -335,12 +353,15 @@ const roundsSeconds = (performance.now() - t0) / 1000;
 
 console.log(`profiles: ${PROFILE_MS} ms per server under V8's sampling profiler…`);
 const shares: Record<string, { layer: number; gc: number }> = {};
-for (const m of modes) shares[m] = await layerShare(serverOf(m), PROFILE_MS);
-for (const s of servers.values()) {
-  s.load.close();
-  const exited = new Promise((r) => s.child.once("exit", r));
-  s.child.send("stop");
-  await exited;
+shares.plain = await layerShare(pairOf(contenders[0]!).base, PROFILE_MS);
+for (const m of contenders) shares[m] = await layerShare(pairOf(m).contender, PROFILE_MS);
+for (const { base, contender } of servers.values()) {
+  for (const s of [base, contender]) {
+    s.load.close();
+    const exited = new Promise((r) => s.child.once("exit", r));
+    s.child.send("stop");
+    await exited;
+  }
 }
 
 const all = [...plainSlices, ...contenders.flatMap((m) => slices[m]!)];
@@ -354,11 +375,13 @@ const nameOf = (m: string) =>
     ? "node:http alone"
     : m === "plain-again"
       ? "node:http alone again (the method's own error)"
-      : m === "serve"
-        ? "serve()"
-        : m === "serve+timeout"
-          ? "serve() with timeout: 5 s"
-          : "node:http + requestContext(req, res, { timeout: 5 s })";
+      : m === "floor"
+        ? "node:http + one property and one close listener per request (any layer's floor)"
+        : m === "serve"
+          ? "serve()"
+          : m === "serve+timeout"
+            ? "serve() with timeout: 5 s"
+            : "node:http + requestContext(req, res, { timeout: 5 s })";
 const BAR = 0.03;
 
 const lines = [
@@ -380,7 +403,7 @@ const lines = [
   `| heap after GC after another ${TOTAL.toLocaleString("en")} | ${mb(load.again)} (${kb(load.again - load.after)}) |`,
   `| duration | ${load.seconds.toFixed(2)} s |`,
   ``,
-  `## Server CPU per request of a trivial handler (${CONNECTIONS} keep-alive connections, ${ROUNDS} rounds of ${SLICE_MS} ms per contender, each between two node:http slices)`,
+  `## Server CPU per request of a trivial handler (${CONNECTIONS} keep-alive connections, ${ROUNDS} rounds of ${SLICE_MS} ms per contender, each beside a slice of its own node:http baseline)`,
   ``,
   `| server | req/s | server CPU per request | overhead (CPU, paired median) | interquartile range of the paired ratios | overhead (req/s, paired median) | layer in the profile | GC in the profile |`,
   `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
@@ -398,10 +421,11 @@ const lines = [
   `Each server runs in its own process (plain node on dist/), started once and warmed up; the load`,
   `generator (bench/keep-alive-load.ts) keeps ${CONNECTIONS} connections open to each, one request in flight`,
   `per connection, and loads one server at a time. A slice is ${SLICE_MS} ms of load between a mark and a`,
-  `report of the server's CPU time (user + system) and requests served; the order is node:http, a`,
-  `contender, node:http, the next contender, node:http, …, the contenders' order reversed every other`,
-  `round, and each contender slice is divided by the node:http slice just before it and by the one`,
-  `just after it. The overhead is the median of those ${2 * ROUNDS} ratios per contender, the bar ×${(1 + BAR).toFixed(2)} (not`,
+  `report of the server's CPU time (user + system) and requests served. Every contender has a node:http`,
+  `server of its own as baseline, so both are loaded and idle alike; a round loads each contender and`,
+  `its baseline in adjacent slices (baseline first in even rounds, second in odd ones; the contenders'`,
+  `order reversed every other round), and each contender slice is divided by the baseline slice beside`,
+  `it. The overhead is the median of those ${ROUNDS} ratios per contender, the bar ×${(1 + BAR).toFixed(2)} (not`,
   `applied to node:http alone again, which shows what the method reads where there is nothing to`,
   `find); the interquartile range shows how much single slices move. The rounds took`,
   `${roundsSeconds.toFixed(0)} s; errors and`,
