@@ -2,30 +2,55 @@
 /**
  * The server half of bench/node-load.ts, in its own process so the load
  * generator does not share its CPU. `mode` is "plain" (node:http alone),
- * "serve" (the taproot/node wrapper) or "serve+timeout" (with a 5 s
- * per-request deadline). Driven over IPC: it sends its port, then answers
- * "mark" / "report" with the CPU time spent per request in between.
+ * "requestContext+timeout" (node:http calling requestContext with a 5 s
+ * timeout), "serve" (the taproot/node wrapper) or "serve+timeout" (with a
+ * 5 s per-request deadline). Driven over IPC: it sends its port, then
+ * answers each message once it is done:
+ * - "mark" with "marked", after noting its CPU time and requests served;
+ * - "report" with the CPU time and the requests since the mark;
+ * - "profile" with "profiling", once V8's sampling profiler runs in this
+ *   process; then `{ profileTo: file }` with "profiled", once the profile
+ *   is written there;
+ * - "stop" by exiting.
  *
  * Plain JavaScript on the built package, run by plain `node`: the figures
  * are those of the code users run, without a TypeScript loader in the
  * process (under tsx, the same wrapper measured several times slower).
  */
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { Session } from "node:inspector";
 import { requestContext, serve } from "../dist/node/index.js";
 
 const mode = process.argv[2] ?? "plain";
+const kFloor = Symbol("floor");
+function onFloorClose() {
+  this.req[kFloor].closed = true;
+}
 const server =
-  mode === "plain"
+  mode === "plain" || mode === "plain-again"
     ? createServer((_req, res) => res.end("ok"))
-    : mode === "requestContext+timeout"
+    : mode === "floor"
       ? createServer((req, res) => {
-          // The README's own example: the options object is written inline, a new one per request.
-          requestContext(req, res, { timeout: 5_000 });
+          // What any request layer needs, and nothing else: one property on
+          // the request and one close listener on its response.
+          req[kFloor] = { closed: false };
+          res.on("close", onFloorClose);
           res.end("ok");
         })
-      : serve((_ctx, _req, res) => void res.end("ok"), {
-          timeout: mode === "serve+timeout" ? 5_000 : undefined,
-        }).server;
+      : mode === "requestContext+timeout"
+        ? createServer((req, res) => {
+            // The README's own example: the options object is written inline, a new one per request.
+            requestContext(req, res, { timeout: 5_000 });
+            res.end("ok");
+          })
+        : serve((_ctx, _req, res) => void res.end("ok"), {
+            timeout: mode === "serve+timeout" ? 5_000 : undefined,
+          }).server;
+// The load generator keeps its connections open between rounds, which may
+// be seconds apart: the same keep-alive timer runs per request, only
+// longer than Node's default 5 s.
+server.keepAliveTimeout = 60_000;
 // Counted the same way in every mode: CPU time per request is the measure
 // that survives a busy machine, where wall-clock throughput does not.
 let served = 0;
@@ -33,9 +58,27 @@ server.on("request", () => {
   served++;
 });
 let mark = { cpu: process.cpuUsage(), served: 0 };
+/** The inspector session of a profile; set by "profile", used and disconnected by "profileTo". */
+let session;
 process.on("message", (msg) => {
   if (msg === "mark") {
     mark = { cpu: process.cpuUsage(), served };
+    process.send?.("marked");
+  } else if (msg === "profile") {
+    session = new Session();
+    session.connect();
+    session.post("Profiler.enable", () =>
+      session.post("Profiler.setSamplingInterval", { interval: 250 }, () =>
+        session.post("Profiler.start", () => process.send?.("profiling")),
+      ),
+    );
+  } else if (typeof msg === "object" && msg !== null && "profileTo" in msg) {
+    session.post("Profiler.stop", (err, result) => {
+      if (err) throw err;
+      writeFileSync(msg.profileTo, JSON.stringify(result.profile));
+      session.disconnect();
+      process.send?.("profiled");
+    });
   } else if (msg === "report") {
     const cpu = process.cpuUsage(mark.cpu);
     process.send?.({ cpuMicros: cpu.user + cpu.system, served: served - mark.served });

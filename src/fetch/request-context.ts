@@ -19,6 +19,7 @@ import { Canceled, DeadlineExceeded } from "../errors.js";
 import { formatDuration } from "../format.js";
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 import { headerBudget } from "./deadline-header.js";
+import { requestTime } from "./request-clock.js";
 import { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
 
 /**
@@ -197,16 +198,32 @@ export function newRequestContext(
   connect: string | string[] | undefined,
   grpc: string | string[] | undefined,
 ): RequestCtx {
+  const c = new RequestCtx(policy.parent, policy.fn);
+  startRequestContext(c, policy, connect, grpc);
+  return c;
+}
+
+/**
+ * startRequestContext links a request context just made with the policy's
+ * parent and `fn` (a RequestCtx, or a subclass that also carries the
+ * request's lifetime, as taproot/node's does) under that parent and its
+ * deadline: see newRequestContext.
+ */
+export function startRequestContext(
+  ctx: RequestCtx,
+  policy: RequestPolicy,
+  connect: string | string[] | undefined,
+  grpc: string | string[] | undefined,
+): void {
   const parent = policy.parent;
-  const c = new RequestCtx(parent, policy.fn);
   // cancelable() would also make a cancel function (a bound function and its
   // dispose property): a request needs none but while something watches for
   // leaked contexts (taproot-context/testing).
-  if (hooks !== null) cancelable(policy.fn, c, parent);
+  if (hooks !== null) cancelable(policy.fn, ctx, parent);
   else if (parent instanceof CancelCtx && parent._error === null)
-    adopt(policy.fn, "options.context", parent, c);
-  else attach(policy.fn, "options.context", c, parent);
-  if (c._error !== null) return c;
+    adopt(policy.fn, "options.context", parent, ctx);
+  else attach(policy.fn, "options.context", ctx, parent);
+  if (ctx._error !== null) return;
   let queue = policy.timeout;
   if (connect !== undefined || grpc !== undefined) {
     const hb = headerBudget(connect, grpc);
@@ -215,8 +232,7 @@ export function newRequestContext(
       if (queue === null || ms < queue.ms) queue = queueFor(ms, hb.source);
     }
   }
-  if (queue !== null) queue.add(c);
-  return c;
+  if (queue !== null) queue.add(ctx);
 }
 
 /** setTimeout cannot wait longer than 2^31−1 ms. */
@@ -255,7 +271,8 @@ export class DeadlineQueue {
   }
 
   add(ctx: RequestCtx): void {
-    const dl = Date.now() + this.ms;
+    // The turn's time, as Node's own timers count (see request-clock.ts).
+    const dl = requestTime() + this.ms;
     // A parent's sooner deadline stays: the request inherits it, and the parent's own timer ends both.
     if (ctx._deadline !== undefined && ctx._deadline <= dl) return;
     ctx._deadline = dl;

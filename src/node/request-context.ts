@@ -84,5 +84,5 @@ export function requestContext(
       `${FN}: res is missing and this request has no context yet; pass the response on the first call (requestContext(req, res)), or serve the handler with serve() or contextMiddleware()`,
     );
   }
-  return bindRequest(req, response, policy, null).ctx;
+  return bindRequest(req, response, policy, null);
 }

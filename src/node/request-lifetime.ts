@@ -16,10 +16,11 @@ import type { Context } from "../index.js";
 import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "../fetch/deadline-header.js";
 import {
   fetchContexts,
-  newRequestContext,
-  type RequestCtx,
+  RequestCtx,
+  startRequestContext,
   type RequestPolicy,
 } from "../fetch/request-context.js";
+import { requestTime } from "../fetch/request-clock.js";
 
 /**
  * An incoming request of `node:http`, `node:https` or the `node:http2` compatibility API.
@@ -45,22 +46,24 @@ export type IncomingRequest = IncomingMessage | Http2ServerRequest;
 export type OutgoingResponse = ServerResponse | Http2ServerResponse;
 
 /**
- * Where a request's context lives: a symbol-keyed property of node's request
- * object, which dies with the request (a WeakMap costs far more per request:
- * every entry is an ephemeron the GC must trace).
+ * Where a request's lifetime, and so its context, lives: a symbol-keyed
+ * property of node's request object, which dies with the request (a WeakMap
+ * costs far more per request: every entry is an ephemeron the GC must
+ * trace). The HTTP/1 response's close listener finds it through `res.req`,
+ * so the response carries nothing of ours; an HTTP/2 stream, which has no
+ * such link, carries it too.
  */
-const kContext = Symbol("taproot.requestContext");
-/** Where the response (or HTTP/2 stream) keeps its lifetime, for the shared close listener. */
 const kLifetime = Symbol("taproot.lifetime");
 /** Where a socket keeps the list of its requests whose response has not closed yet. */
 const kRequests = Symbol("taproot.socketRequests");
 
 type WithLifetime<T> = T & { [kLifetime]?: RequestLifetime };
+type ResponseOf = ServerResponse & { req: WithLifetime<IncomingMessage> };
 type TrackedSocket = Socket & { [kRequests]?: SocketRequests };
 
 /** contextOf returns the context already bound to a request, if any. */
 export function contextOf(req: object): Context | undefined {
-  const own = (req as { [kContext]?: Context })[kContext];
+  const own = (req as WithLifetime<object>)[kLifetime];
   if (own !== undefined) return own;
   // Only a Fetch API Request (or one shaped like it) can be in the WeakMap:
   // node's own requests skip the lookup.
@@ -81,40 +84,46 @@ export function isHttp2(req: IncomingRequest): req is Http2ServerRequest {
  * `released` runs when a request leaves it.
  */
 export class RequestSet {
+  // eslint-disable-next-line taproot/no-stored-context -- a request leaves the list when it is released
   head: RequestLifetime | null = null;
+  // eslint-disable-next-line taproot/no-stored-context -- a request leaves the list when it is released
   tail: RequestLifetime | null = null;
   count = 0;
 
-  constructor(readonly released: (l: RequestLifetime) => void) {}
+  constructor(readonly released: (ctx: RequestLifetime) => void) {}
 
-  add(l: RequestLifetime): void {
-    l.owner = this;
-    l.prev = this.tail;
-    if (this.tail === null) this.head = l;
-    else this.tail.next = l;
-    this.tail = l;
+  add(ctx: RequestLifetime): void {
+    ctx.set = this;
+    ctx.older = this.tail;
+    if (this.tail === null) this.head = ctx;
+    else this.tail.newer = ctx;
+    this.tail = ctx;
     this.count++;
   }
 
-  remove(l: RequestLifetime): void {
-    if (l.prev === null) this.head = l.next;
-    else l.prev.next = l.next;
-    if (l.next === null) this.tail = l.prev;
-    else l.next.prev = l.prev;
-    l.prev = l.next = null;
-    l.owner = null;
+  remove(ctx: RequestLifetime): void {
+    if (ctx.older === null) this.head = ctx.newer;
+    else ctx.older.newer = ctx.newer;
+    if (ctx.newer === null) this.tail = ctx.older;
+    else ctx.newer.older = ctx.older;
+    ctx.older = ctx.newer = null;
+    ctx.set = null;
     this.count--;
   }
 }
 
 /**
- * RequestLifetime is one request from the moment its context is bound to
- * its release. Its fields are set once at binding unless their comment says
- * otherwise.
+ * RequestLifetime is one request of `node:http` from the moment its context
+ * is bound to its release, and that context itself: a request costs one
+ * object, not a context and a record about it. Its fields are set once at
+ * binding unless their comment says otherwise; `req` and `res` are dropped at
+ * the release, so a context kept longer (the parent of a withoutCancel()
+ * job) does not keep the request and the response alive.
  */
-export class RequestLifetime {
-  // eslint-disable-next-line taproot/no-stored-context -- a lifetime lives exactly as long as its request
-  ctx!: RequestCtx;
+export class RequestLifetime extends RequestCtx {
+  /** The request and its response; set at binding, cleared by release(). */
+  req: IncomingRequest | null;
+  res: OutgoingResponse | undefined;
   /** The method and target as the client sent them: Express's mounted routers rewrite req.url later. */
   readonly method: string;
   readonly url: string;
@@ -122,23 +131,26 @@ export class RequestLifetime {
   responseClosed = false;
   /** Set when the handler returned or its promise settled; true from the start when nothing waits for one. */
   handlerDone: boolean;
-  /** The server's list this request is in until released (serve() only); null otherwise. */
-  owner: RequestSet | null = null;
-  prev: RequestLifetime | null = null;
-  next: RequestLifetime | null = null;
-  /** The request's place among its socket's open requests (HTTP/1), until its response closes. */
-  sooner: RequestLifetime | null = null;
-  later: RequestLifetime | null = null;
-  /** The socket's list it is in; null before, and after its response closed. */
+  /** The server's list this request is in until released (serve() only), and its neighbours there; null otherwise. */
+  set: RequestSet | null = null;
+  older: RequestLifetime | null = null;
+  newer: RequestLifetime | null = null;
+  /** The socket's list of pipelined requests it is in (HTTP/1), until its response closes, and its neighbours there. */
   socketList: SocketRequests | null = null;
-  /** Epoch ms of arrival, for inflight() (serve() only; 0 otherwise). */
+  earlierOnSocket: RequestLifetime | null = null;
+  laterOnSocket: RequestLifetime | null = null;
+  /** Epoch ms of arrival as of its turn of the event loop, for inflight() (serve() only; 0 otherwise). */
   startedAt = 0;
 
   constructor(
-    readonly req: IncomingRequest,
-    readonly res: OutgoingResponse | undefined,
+    policy: RequestPolicy,
+    req: IncomingRequest,
+    res: OutgoingResponse | undefined,
     waitForHandler: boolean,
   ) {
+    super(policy.parent, policy.fn);
+    this.req = req;
+    this.res = res;
     this.method = req.method ?? "GET";
     this.url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
     this.handlerDone = !waitForHandler;
@@ -159,12 +171,14 @@ export class RequestLifetime {
    * takes the request out of its server's list.
    */
   release(): void {
-    this.ctx.end();
-    const o = this.owner;
-    if (o !== null) {
-      o.remove(this);
-      o.released(this);
+    this.end();
+    const s = this.set;
+    if (s !== null) {
+      s.remove(this);
+      s.released(this);
     }
+    this.req = null;
+    this.res = undefined;
   }
 }
 
@@ -195,46 +209,47 @@ export function bindRequest(
       }
     }
   }
-  const l = new RequestLifetime(req, res, set !== null);
-  const ctx = newRequestContext(policy, connect, grpc);
-  l.ctx = ctx;
-  (req as { [kContext]?: Context })[kContext] = ctx;
+  const ctx = new RequestLifetime(policy, req, res, set !== null);
+  startRequestContext(ctx, policy, connect, grpc);
+  (req as WithLifetime<IncomingRequest>)[kLifetime] = ctx;
   if (set !== null) {
-    l.startedAt = Date.now();
-    set.add(l);
+    ctx.startedAt = requestTime();
+    set.add(ctx);
   }
 
   if (isHttp2(req)) {
     const stream = req.stream as WithLifetime<Http2ServerRequest["stream"]>;
-    stream[kLifetime] = l;
+    stream[kLifetime] = ctx;
     if (stream.closed || stream.destroyed) onStreamClose.call(stream);
     else stream.on("close", onStreamClose);
-    return l;
+    return ctx;
   }
-  const r = res as WithLifetime<ServerResponse>;
-  r[kLifetime] = l;
+  const r = res as ResponseOf;
   if (r.closed || r.destroyed) {
-    onResponseClose.call(r);
-    return l;
+    responseClosed(ctx, !r.writableFinished);
+    return ctx;
   }
   r.on("close", onResponseClose);
-  // A request pipelined behind another has a response that is not attached
-  // to the socket yet, and never closes if the client leaves: the socket's
-  // 'close' ends it. One listener per connection, not per request.
+  // A response attached to its socket closes with it (Node's own listener
+  // on the socket emits its 'close'). One pipelined behind another is not
+  // attached yet, and would never close if the client left: the socket's
+  // 'close' ends those. One listener per connection, not per request, and
+  // no work at all for the usual request that is answered at once.
+  if (r.socket !== null) return ctx;
   const socket = req.socket as TrackedSocket | null;
   if (socket !== null) {
     if (socket.destroyed) {
-      responseClosed(l, true);
-      return l;
+      responseClosed(ctx, true);
+      return ctx;
     }
     let list = socket[kRequests];
     if (list === undefined) {
       list = socket[kRequests] = new SocketRequests();
       socket.once("close", onSocketClose);
     }
-    list.add(l);
+    list.add(ctx);
   }
-  return l;
+  return ctx;
 }
 
 /** append collects the values of a repeated header. */
@@ -248,24 +263,28 @@ function append(prev: string | string[] | undefined, v: string): string | string
  * not closed yet: the one being answered and any pipelined behind it.
  */
 class SocketRequests {
+  // eslint-disable-next-line taproot/no-stored-context -- a request leaves the list when it is released
   first: RequestLifetime | null = null;
+  // eslint-disable-next-line taproot/no-stored-context -- a request leaves the list when it is released
   last: RequestLifetime | null = null;
 
-  add(l: RequestLifetime): void {
-    l.socketList = this;
-    l.sooner = this.last;
-    if (this.last === null) this.first = l;
-    else this.last.later = l;
-    this.last = l;
+  add(ctx: RequestLifetime): void {
+    ctx.socketList = this;
+    ctx.earlierOnSocket = this.last;
+    if (this.last === null) this.first = ctx;
+    else this.last.laterOnSocket = ctx;
+    this.last = ctx;
   }
 
-  remove(l: RequestLifetime): void {
-    if (l.sooner === null) this.first = l.later;
-    else l.sooner.later = l.later;
-    if (l.later === null) this.last = l.sooner;
-    else l.later.sooner = l.sooner;
-    l.sooner = l.later = null;
-    l.socketList = null;
+  remove(ctx: RequestLifetime): void {
+    const earlier = ctx.earlierOnSocket;
+    const later = ctx.laterOnSocket;
+    if (earlier === null) this.first = later;
+    else earlier.laterOnSocket = later;
+    if (later === null) this.last = earlier;
+    else later.earlierOnSocket = earlier;
+    ctx.earlierOnSocket = ctx.laterOnSocket = null;
+    ctx.socketList = null;
   }
 }
 
@@ -274,9 +293,9 @@ class SocketRequests {
  * own 'close' is not (it fires once the body is read, nodejs/node#38924,
  * nodejs/node#40775).
  */
-function onResponseClose(this: WithLifetime<ServerResponse>): void {
-  const l = this[kLifetime];
-  if (l !== undefined) responseClosed(l, !this.writableFinished);
+function onResponseClose(this: ResponseOf): void {
+  const ctx = this.req[kLifetime];
+  if (ctx !== undefined) responseClosed(ctx, !this.writableFinished);
 }
 
 /** The connection closed: every request still open on it lost its client. */
@@ -284,8 +303,8 @@ function onSocketClose(this: TrackedSocket): void {
   const list = this[kRequests];
   if (list === undefined) return;
   this[kRequests] = undefined;
-  for (let l = list.first; l !== null; l = list.first) {
-    responseClosed(l, !(l.res as ServerResponse).writableFinished);
+  for (let ctx = list.first; ctx !== null; ctx = list.first) {
+    responseClosed(ctx, !(ctx.res as ServerResponse).writableFinished);
   }
 }
 
@@ -295,19 +314,19 @@ function onSocketClose(this: TrackedSocket): void {
  * itself with NO_ERROR), is the client leaving: `aborted` says both.
  */
 function onStreamClose(this: WithLifetime<Http2ServerRequest["stream"]>): void {
-  const l = this[kLifetime];
-  if (l !== undefined) {
-    responseClosed(l, this.aborted || !this.writableFinished || (this.rstCode ?? 0) !== 0);
+  const ctx = this[kLifetime];
+  if (ctx !== undefined) {
+    responseClosed(ctx, this.aborted || !this.writableFinished || (this.rstCode ?? 0) !== 0);
   }
 }
 
 /** responseClosed ends a request's response, once: a disconnect cancels its context, then it is released if its handler is done. */
-function responseClosed(l: RequestLifetime, disconnected: boolean): void {
-  if (l.responseClosed) return;
-  l.responseClosed = true;
-  l.socketList?.remove(l);
-  if (disconnected) l.ctx.clientLeft(l.method, l.url);
-  if (l.handlerDone) l.release();
+function responseClosed(ctx: RequestLifetime, disconnected: boolean): void {
+  if (ctx.responseClosed) return;
+  ctx.responseClosed = true;
+  ctx.socketList?.remove(ctx);
+  if (disconnected) ctx.clientLeft(ctx.method, ctx.url);
+  if (ctx.handlerDone) ctx.release();
 }
 
 /** isRequest tells a node:http or node:http2 request from anything else. */

@@ -295,9 +295,9 @@ class Serving implements ContextServer {
 
   inflight(): InflightRequest[] {
     const out: InflightRequest[] = [];
-    for (let l = this.#requests.head; l !== null; l = l.next) {
+    for (let l = this.#requests.head; l !== null; l = l.newer) {
       const r: InflightRequest = {
-        ctx: l.ctx,
+        ctx: l,
         method: l.method,
         url: l.url,
         startedAt: l.startedAt,
@@ -358,7 +358,7 @@ class Serving implements ContextServer {
     }
     let result: unknown;
     try {
-      result = this.#handler(l.ctx, req, res);
+      result = this.#handler(l, req, res);
     } catch (err) {
       this.#fail(l, err);
       l.handlerReturned();
@@ -382,25 +382,26 @@ class Serving implements ContextServer {
    * (its context has just ended). During a drain it also closes the
    * connection if that was its last request.
    */
-  #released(l: RequestLifetime): void {
-    const socket = l.req.socket as Conn | null;
+  #released(ctx: RequestLifetime): void {
+    // Called by release() before it drops the request.
+    const socket = (ctx.req as IncomingMessage).socket as Conn | null;
     if (socket !== null && socket[kActive] !== undefined) socket[kActive]--;
     if (!this.#draining) return;
     if (!this.#forced) this.#result.completed++;
     if (socket !== null && socket[kActive] === 0) closeConnection(socket);
   }
 
-  #fail(l: RequestLifetime, err: unknown): void {
-    const ctx = l.ctx;
-    const res = l.res as ServerResponse;
+  #fail(ctx: RequestLifetime, err: unknown): void {
+    // The handler has not returned yet: the request is not released.
+    const res = ctx.res as ServerResponse;
     const done = ctx.err();
     const expected =
       done !== null &&
       (err === done ||
         err === cause(ctx) ||
         (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError")));
-    if (!expected) this.#onError(ctx, err, l.req as IncomingMessage);
-    if (l.responseClosed || res.writableEnded) return;
+    if (!expected) this.#onError(ctx, err, ctx.req as IncomingMessage);
+    if (ctx.responseClosed || res.writableEnded) return;
     if (res.headersSent) {
       // Half a response cannot be fixed; a reset tells the client it is broken.
       res.destroy();
@@ -414,7 +415,7 @@ class Serving implements ContextServer {
   #startShutdown(): void {
     this.#draining = true;
     this.#stopBaseWatch?.();
-    for (let l = this.#requests.head; l !== null; l = l.next) {
+    for (let l = this.#requests.head; l !== null; l = l.newer) {
       const res = l.res as ServerResponse;
       if (!res.headersSent) res.setHeader("connection", "close");
     }
