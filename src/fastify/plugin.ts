@@ -152,11 +152,11 @@ class Tracker implements TaprootFastify {
 
   inflight(): DebugRequest[] {
     const out: DebugRequest[] = [];
-    for (let l = this.requests.head; l !== null; l = l.next) {
+    for (let l = this.requests.head; l !== null; l = l.newer) {
       // The route pattern is read here, not per request: only the debug page pays for it.
       const route = (l.req as RawWithRequest)[kFastifyRequest]?.routeOptions.url;
       out.push({
-        ctx: l.ctx,
+        ctx: l,
         method: l.method,
         url: l.url,
         startedAt: l.startedAt,
@@ -230,7 +230,7 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
         // Nothing waits for the handler here: the response's close releases the request.
         l.handlerReturned();
         raw[kFastifyRequest] = request;
-        request.ctx = l.ctx;
+        request.ctx = l;
       }
       next();
     },

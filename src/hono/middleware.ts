@@ -100,7 +100,7 @@ export function contextMiddleware(options?: RequestContextOptions): MiddlewareHa
     if (isNodeRequest(incoming) && isNodeResponse(outgoing)) {
       // The HTTP/2 compatibility objects pass too: bindRequest finds their
       // stream. A request served by serve() keeps the context it has.
-      c.set("ctx", contextOf(incoming) ?? bindRequest(incoming, outgoing, policy, null).ctx);
+      c.set("ctx", contextOf(incoming) ?? bindRequest(incoming, outgoing, policy, null));
       return next();
     }
     return viaFetch(c.req.raw, c, next).then(noop);
@@ -158,7 +158,7 @@ export function requestContext(c: HonoContext, options?: RequestContextOptions):
       options === undefined
         ? (defaultPolicy ??= resolvePolicy(fn, undefined))
         : resolvePolicy(fn, options);
-    return bindRequest(incoming, outgoing, policy, null).ctx;
+    return bindRequest(incoming, outgoing, policy, null);
   }
   const made = (c.get("ctx") as Context | undefined) ?? requestContextOf(c.req.raw);
   if (made !== undefined) return made;
