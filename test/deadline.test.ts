@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
 import { execFile } from "node:child_process";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -6,7 +7,6 @@ import { fileURLToPath } from "node:url";
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
 import { flush } from "./helpers.js";
-import { trackTimers } from "./node-timers.js";
 
 const bg = context.background();
 const HOUR = 3_600_000;
@@ -31,6 +31,34 @@ async function doneWithin(ctx: Context, ms: number, what = "ctx"): Promise<void>
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Counts the timers (ref'd or not) created while tracking that are still pending.
+ * process.getActiveResourcesInfo() does not list unref'd timers, so this follows
+ * their async_hooks lifecycle instead.
+ */
+function trackTimers() {
+  const live = new Set<number>();
+  const hook = createHook({
+    init(id, type) {
+      if (type === "Timeout") live.add(id);
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  }).enable();
+  return {
+    async pending(): Promise<number> {
+      // destroy hooks are emitted asynchronously.
+      await flush();
+      await flush();
+      return live.size;
+    },
+    [Symbol.dispose]() {
+      hook.disable();
+    },
+  };
 }
 
 describe("withDeadline", () => {

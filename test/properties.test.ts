@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
 import { describe, test } from "node:test";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -8,7 +9,6 @@ import fc from "fast-check";
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
 import { flush } from "./helpers.js";
-import { trackTimers } from "./node-timers.js";
 
 // Property tests of the tree invariants, against a model of Go's semantics:
 // a context is done iff itself or an ancestor (up to a withoutCancel) was canceled or its
@@ -442,6 +442,29 @@ async function check<T>(
 function signalErr(reason: unknown): [Error, unknown] {
   const timeout = (reason as { name?: unknown } | null)?.name === "TimeoutError";
   return [timeout ? context.DeadlineExceeded : context.Canceled, reason];
+}
+
+/** Counts the timers created while tracking that are still pending, ref'd or not. */
+function trackTimers() {
+  const live = new Set<number>();
+  const hook = createHook({
+    init(id, type) {
+      if (type === "Timeout") live.add(id);
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  }).enable();
+  return {
+    async pending(): Promise<number> {
+      await flush();
+      await flush();
+      return live.size;
+    },
+    [Symbol.dispose]() {
+      hook.disable();
+    },
+  };
 }
 
 const SYNC_KINDS = KINDS.filter((k) => k !== "deadlineSoon");
