@@ -91,6 +91,9 @@ export function statementTimeoutMs(ctx: Context): number | undefined {
   return Math.max(1, Math.ceil(deadline.getTime() - Date.now()));
 }
 
+/** How long past the deadline a statement with a server deadline may run before a CancelRequest is sent. */
+const DEADLINE_GRACE_MS = 50;
+
 /** How close to its deadline a context is when a 57014 from our statement_timeout is taken as that deadline. */
 const DEADLINE_SLACK_MS = 50;
 
@@ -196,7 +199,7 @@ export function execute<T>(
         stop();
       },
     );
-    const stop = afterFunc(ctx, () => {
+    const sendCancel = (): void => {
       if (settled !== undefined) return;
       // q.cancel() returns a Promise at run time (typed void): sent now if the
       // statement is running, when it becomes active if pipelined, or a local
@@ -209,6 +212,15 @@ export function execute<T>(
           answer(false);
         });
       });
+    };
+    const stop = afterFunc(ctx, () => {
+      // At the deadline the server's own statement_timeout stops the statement
+      // with no cancel at all; a CancelRequest sent as well could land after it
+      // ended, on the RESET or the next statement. So wait out a grace first.
+      if (timeoutMs !== undefined && ctx.err() === DeadlineExceeded) {
+        const grace = setTimeout(sendCancel, DEADLINE_GRACE_MS);
+        void statementDone.then(() => clearTimeout(grace));
+      } else sendCancel();
     });
     const fateP = statementDone.then(fate);
     void statementDone.then(() => {
