@@ -1,21 +1,10 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import { after, before, describe, test } from "node:test";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import { describe, test } from "node:test";
+import type * as grpc from "@grpc/grpc-js";
 import { cause, DeadlineExceeded, type CancelFunc, type Context } from "../../src/index.js";
 import { CallCancelledError, callContext } from "../../src/grpc/index.js";
 import { background } from "../../src/index.js";
-
-interface Message {
-  text: string;
-  waitMs?: number;
-}
-
-const proto = fileURLToPath(new URL("./fixtures/echo.proto", import.meta.url));
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const Echo = (grpc.loadPackageDefinition(protoLoader.loadSync(proto)) as any).taproot.test
-  .Echo as grpc.ServiceClientConstructor;
+import { useEchoServer, type Message } from "./echo.js";
 
 /** What the handler made of one call: two contexts of the same call, and when each ended. */
 interface Seen {
@@ -24,11 +13,8 @@ interface Seen {
   endedAt: number[];
 }
 let next: ((s: Seen) => void) | undefined;
-let server: grpc.Server;
-let client: grpc.Client & Record<string, unknown>;
 
-before(async () => {
-  server = new grpc.Server();
+const echo = useEchoServer(() => {
   const say = (
     call: grpc.ServerUnaryCall<Message, Message>,
     callback: grpc.sendUnaryData<Message>,
@@ -47,18 +33,7 @@ before(async () => {
       callback(null, { text: call.request.text });
     }, wait);
   };
-  server.addService(Echo.service, { say, count: say, collect: say, chat: say });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as typeof client;
-});
-
-after(async () => {
-  client.close();
-  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  return { say, count: say, collect: say, chat: say };
 });
 
 function nextCall(): Promise<Seen> {
@@ -74,7 +49,12 @@ type Say = (
 describe("callContext", () => {
   test("two contexts of one call both end when the client cancels, and both listeners go", async () => {
     const seen = nextCall();
-    const call = (client.say as Say).call(client, { text: "x", waitMs: 5_000 }, {}, () => {});
+    const call = (echo.client.say as Say).call(
+      echo.client,
+      { text: "x", waitMs: 5_000 },
+      {},
+      () => {},
+    );
     const s = await seen;
     call.cancel();
     await Promise.all(s.contexts.map(([ctx]) => ctx.done()));
@@ -95,7 +75,12 @@ describe("callContext", () => {
     const seen = nextCall();
     const deadline = Date.now() + 200;
     const done = new Promise((resolve) =>
-      (client.say as Say).call(client, { text: "x", waitMs: 2_000 }, { deadline }, resolve),
+      (echo.client.say as Say).call(
+        echo.client,
+        { text: "x", waitMs: 2_000 },
+        { deadline },
+        resolve,
+      ),
     );
     const s = await seen;
     await Promise.all(s.contexts.map(([ctx]) => ctx.done()));

@@ -6,11 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { describe, test } from "node:test";
 
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
 
 import {
   Canceled,
@@ -33,17 +31,7 @@ import {
   handleUnary,
   unaryCall,
 } from "../../src/grpc/index.js";
-
-interface Message {
-  text: string;
-  waitMs?: number;
-}
-
-const proto = fileURLToPath(new URL("./fixtures/echo.proto", import.meta.url));
-const definition = protoLoader.loadSync(proto, { keepCase: false, defaults: true });
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const Echo = (grpc.loadPackageDefinition(definition) as any).taproot.test
-  .Echo as grpc.ServiceClientConstructor;
+import { useEchoServer, type Message } from "./echo.js";
 
 /** What the server saw of each call: its context, and every "cancelled" event grpc-js emitted. */
 interface Seen {
@@ -69,60 +57,43 @@ function nextCall(): Promise<Seen> {
   return new Promise((resolve) => started.push(resolve));
 }
 
-let server: grpc.Server;
-let client: grpc.Client & Record<string, unknown>;
-
-before(async () => {
-  server = new grpc.Server();
-  server.addService(Echo.service, {
-    say: handleUnary(async (ctx, call: grpc.ServerUnaryCall<Message, Message>) => {
-      const s = record(ctx, call);
-      try {
-        if (call.request.text === "fail")
-          throw { code: grpc.status.NOT_FOUND, details: "no such text" };
+const echo = useEchoServer(() => ({
+  say: handleUnary(async (ctx, call: grpc.ServerUnaryCall<Message, Message>) => {
+    const s = record(ctx, call);
+    try {
+      if (call.request.text === "fail")
+        throw { code: grpc.status.NOT_FOUND, details: "no such text" };
+      if (call.request.waitMs) await sleep(ctx, call.request.waitMs);
+      return { text: `echo ${call.request.text}` };
+    } finally {
+      s.causeAtEnd = cause(ctx);
+    }
+  }),
+  count: handleServerStream(async (ctx, call: grpc.ServerWritableStream<Message, Message>) => {
+    const s = record(ctx, call);
+    try {
+      const n = Number(call.request.text);
+      for (let i = 0; i < n; i++) {
+        call.write({ text: String(i) });
         if (call.request.waitMs) await sleep(ctx, call.request.waitMs);
-        return { text: `echo ${call.request.text}` };
-      } finally {
-        s.causeAtEnd = cause(ctx);
       }
-    }),
-    count: handleServerStream(async (ctx, call: grpc.ServerWritableStream<Message, Message>) => {
-      const s = record(ctx, call);
-      try {
-        const n = Number(call.request.text);
-        for (let i = 0; i < n; i++) {
-          call.write({ text: String(i) });
-          if (call.request.waitMs) await sleep(ctx, call.request.waitMs);
-        }
-      } finally {
-        s.causeAtEnd = cause(ctx);
-      }
-    }),
-    collect: handleClientStream(async (_ctx, call: grpc.ServerReadableStream<Message, Message>) => {
-      const texts: string[] = [];
-      for await (const m of call) texts.push((m as Message).text);
-      return { text: texts.join(",") };
-    }),
-    chat: handleBidiStream(async (_ctx, call: grpc.ServerDuplexStream<Message, Message>) => {
-      // A plain for-await would destroy the stream when it ends, and a
-      // destroyed stream can no longer send its status.
-      for await (const m of call.iterator({ destroyOnReturn: false })) {
-        call.write({ text: `re ${(m as Message).text}` });
-      }
-    }),
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as typeof client;
-});
-
-after(async () => {
-  client.close();
-  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-});
+    } finally {
+      s.causeAtEnd = cause(ctx);
+    }
+  }),
+  collect: handleClientStream(async (_ctx, call: grpc.ServerReadableStream<Message, Message>) => {
+    const texts: string[] = [];
+    for await (const m of call) texts.push((m as Message).text);
+    return { text: texts.join(",") };
+  }),
+  chat: handleBidiStream(async (_ctx, call: grpc.ServerDuplexStream<Message, Message>) => {
+    // A plain for-await would destroy the stream when it ends, and a
+    // destroyed stream can no longer send its status.
+    for await (const m of call.iterator({ destroyOnReturn: false })) {
+      call.write({ text: `re ${(m as Message).text}` });
+    }
+  }),
+}));
 
 /** settled waits until grpc-js has delivered its late events (the "cancelled" after a status goes out on nextTick). */
 async function settled(): Promise<void> {
@@ -131,7 +102,7 @@ async function settled(): Promise<void> {
 
 describe("unary", () => {
   test("a successful call ends its server context without a client-cancel cause, though grpc-js emits cancelled", async () => {
-    const got = await unaryCall<Message>(background(), client, "say", { text: "hi" });
+    const got = await unaryCall<Message>(background(), echo.client, "say", { text: "hi" });
     assert.equal(got.text, "echo hi");
     await settled();
     const s = seen.at(-1)!;
@@ -166,7 +137,7 @@ describe("unary", () => {
     try {
       const call = nextCall();
       await assert.rejects(
-        unaryCall(ctx, client, "say", { text: "slow", waitMs: 5_000 }),
+        unaryCall(ctx, echo.client, "say", { text: "slow", waitMs: 5_000 }),
         (err) => {
           assert.equal(
             err,
@@ -200,7 +171,7 @@ describe("unary", () => {
   test("a client that cancels cancels the server's context with CallCancelledError", async () => {
     const [ctx, cancel] = withCancel(background());
     const call = nextCall();
-    const pending = unaryCall(ctx, client, "say", { text: "wait", waitMs: 5_000 });
+    const pending = unaryCall(ctx, echo.client, "say", { text: "wait", waitMs: 5_000 });
     const s = await call;
     cancel();
     await assert.rejects(pending, (err) => {
@@ -221,7 +192,7 @@ describe("unary", () => {
     const [ctx, cancel] = withTimeout(background(), 60_000);
     try {
       const call = nextCall();
-      await unaryCall(ctx, client, "say", { text: "x" });
+      await unaryCall(ctx, echo.client, "say", { text: "x" });
       const s = await call;
       const diff = Math.abs(s.ctx.deadline()!.getTime() - ctx.deadline()!.getTime());
       assert.ok(
@@ -235,7 +206,7 @@ describe("unary", () => {
 
   test("an error with a status code reaches the client as that status", async () => {
     await assert.rejects(
-      unaryCall(background(), client, "say", { text: "fail" }),
+      unaryCall(background(), echo.client, "say", { text: "fail" }),
       (err: grpc.ServiceError) => {
         assert.equal(err.code, grpc.status.NOT_FOUND, `code = ${err.code}, want NOT_FOUND`);
         assert.equal(err.details, "no such text");
@@ -249,7 +220,7 @@ describe("unary", () => {
     cancel();
     const before = seen.length;
     await assert.rejects(
-      unaryCall(ctx, client, "say", { text: "never" }),
+      unaryCall(ctx, echo.client, "say", { text: "never" }),
       (err) => err === Canceled,
     );
     await settled();
@@ -259,7 +230,7 @@ describe("unary", () => {
   test("a client-streaming call gets its one response", async () => {
     const res = await new Promise<Message>((resolve, reject) => {
       const call = (
-        client.collect as (
+        echo.client.collect as (
           cb: (e: Error | null, m?: Message) => void,
         ) => grpc.ClientWritableStream<Message>
       )((e, m) => (e ? reject(e) : resolve(m!)));
@@ -273,11 +244,11 @@ describe("unary", () => {
 
 describe("streaming", () => {
   function count(ctx: Context, n: number, waitMs: number): grpc.ClientReadableStream<Message> {
-    const f = client.count as (
+    const f = echo.client.count as (
       m: Message,
       o: grpc.CallOptions,
     ) => grpc.ClientReadableStream<Message>;
-    return bindCall(ctx, f.call(client, { text: String(n), waitMs }, callOptions(ctx)));
+    return bindCall(ctx, f.call(echo.client, { text: String(n), waitMs }, callOptions(ctx)));
   }
 
   test("a finished stream ends its server context without a client-cancel cause", async () => {
@@ -347,8 +318,10 @@ describe("streaming", () => {
   });
 
   test("a bidirectional stream answers each message and ends cleanly", async () => {
-    const f = client.chat as (o: grpc.CallOptions) => grpc.ClientDuplexStream<Message, Message>;
-    const call = bindCall(background(), f.call(client, callOptions(background())));
+    const f = echo.client.chat as (
+      o: grpc.CallOptions,
+    ) => grpc.ClientDuplexStream<Message, Message>;
+    const call = bindCall(background(), f.call(echo.client, callOptions(background())));
     call.write({ text: "a" });
     call.write({ text: "b" });
     call.end();
@@ -376,11 +349,11 @@ describe("client helpers", () => {
   test("bindCall lets go of the call once its status arrives", async () => {
     const [ctx, cancel] = withCancel(background());
     try {
-      const f = client.count as (
+      const f = echo.client.count as (
         m: Message,
         o: grpc.CallOptions,
       ) => grpc.ClientReadableStream<Message>;
-      const stream = bindCall(ctx, f.call(client, { text: "1" }, {}));
+      const stream = bindCall(ctx, f.call(echo.client, { text: "1" }, {}));
       const before = stream.listenerCount("status");
       stream.resume();
       await once(stream, "status");
@@ -414,7 +387,7 @@ describe("client helpers", () => {
       /handleUnary\(handler, options\): handler must be a function/,
     );
     await assert.rejects(
-      unaryCall(background(), client, "nope", {}),
+      unaryCall(background(), echo.client, "nope", {}),
       /unaryCall\(ctx, client, method, request\): client\.nope must be a unary method/,
     );
   });

@@ -1,0 +1,66 @@
+// The Echo service of fixtures/echo.proto on a real grpc-js server and
+// client on loopback, shared by the gRPC tests.
+import { fileURLToPath } from "node:url";
+import { after, before } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+
+/** The one message type of the Echo service. */
+export interface Message {
+  text: string;
+  waitMs?: number;
+}
+
+const proto = fileURLToPath(new URL("./fixtures/echo.proto", import.meta.url));
+// keepCase false, defaults true: `waitMs` reads 0 when the caller left it out.
+const definition = protoLoader.loadSync(proto, { keepCase: false, defaults: true });
+/** The generated client class; `Echo.service` is the definition to implement. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const Echo = (grpc.loadPackageDefinition(definition) as any).taproot.test
+  .Echo as grpc.ServiceClientConstructor;
+
+/** What useEchoServer gives a test file: the client of the running server. */
+export interface EchoFixture {
+  /** A client on the server's port; read it in tests, after the before() hook ran. */
+  readonly client: grpc.Client & Record<string, unknown>;
+}
+
+/**
+ * useEchoServer registers a `before` hook that serves `implementation` of
+ * the Echo service on 127.0.0.1 (a free port) and connects a client to it,
+ * and an `after` hook that closes the client and shuts the server down.
+ *
+ * @example
+ * const echo = useEchoServer(() => ({ say, count: say, collect: say, chat: say }));
+ * test("…", () => echo.client.say({ text: "hi" }, (err, reply) => { … }));
+ */
+export function useEchoServer(
+  implementation: () => grpc.UntypedServiceImplementation,
+): EchoFixture {
+  let server: grpc.Server | undefined;
+  let client: (grpc.Client & Record<string, unknown>) | undefined;
+  before(async () => {
+    server = new grpc.Server();
+    server.addService(Echo.service, implementation());
+    const running = server;
+    const port = await new Promise<number>((resolve, reject) =>
+      running.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as typeof client;
+  });
+  after(async () => {
+    client?.close();
+    const running = server;
+    if (running !== undefined)
+      await new Promise<void>((resolve) => running.tryShutdown(() => resolve()));
+  });
+  return {
+    get client() {
+      if (client === undefined)
+        throw new Error("useEchoServer(): client read before the before() hook made it");
+      return client;
+    },
+  };
+}
