@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import { createAdaptorServer, getRequestListener } from "@hono/node-server";
 import { Hono, type Env } from "hono";
@@ -10,22 +9,12 @@ import { liveChildCount } from "../../src/introspect.js";
 import { fetchHandler } from "../../src/fetch/index.js";
 import { ClientDisconnectedError, serve } from "../../src/node/index.js";
 import { contextMiddleware, requestContext, type ContextEnv } from "../../src/hono/index.js";
-import { deferred, until } from "../helpers.js";
+import { deferred, loopback, until, type Loopback } from "../helpers.js";
 import { get } from "../node/helpers.js";
 
 /** onNode serves `app` with @hono/node-server on a free loopback port. */
-async function onNode<E extends Env>(
-  app: Hono<E>,
-): Promise<{ port: number; close: () => Promise<void> }> {
-  const server = createAdaptorServer({ fetch: app.fetch }) as http.Server;
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+function onNode<E extends Env>(app: Hono<E>): Promise<Loopback> {
+  return loopback(createAdaptorServer({ fetch: app.fetch }) as http.Server);
 }
 
 describe("requestContext(c) (Hono on @hono/node-server, no middleware)", () => {
