@@ -16,7 +16,7 @@ import { background } from "../background.js";
 import { hooks } from "../debug-hooks.js";
 import { deadlineOf, type Context } from "../context.js";
 import { Canceled, DeadlineExceeded } from "../errors.js";
-import { formatDuration } from "../format.js";
+import { cancelOrDeadlineLabel } from "./deadline-label.js";
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 import { headerBudget } from "./deadline-header.js";
 import { requestTime } from "./request-clock.js";
@@ -146,11 +146,7 @@ export class RequestCtx extends CancelCtx {
   }
 
   override _label(): string {
-    const dl = this._deadline;
-    // No deadline of its own: a plain cancelable context under the parent's.
-    if (dl === undefined || dl === deadlineOf("ctx.toString()", this._parent as Context))
-      return ".WithCancel";
-    return `.WithDeadline(${new Date(dl).toISOString()} [${formatDuration(dl - Date.now())}])`;
+    return cancelOrDeadlineLabel(this);
   }
 
   override _release(): void {

@@ -13,7 +13,7 @@ import { cancelable } from "../cancel.js";
 import { deadlineOf, type Context } from "../context.js";
 import { hooks } from "../debug-hooks.js";
 import { Canceled, DeadlineExceeded } from "../errors.js";
-import { formatDuration } from "../format.js";
+import { cancelOrDeadlineLabel } from "../fetch/deadline-label.js";
 import { adopt, attach } from "../propagate.js";
 import { CallCancelledError } from "./errors.js";
 import { CANCEL_NEAR_DEADLINE_MS, epochMs } from "./status.js";
@@ -67,11 +67,7 @@ export class CallCtx extends CancelCtx {
   }
 
   override _label(): string {
-    const dl = this._deadline;
-    // No deadline of its own: a plain cancelable context under the parent's.
-    if (dl === undefined || dl === deadlineOf("ctx.toString()", this._parent as Context))
-      return ".WithCancel";
-    return `.WithDeadline(${new Date(dl).toISOString()} [${formatDuration(dl - Date.now())}])`;
+    return cancelOrDeadlineLabel(this);
   }
 
   override _release(): void {
