@@ -25,13 +25,14 @@
  * prints every slice.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { format } from "prettier";
 import { KeepAliveLoad } from "./keep-alive-load.js";
 import { median, replyFrom } from "./load-round.js";
+import { profileShare } from "./profile-share.js";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -206,25 +207,15 @@ function quantile(xs: number[], q: number): number {
   return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
 }
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
 /**
  * layerShare profiles a warm server under load for `ms` (V8's sampling
  * profiler, started in the server's own process after the rounds) and
  * returns the share of its busy CPU time (all but idle) spent in taproot
- * (frames of dist/) and in what taproot called, leaving out the handler's
- * own work (frames of node-load-server.js and below): the cost of the
- * request layer, read from samples, which a busy machine slows down but does
- * not skew. GC is counted apart: it belongs to no frame.
+ * (frames of dist/) and in what taproot called in Node, leaving out the
+ * handler's own work (frames of node-load-server.js and below), as
+ * profileShare() reads it: the cost of the request layer, read from samples,
+ * which a busy machine slows down but does not skew. GC is counted apart: it
+ * belongs to no frame.
  */
 async function layerShare(server: Server, ms: number): Promise<{ layer: number; gc: number }> {
   const dir = mkdtempSync(join(tmpdir(), "taproot-prof-"));
@@ -233,41 +224,8 @@ async function layerShare(server: Server, ms: number): Promise<{ layer: number; 
     await ask(server, "profile");
     await server.load.run(ms);
     await ask(server, { profileTo: file });
-    const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
-    const parent = new Map<number, number>();
-    const byId = new Map<number, ProfileNode>();
-    for (const n of p.nodes) {
-      byId.set(n.id, n);
-      for (const c of n.children ?? []) parent.set(c, n.id);
-    }
-    // Whose work a sample is: the nearest frame that is taproot's or the handler's.
-    const owner = new Map<number, "layer" | "other">();
-    const ownerOf = (id: number): "layer" | "other" => {
-      let o = owner.get(id);
-      if (o !== undefined) return o;
-      const url = byId.get(id)!.callFrame.url;
-      if (url.includes("/dist/")) o = "layer";
-      else if (url.includes("node-load-server")) o = "other";
-      else {
-        const up = parent.get(id);
-        o = up === undefined ? "other" : ownerOf(up);
-      }
-      owner.set(id, o);
-      return o;
-    };
-    let busy = 0;
-    let layer = 0;
-    let gc = 0;
-    for (let i = 0; i < p.samples.length; i++) {
-      const id = p.samples[i]!;
-      const dt = p.timeDeltas[i] ?? 0;
-      const name = byId.get(id)!.callFrame.functionName;
-      if (name === "(idle)") continue;
-      busy += dt;
-      if (name === "(garbage collector)") gc += dt;
-      else if (ownerOf(id) === "layer") layer += dt;
-    }
-    return { layer: layer / busy, gc: gc / busy };
+    const share = profileShare(file);
+    return { layer: share.taproot, gc: share.gc };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
