@@ -21,7 +21,7 @@
  * Plain JavaScript on the built package (dist/), run by plain `node`.
  */
 import http from "node:http";
-import { answerProfile } from "./server-profile.js";
+import { answerProfile, cpuMeter } from "./server-profile.js";
 
 const mode = process.argv[2] ?? "fastify";
 const [framework, extra] = mode.split("+");
@@ -125,16 +125,10 @@ let served = 0;
 server.on("request", () => {
   served++;
 });
-let mark = { cpu: process.cpuUsage(), served: 0 };
+const answerCpuMeter = cpuMeter(() => served);
 process.on("message", (msg) => {
-  if (answerProfile(msg)) return;
-  if (msg === "mark") {
-    mark = { cpu: process.cpuUsage(), served };
-    process.send?.("marked");
-  } else if (msg === "report") {
-    const cpu = process.cpuUsage(mark.cpu);
-    process.send?.({ cpuMicros: cpu.user + cpu.system, served: served - mark.served });
-  } else if (msg === "stop") {
+  if (answerProfile(msg) || answerCpuMeter(msg)) return;
+  if (msg === "stop") {
     server.closeAllConnections();
     server.close(() => process.exit(0));
   }

@@ -44,19 +44,26 @@ function clientFor(port) {
   return c;
 }
 
-async function round(port, seconds, mode) {
+/**
+ * callOf returns one unary call on the server at `port` under `ctx`'s
+ * deadline: raw grpc-js with the deadline as a call option ("raw"), or
+ * taproot's unaryCall ("context").
+ */
+function callOf(port, mode, ctx) {
   if (mode !== "raw" && mode !== "context")
     throw new Error(`rpc-load-client: unknown mode ${mode}`);
   const client = clientFor(port);
-  const [ctx, cancel] = withTimeout(background(), 60_000);
+  if (mode === "context") return () => unaryCall(ctx, client, "say", request);
   const options = { deadline: ctx.deadline() };
-  const call =
-    mode === "raw"
-      ? () =>
-          new Promise((resolve, reject) =>
-            client.say(request, options, (err, res) => (err ? reject(err) : resolve(res))),
-          )
-      : () => unaryCall(ctx, client, "say", request);
+  return () =>
+    new Promise((resolve, reject) =>
+      client.say(request, options, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+}
+
+async function round(port, seconds, mode) {
+  const [ctx, cancel] = withTimeout(background(), 60_000);
+  const call = callOf(port, mode, ctx);
   let calls = 0;
   let errors = 0;
   const t0 = process.cpuUsage();
@@ -87,16 +94,8 @@ let mark = { cpu: process.cpuUsage(), calls: 0, errors: 0 };
 let halted = true;
 
 async function startLoad(port, mode) {
-  const client = clientFor(port);
   const [ctx, cancel] = withTimeout(background(), 3_600_000);
-  const options = { deadline: ctx.deadline() };
-  const call =
-    mode === "raw"
-      ? () =>
-          new Promise((resolve, reject) =>
-            client.say(request, options, (err, res) => (err ? reject(err) : resolve(res))),
-          )
-      : () => unaryCall(ctx, client, "say", request);
+  const call = callOf(port, mode, ctx);
   halted = false;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {

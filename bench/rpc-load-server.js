@@ -16,7 +16,7 @@
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { handleUnary } from "../dist/grpc/index.js";
-import { answerProfile } from "./server-profile.js";
+import { answerProfile, cpuMeter } from "./server-profile.js";
 
 const require = createRequire(import.meta.url);
 const grpc = require("@grpc/grpc-js");
@@ -55,16 +55,10 @@ const ports = {
   plain: only === undefined || only === "plain" ? await start(handlers.plain) : undefined,
   bridged: only === undefined || only === "bridged" ? await start(handlers.bridged) : undefined,
 };
-let mark = { cpu: process.cpuUsage(), served: 0 };
+const answerCpuMeter = cpuMeter(() => served);
 process.on("message", (msg) => {
-  if (answerProfile(msg)) return;
-  if (msg === "mark") {
-    mark = { cpu: process.cpuUsage(), served };
-    process.send?.("marked");
-  } else if (msg === "report") {
-    const cpu = process.cpuUsage(mark.cpu);
-    process.send?.({ cpuMicros: cpu.user + cpu.system, served: served - mark.served });
-  } else if (msg === "stop") {
+  if (answerProfile(msg) || answerCpuMeter(msg)) return;
+  if (msg === "stop") {
     for (const server of servers) server.forceShutdown();
     process.exit(0);
   }

@@ -1,6 +1,7 @@
 /* global process */
 /**
- * The profiling half of the bench servers (bench/frameworks-load-server.js,
+ * The measuring half of the bench servers: answerCpuMeter below, and the
+ * profiling half (bench/frameworks-load-server.js,
  * bench/rpc-load-server.js, bench/rpc-load-client.js): V8's CPU profiler,
  * the one `node --cpu-prof` runs, started and stopped over IPC so that a
  * profile holds the loaded window only, not the start-up (loading Fastify
@@ -44,4 +45,28 @@ export function answerProfile(msg) {
     return true;
   }
   return false;
+}
+
+/**
+ * cpuMeter returns the answer to "mark" and "report" over IPC for a server
+ * whose requests (or calls) so far `served()` counts: "mark" starts a window
+ * (answered "marked"), "report" answers { cpuMicros, served }, the process's
+ * CPU time (user + system) and the count since the mark. The answer returns
+ * whether the message was one of those.
+ */
+export function cpuMeter(served) {
+  let mark = { cpu: process.cpuUsage(), served: 0 };
+  return (msg) => {
+    if (msg === "mark") {
+      mark = { cpu: process.cpuUsage(), served: served() };
+      process.send?.("marked");
+      return true;
+    }
+    if (msg === "report") {
+      const cpu = process.cpuUsage(mark.cpu);
+      process.send?.({ cpuMicros: cpu.user + cpu.system, served: served() - mark.served });
+      return true;
+    }
+    return false;
+  };
 }
