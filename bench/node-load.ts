@@ -31,7 +31,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { format } from "prettier";
 import { KeepAliveLoad } from "./keep-alive-load.js";
-import { median, replyFrom } from "./load-round.js";
+import { ask as askChild, median, quantile, replyFrom } from "./paired-rounds.js";
 import { profileShare } from "./profile-share.js";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
@@ -156,19 +156,7 @@ interface Server {
 
 /** ask sends `msg` to a server and resolves with its answer; it rejects if the server exits first. */
 function ask<T>(server: Server, msg: unknown): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onExit = (code: number | null) => {
-      server.child.off("message", onMessage);
-      reject(new Error(`server ${server.mode} exited with ${code}`));
-    };
-    const onMessage = (m: unknown) => {
-      server.child.off("exit", onExit);
-      resolve(m as T);
-    };
-    server.child.once("message", onMessage);
-    server.child.once("exit", onExit);
-    server.child.send(msg as string);
-  });
+  return askChild<T>(server.child, `server ${server.mode}`, msg);
 }
 
 async function start(mode: string): Promise<Server> {
@@ -177,7 +165,7 @@ async function start(mode: string): Promise<Server> {
     [fileURLToPath(new URL("./node-load-server.js", import.meta.url)), mode],
     { stdio: ["ignore", "inherit", "inherit", "ipc"] },
   );
-  const port = await replyFrom<number>(child, mode);
+  const port = await replyFrom<number>(child, `server ${mode}`);
   const load = new KeepAliveLoad(port, CONNECTIONS);
   await load.open();
   return { mode, child, load };
@@ -196,15 +184,6 @@ async function slice(server: Server, ms: number): Promise<Slice> {
   const r = await server.load.run(ms);
   const { cpuMicros, served } = await ask<{ cpuMicros: number; served: number }>(server, "report");
   return { cpuPerRequest: cpuMicros / served, rps: r.responses / r.seconds, errors: r.errors };
-}
-
-/** quantile returns the q-quantile of xs, interpolated between the two nearest values. */
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (s.length - 1) * q;
-  const lo = Math.floor(at);
-  const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
 }
 
 /**

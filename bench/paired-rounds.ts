@@ -39,6 +39,11 @@ export function quantile(xs: number[], q: number): number {
   return s[lo]! + (s[hi]! - s[lo]!) * (at - lo);
 }
 
+/** median is the middle of `xs`, the mean of the two middle values for an even count. */
+export function median(xs: number[]): number {
+  return quantile(xs, 0.5);
+}
+
 /** Summary is the median of paired ratios as a percentage over the baseline, with its quartiles. */
 export interface Summary {
   median: number;
@@ -65,11 +70,15 @@ export function formatSummary(s: Summary): string {
 /** replyFrom waits for the process's next IPC message; it rejects if the process exits first. */
 export function replyFrom<T>(child: ChildProcess, label: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`${label} exited with ${code}`));
-    child.once("message", (m) => {
+    const onExit = (code: number | null) => {
+      child.off("message", onMessage);
+      reject(new Error(`${label} exited with ${code}`));
+    };
+    const onMessage = (m: unknown) => {
       child.off("exit", onExit);
       resolve(m as T);
-    });
+    };
+    child.once("message", onMessage);
     child.once("exit", onExit);
   });
 }

@@ -12,17 +12,11 @@ import postgres from "postgres";
 import { background, withCancel, withTimeout, type Context } from "../dist/index.js";
 import { contextSql, query } from "../dist/pg/index.js";
 import { startPostgres } from "../scripts/postgres.js";
+import { formatSummary, median, summarize } from "./paired-rounds.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const N = (full: number) => (QUICK ? Math.max(10, Math.round(full / 20)) : full);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** quantile is the q-th quantile (0 … 1) of xs, by nearest rank; NaN for none. */
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.round((s.length - 1) * q)]!;
-};
-const median = (xs: number[]) => quantile(xs, 0.5);
-const percent = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)} %`;
 
 interface Row {
   what: string;
@@ -117,13 +111,12 @@ async function overhead(): Promise<void> {
   const byHand = () =>
     `SET LOCAL statement_timeout = ${Math.ceil(timedDeadline - Date.now())}; SELECT 1`;
   const compare = (samples: Record<string, number[]>, name: string, base: string, bar: boolean) => {
-    const rs = samples[name]!.map((v, i) => v / samples[base]![i]! - 1);
-    const x = median(rs);
+    const summary = summarize(samples[name]!.map((v, i) => v / samples[base]![i]!));
     record(
-      `CPU overhead: ${name} vs ${base} (interquartile range)`,
-      `${percent(x)} (${percent(quantile(rs, 0.25))} … ${percent(quantile(rs, 0.75))})`,
+      `CPU overhead: ${name} vs ${base}`,
+      formatSummary(summary),
       bar ? "<= 3 %" : "",
-      bar ? x <= 0.03 : null,
+      bar ? summary.median <= 3 : null,
     );
   };
   const pgSamples = await interleaved(
