@@ -88,7 +88,7 @@ async function transact<T>(
   if (done !== null) throw done;
   const reserved = await reserve(ctx, sql);
   const runner = reserved as unknown as Runner;
-  const timeoutMs = statementTimeoutMs(ctx);
+  const timeoutMs = statementTimeoutMs(ctx, "begin(ctx, sql, fn)");
   try {
     // One round trip: BEGIN and SET LOCAL are pipelined.
     await Promise.all([

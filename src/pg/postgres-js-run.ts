@@ -14,6 +14,7 @@
 // the connection is retired: its backend is terminated, and postgres.js opens
 // a fresh one on demand.
 import type { PendingQuery, Sql } from "postgres";
+import { deadlineOf } from "../context.js";
 import { afterFunc, DeadlineExceeded, type Context } from "../index.js";
 
 /** A reserved connection, or the transaction scope of `sql.begin`. */
@@ -83,12 +84,13 @@ export interface Outcome<T> {
 /**
  * statementTimeoutMs is the remaining time of ctx's deadline as a
  * statement_timeout (whole ms, at least 1: 0 would mean no limit), or
- * undefined when ctx has no deadline.
+ * undefined when ctx has no deadline. A user context whose deadline() is
+ * not a Date is a TypeError naming `fn`, the function the caller called.
  */
-export function statementTimeoutMs(ctx: Context): number | undefined {
-  const deadline = ctx.deadline();
+export function statementTimeoutMs(ctx: Context, fn: string): number | undefined {
+  const deadline = deadlineOf(fn, ctx);
   if (deadline === undefined) return undefined;
-  return Math.max(1, Math.ceil(deadline.getTime() - Date.now()));
+  return Math.max(1, Math.ceil(deadline - Date.now()));
 }
 
 /** How long past the deadline a statement with a server deadline may run before a CancelRequest is sent. */
@@ -99,8 +101,9 @@ const DEADLINE_SLACK_MS = 50;
 
 function nearDeadline(ctx: Context): boolean {
   if (ctx.err() === DeadlineExceeded) return true;
-  const deadline = ctx.deadline();
-  return deadline !== undefined && deadline.getTime() - Date.now() <= DEADLINE_SLACK_MS;
+  // Read before by statementTimeoutMs, which refused a deadline() that is not a Date.
+  const deadline = deadlineOf("contextSql(ctx, sql)", ctx);
+  return deadline !== undefined && deadline - Date.now() <= DEADLINE_SLACK_MS;
 }
 
 /**

@@ -137,7 +137,7 @@ async function run<T>(
     ctx,
     reserved as unknown as Runner,
     build,
-    statementTimeoutMs(ctx),
+    statementTimeoutMs(ctx, "contextSql(ctx, sql)"),
     false,
   );
   const settled = outcome.fate.then((fate) => settle(reserved, fate));
