@@ -8,21 +8,23 @@
  * 2. Overhead: server CPU per request of a trivial handler with node:http
  *    alone, with requestContext(req, res, { timeout: 5000 }) on node:http,
  *    with serve() and with serve({ timeout: 5000 }). Each server runs in a
- *    child process for the whole test and is loaded in many short slices
- *    (ROUNDS per contender, default 160, of SLICE_MS, default 100 ms) by
- *    keep-alive connections that stay open (bench/keep-alive-load.ts). Each
- *    contender has a node:http server of its own as baseline, loaded in the
- *    slice beside each of its slices; the contender slice is divided by it.
- *    The median of those ratios must be at most ×1.03; their interquartile
- *    range is printed beside it, and an A/A pair (node:http against
+ *    child process, and is loaded in many short slices (SLICE_MS, default
+ *    100 ms) by keep-alive connections that stay open
+ *    (bench/keep-alive-load.ts). Each contender has a node:http server of
+ *    its own as baseline, loaded in the slice beside each of its slices; the
+ *    contender slice is divided by it. GENERATIONS (default 10) times, every
+ *    server is started anew and run for ROUNDS (default 20) slices. The
+ *    median over generations of each generation's median ratio must be at
+ *    most ×1.03; the generations' spread and the interquartile range of all
+ *    ratios are printed beside it, and an A/A pair (node:http against
  *    node:http) shows what the method reads where there is nothing to find.
  *    Then each warm server is profiled under the same load, for the share
  *    of its CPU in taproot.
  *
  * Prints a table and writes it to bench/results/node-load.md. MODES (e.g.
  * "serve") picks contenders; "floor" is node:http with one property and
- * one close listener per request, what any request layer needs. VERBOSE=1
- * prints every slice.
+ * one close listener per request, what any request layer needs. Each
+ * generation's medians are printed as it ends.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -221,8 +223,12 @@ const load = await loadTest();
 const heapDelta = load.after - load.baseline;
 
 const CONNECTIONS = 50;
-const ROUNDS = Number(process.env.ROUNDS ?? 160);
+/** Fresh sets of server processes; each contender and its baseline start anew in each. */
+const GENERATIONS = Number(process.env.GENERATIONS ?? 10);
+/** Rounds per generation: one slice of each contender and one of its baseline per round. */
+const ROUNDS = Number(process.env.ROUNDS ?? 20);
 const SLICE_MS = Number(process.env.SLICE_MS ?? 100);
+const WARM_MS = Number(process.env.WARM_MS ?? 600);
 const PROFILE_MS = Number(process.env.PROFILE_MS ?? 2_000);
 /** The contenders; "plain-again" is node:http alone in another process, judged like the others but held to no bar: what the method reads where there is nothing to find. */
 const contenders = (
@@ -230,6 +236,7 @@ const contenders = (
 ).split(",");
 const judged = contenders.filter((m) => m !== "plain-again");
 const modes = ["plain", ...contenders];
+
 /**
  * Every contender gets a node:http server of its own as its baseline, so
  * that the two are loaded equally often and sit idle equally long between
@@ -238,75 +245,108 @@ const modes = ["plain", ...contenders];
  * baseline shared by all contenders, loaded every other slice, would
  * always be the warmer one.
  */
-const servers = new Map<string, { base: Server; contender: Server }>();
-for (const m of contenders)
-  servers.set(m, { base: await start("plain"), contender: await start(m) });
-const pairOf = (m: string) => servers.get(m)!;
+type Pairs = Map<string, { base: Server; contender: Server }>;
 
-// Warm-up: JIT, pools, lazy allocations, each server in turn.
-for (const m of contenders) {
-  await slice(pairOf(m).base, 1_000);
-  await slice(pairOf(m).contender, 1_000);
+async function startGeneration(): Promise<Pairs> {
+  const started = await Promise.all(
+    contenders.map(
+      async (m) => [m, { base: await start("plain"), contender: await start(m) }] as const,
+    ),
+  );
+  const pairs: Pairs = new Map(started);
+  // Warm-up: JIT, pools, lazy allocations, each server in turn.
+  for (const { base, contender } of pairs.values()) {
+    await slice(base, WARM_MS);
+    await slice(contender, WARM_MS);
+  }
+  return pairs;
+}
+
+async function stopGeneration(pairs: Pairs): Promise<void> {
+  for (const { base, contender } of pairs.values()) {
+    for (const s of [base, contender]) {
+      s.load.close();
+      const exited = new Promise((r) => s.child.once("exit", r));
+      s.child.send("stop");
+      await exited;
+    }
+  }
 }
 
 /**
- * The rounds: each contender in turn (their order reversed every other
- * round), one slice of it and one of its baseline right next to it (the
- * baseline first in even rounds, second in odd ones). Each contender slice
- * is divided by the baseline slice beside it: one paired ratio per round.
+ * The rounds of one generation: each contender in turn (their order
+ * reversed every other round), one slice of it and one of its baseline
+ * right next to it (the baseline first in even rounds, second in odd ones).
+ * Each contender slice is divided by the baseline slice beside it: one
+ * paired ratio per round.
+ *
+ * Why generations: slices of one pair of processes agree closely (a quiet
+ * machine gives an interquartile range of ±1 %), but two pairs started
+ * alike read medians up to several percent apart, and keep them for their
+ * whole life (where the JIT's feedback led it, where the heap and the code
+ * landed). One pair per contender measures its processes as much as the
+ * code. So every generation starts every server anew, and the overhead is
+ * the median over generations of each generation's median ratio.
  */
 console.log(
-  `throughput: ${ROUNDS} rounds of ${SLICE_MS} ms per contender, each beside a node:http slice…`,
+  `throughput: ${GENERATIONS} generations of fresh servers, ${ROUNDS} rounds of ${SLICE_MS} ms per contender each, every slice beside a node:http slice…`,
 );
 const plainSlices: Slice[] = [];
 const slices: Record<string, Slice[]> = Object.fromEntries(contenders.map((m) => [m, []]));
 const paired: Record<string, number[]> = Object.fromEntries(contenders.map((m) => [m, []]));
 const rpsPaired: Record<string, number[]> = Object.fromEntries(contenders.map((m) => [m, []]));
+/** Each generation's median paired ratio, per contender. */
+const generationMedians: Record<string, number[]> = Object.fromEntries(
+  contenders.map((m) => [m, []]),
+);
 const t0 = performance.now();
-for (let round = 0; round < ROUNDS; round++) {
-  for (const m of round % 2 === 0 ? contenders : [...contenders].reverse()) {
-    const { base, contender } = pairOf(m);
-    let p: Slice;
-    let s: Slice;
-    if (round % 2 === 0) {
-      p = await slice(base, SLICE_MS);
-      s = await slice(contender, SLICE_MS);
-    } else {
-      s = await slice(contender, SLICE_MS);
-      p = await slice(base, SLICE_MS);
-    }
-    plainSlices.push(p);
-    slices[m]!.push(s);
-    paired[m]!.push(s.cpuPerRequest / p.cpuPerRequest);
-    rpsPaired[m]!.push(s.rps / p.rps);
-    if (process.env.VERBOSE) {
-      console.log(
-        `  ${m}: ${s.cpuPerRequest.toFixed(2)} µs/request beside ${p.cpuPerRequest.toFixed(2)}`,
-      );
+let pairs: Pairs | undefined;
+for (let generation = 0; generation < GENERATIONS; generation++) {
+  pairs = await startGeneration();
+  const own: Record<string, number[]> = Object.fromEntries(contenders.map((m) => [m, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const m of round % 2 === 0 ? contenders : [...contenders].reverse()) {
+      const { base, contender } = pairs.get(m)!;
+      let p: Slice;
+      let s: Slice;
+      if (round % 2 === 0) {
+        p = await slice(base, SLICE_MS);
+        s = await slice(contender, SLICE_MS);
+      } else {
+        s = await slice(contender, SLICE_MS);
+        p = await slice(base, SLICE_MS);
+      }
+      plainSlices.push(p);
+      slices[m]!.push(s);
+      own[m]!.push(s.cpuPerRequest / p.cpuPerRequest);
+      paired[m]!.push(s.cpuPerRequest / p.cpuPerRequest);
+      rpsPaired[m]!.push(s.rps / p.rps);
     }
   }
+  for (const m of contenders) generationMedians[m]!.push(median(own[m]!));
+  console.log(
+    `  generation ${generation + 1}: ${contenders.map((m) => `${m} ${signed(median(own[m]!) - 1)}`).join(", ")}`,
+  );
+  // The last generation stays up for the profiles.
+  if (generation < GENERATIONS - 1) await stopGeneration(pairs);
 }
 const roundsSeconds = (performance.now() - t0) / 1000;
 
 console.log(`profiles: ${PROFILE_MS} ms per server under V8's sampling profiler…`);
+const last = pairs!;
 const shares: Record<string, { layer: number; gc: number }> = {};
-shares.plain = await layerShare(pairOf(contenders[0]!).base, PROFILE_MS);
-for (const m of contenders) shares[m] = await layerShare(pairOf(m).contender, PROFILE_MS);
-for (const { base, contender } of servers.values()) {
-  for (const s of [base, contender]) {
-    s.load.close();
-    const exited = new Promise((r) => s.child.once("exit", r));
-    s.child.send("stop");
-    await exited;
-  }
-}
+shares.plain = await layerShare(last.get(contenders[0]!)!.base, PROFILE_MS);
+for (const m of contenders) shares[m] = await layerShare(last.get(m)!.contender, PROFILE_MS);
+await stopGeneration(last);
 
 const all = [...plainSlices, ...contenders.flatMap((m) => slices[m]!)];
 const acErrors = all.reduce((n, s) => n + s.errors, 0);
-/** overhead: extra server CPU per request, the median of the paired ratios, minus one. */
-const overhead = (m: string) => median(paired[m]!) - 1;
+/** overhead: extra server CPU per request, the median over generations of their median paired ratio, minus one. */
+const overhead = (m: string) => median(generationMedians[m]!) - 1;
 const iqr = (m: string) =>
   `${signed(quantile(paired[m]!, 0.25) - 1)} … ${signed(quantile(paired[m]!, 0.75) - 1)}`;
+const generationRange = (m: string) =>
+  `${signed(Math.min(...generationMedians[m]!) - 1)} … ${signed(Math.max(...generationMedians[m]!) - 1)}`;
 const nameOf = (m: string) =>
   m === "plain"
     ? "node:http alone"
@@ -340,32 +380,40 @@ const lines = [
   `| heap after GC after another ${TOTAL.toLocaleString("en")} | ${mb(load.again)} (${kb(load.again - load.after)}) |`,
   `| duration | ${load.seconds.toFixed(2)} s |`,
   ``,
-  `## Server CPU per request of a trivial handler (${CONNECTIONS} keep-alive connections, ${ROUNDS} rounds of ${SLICE_MS} ms per contender, each beside a slice of its own node:http baseline)`,
+  `## Server CPU per request of a trivial handler (${CONNECTIONS} keep-alive connections, ${GENERATIONS} generations of fresh servers × ${ROUNDS} rounds of ${SLICE_MS} ms per contender, each slice beside one of its own node:http baseline)`,
   ``,
-  `| server | req/s | server CPU per request | overhead (CPU, paired median) | interquartile range of the paired ratios | overhead (req/s, paired median) | layer in the profile | GC in the profile |`,
-  `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+  `| server | req/s | server CPU per request | overhead (CPU, median of the generations' medians) | generations' medians, lowest … highest | interquartile range of all paired ratios | overhead (req/s, paired median) | layer in the profile | GC in the profile |`,
+  `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
   ...modes.map((m) => {
     const own = m === "plain" ? plainSlices : slices[m]!;
     const rps = Math.round(median(own.map((s) => s.rps))).toLocaleString("en");
     const cpu = median(own.map((s) => s.cpuPerRequest)).toFixed(2);
     const cells =
       m === "plain"
-        ? ["—", "—", "—", "—"]
-        : [signed(overhead(m)), iqr(m), signed(1 - median(rpsPaired[m]!)), pct(shares[m]!.layer)];
+        ? ["—", "—", "—", "—", "—"]
+        : [
+            signed(overhead(m)),
+            generationRange(m),
+            iqr(m),
+            signed(1 - median(rpsPaired[m]!)),
+            pct(shares[m]!.layer),
+          ];
     return `| ${nameOf(m)} | ${rps} | ${cpu} µs | ${cells.join(" | ")} | ${pct(shares[m]!.gc)} |`;
   }),
   ``,
-  `Each server runs in its own process (plain node on dist/), started once and warmed up; the load`,
-  `generator (bench/keep-alive-load.ts) keeps ${CONNECTIONS} connections open to each, one request in flight`,
-  `per connection, and loads one server at a time. A slice is ${SLICE_MS} ms of load between a mark and a`,
-  `report of the server's CPU time (user + system) and requests served. Every contender has a node:http`,
-  `server of its own as baseline, so both are loaded and idle alike; a round loads each contender and`,
-  `its baseline in adjacent slices (baseline first in even rounds, second in odd ones; the contenders'`,
-  `order reversed every other round), and each contender slice is divided by the baseline slice beside`,
-  `it. The overhead is the median of those ${ROUNDS} ratios per contender, the bar ×${(1 + BAR).toFixed(2)} (not`,
-  `applied to node:http alone again, which shows what the method reads where there is nothing to`,
-  `find); the interquartile range shows how much single slices move. The rounds took`,
-  `${roundsSeconds.toFixed(0)} s; errors and non-200 answers: ${acErrors}. ${cpus().length} CPUs, load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end.`,
+  `Each server runs in its own process (plain node on dist/). A generation starts every server anew`,
+  `(each contender and a node:http baseline of its own), warms each up for ${WARM_MS} ms, runs its rounds`,
+  `and stops them; slices of one pair of processes agree closely, but two pairs started alike can`,
+  `read medians several percent apart for their whole life, so the processes themselves are sampled`,
+  `too. The load generator (bench/keep-alive-load.ts) keeps ${CONNECTIONS} connections open to each server, one`,
+  `request in flight per connection, and loads one server at a time. A slice is ${SLICE_MS} ms of load between`,
+  `a mark and a report of the server's CPU time (user + system) and requests served. A round loads each`,
+  `contender and its baseline in adjacent slices (baseline first in even rounds, second in odd ones; the`,
+  `contenders' order reversed every other round), and each contender slice is divided by the baseline`,
+  `slice beside it. The overhead is the median over the ${GENERATIONS} generations of each one's median`,
+  `ratio, the bar ×${(1 + BAR).toFixed(2)} (not applied to node:http alone again, which shows what the method reads`,
+  `where there is nothing to find). The rounds took ${roundsSeconds.toFixed(0)} s; errors and non-200 answers:`,
+  `${acErrors}. ${cpus().length} CPUs, load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end.`,
   ``,
   `The profile columns come from ${PROFILE_MS} ms of the same load per server under V8's sampling profiler,`,
   `started in the warm server after the rounds: the request layer is every busy sample whose`,

@@ -1,8 +1,10 @@
+import { IncomingMessage, ServerResponse } from "node:http";
 import { resolvePolicy, type RequestContextOptions } from "../fetch/request-context.js";
 import type { Context } from "../index.js";
 import { checkOptions, describeValue } from "../validate.js";
 import {
   bindRequest,
+  boundContext,
   contextOf,
   isHttp2,
   isIncomingRequest,
@@ -57,7 +59,14 @@ export function requestContext(
   res?: OutgoingResponse,
   options?: RequestContextOptions,
 ): Context {
-  if (req !== null && typeof req === "object") {
+  // The usual call first: a node:http request with its response, bound
+  // here or already (one type test each, nothing else to check).
+  if (req instanceof IncomingMessage) {
+    const known = boundContext(req);
+    if (known !== undefined) return known;
+    if (res instanceof ServerResponse)
+      return bindRequest(req, res, resolvePolicy(FN, options), null);
+  } else if (req !== null && typeof req === "object") {
     const known = contextOf(req);
     if (known !== undefined) return known;
   }

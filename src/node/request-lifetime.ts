@@ -61,6 +61,11 @@ type WithLifetime<T> = T & { [kLifetime]?: RequestLifetime };
 type ResponseOf = ServerResponse & { req: WithLifetime<IncomingMessage> };
 type TrackedSocket = Socket & { [kRequests]?: SocketRequests };
 
+/** boundContext returns the context already bound to a node request, if any. */
+export function boundContext(req: IncomingRequest): RequestLifetime | undefined {
+  return (req as WithLifetime<IncomingRequest>)[kLifetime];
+}
+
 /** contextOf returns the context already bound to a request, if any. */
 export function contextOf(req: object): Context | undefined {
   const own = (req as WithLifetime<object>)[kLifetime];

@@ -115,6 +115,59 @@ describe("pipelined requests", () => {
   });
 });
 
+describe("answered requests", () => {
+  it("each request context ends when its response is done and leaves its parent, whether or not anything was derived from it", async () => {
+    const [parent, cancelParent] = withCancel(background());
+    const ended: Context[] = [];
+    const children: Context[] = [];
+    let waits = 0;
+    const server = http.createServer((req, res) => {
+      const ctx = requestContext(req, res, { context: parent, timeout: 60_000 });
+      ended.push(ctx);
+      const kind = ended.length % 4;
+      // Nothing derived (the quick end), a child, a done() waiter, a signal.
+      if (kind === 1) children.push(withCancel(ctx)[0]);
+      else if (kind === 2) void ctx.done()?.then(() => waits++);
+      else if (kind === 3) void ctx.signal;
+      res.end("ok");
+    });
+    const { port, close: closeServer } = await loopback(server);
+    try {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+      await Promise.all(
+        Array.from(
+          { length: 200 },
+          () =>
+            new Promise<void>((resolve, reject) => {
+              http
+                .get({ port, host: "127.0.0.1", agent }, (res) => {
+                  res.resume();
+                  res.on("end", resolve);
+                })
+                .on("error", reject);
+            }),
+        ),
+      );
+      agent.destroy();
+      await until(() => liveChildCount(parent) === 0, 5_000, "every request context to end");
+      assert.equal(ended.length, 200);
+      for (const ctx of ended) {
+        assert.equal(ctx.err(), Canceled);
+        assert.equal(cause(ctx), Canceled);
+      }
+      for (const ctx of ended.filter((_, i) => (i + 1) % 4 === 3)) {
+        assert.equal(ctx.signal.aborted, true);
+      }
+      for (const child of children) assert.equal(child.err(), Canceled);
+      await until(() => waits === 50, 2_000, "every done() waiter to run");
+      assert.equal(parent.err(), null);
+    } finally {
+      cancelParent();
+      await closeServer();
+    }
+  });
+});
+
 describe("HTTP/2", () => {
   it("a session that closes under open streams reports ClientDisconnectedError for each", async () => {
     const contexts: Context[] = [];
