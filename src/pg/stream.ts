@@ -45,6 +45,8 @@ class Portal {
   /** The afterFunc's stop, until the portal closes or the context ends. */
   stop: () => boolean = () => false;
   /** Set when a CancelRequest was sent: whether 57014 came, ReadyForQuery after it, and the cancel socket closed. */
+  /** Set while a read of cursor() waits for its batch (from c.read() to its callback). */
+  reading = false;
   canceled = false;
   saw57014 = false;
   idle = false;
@@ -72,7 +74,11 @@ class Portal {
   /** The context ended: cancel the batch if one is executing. Returns whether a cancel was sent. */
   cancelBatch(): boolean {
     const state = this.cursor.state;
-    if (state !== "busy" && state !== "submitted") return false; // between batches: Close+Sync is enough
+    // pg-cursor reads "idle" while a batch runs when the statement's
+    // RowDescription comes after the batch's Execute went out (a read made
+    // right after submit): a read of ours still waiting is the real test.
+    const running = state === "busy" || state === "submitted" || (state === "idle" && this.reading);
+    if (!running) return false; // between batches: Close+Sync is enough
     const target = cancelTarget(this.client);
     if (target === undefined) return false;
     this.canceled = true;
@@ -278,8 +284,17 @@ export function cursor<R = unknown>(
   let portal: Portal | undefined;
   let failure: unknown;
   let closing: Promise<void> | undefined;
+  /**
+   * The reads waiting for a batch: each leaves when its batch comes, and all
+   * are rejected when the context ends. pg-cursor drops a batch's callback
+   * once its portal is closed, so the 57014 of a canceled batch never
+   * reaches a read: the context's end answers them instead.
+   */
+  const waiting = new Set<(error: unknown) => void>();
   const stop = afterFunc(ctx, () => {
     portal?.cancelBatch();
+    for (const reject of waiting) reject(ctx.err());
+    waiting.clear();
     void close();
   });
   const ready = new Promise<void>((resolve) => {
@@ -316,7 +331,11 @@ export function cursor<R = unknown>(
       if (err !== null) throw err;
       if (closing !== undefined) return [];
       return new Promise<R[]>((resolve, reject) => {
+        if (portal !== undefined) portal.reading = true;
+        waiting.add(reject);
         c.read(rows, (error, got) => {
+          if (portal !== undefined) portal.reading = false;
+          waiting.delete(reject);
           const done = ctx.err();
           if (done !== null) reject(done);
           else if (error) reject(error);
