@@ -33,7 +33,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { format } from "prettier";
 import { KeepAliveLoad } from "./keep-alive-load.js";
-import { ask as askChild, median, quantile, replyFrom } from "./paired-rounds.js";
+import { ask as askChild, median, quantile, replyFrom, stopChild } from "./paired-rounds.js";
 import { profileShare } from "./profile-share.js";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
@@ -266,9 +266,7 @@ async function stopGeneration(pairs: Pairs): Promise<void> {
   for (const { base, contender } of pairs.values()) {
     for (const s of [base, contender]) {
       s.load.close();
-      const exited = new Promise((r) => s.child.once("exit", r));
-      s.child.send("stop");
-      await exited;
+      await stopChild(s.child);
     }
   }
 }
@@ -303,7 +301,6 @@ const t0 = performance.now();
 let pairs: Pairs | undefined;
 for (let generation = 0; generation < GENERATIONS; generation++) {
   pairs = await startGeneration();
-  const own: Record<string, number[]> = Object.fromEntries(contenders.map((m) => [m, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const m of round % 2 === 0 ? contenders : [...contenders].reverse()) {
       const { base, contender } = pairs.get(m)!;
@@ -318,14 +315,14 @@ for (let generation = 0; generation < GENERATIONS; generation++) {
       }
       plainSlices.push(p);
       slices[m]!.push(s);
-      own[m]!.push(s.cpuPerRequest / p.cpuPerRequest);
       paired[m]!.push(s.cpuPerRequest / p.cpuPerRequest);
       rpsPaired[m]!.push(s.rps / p.rps);
     }
   }
-  for (const m of contenders) generationMedians[m]!.push(median(own[m]!));
+  // This generation's ratios are the last ROUNDS of each contender's.
+  for (const m of contenders) generationMedians[m]!.push(median(paired[m]!.slice(-ROUNDS)));
   console.log(
-    `  generation ${generation + 1}: ${contenders.map((m) => `${m} ${signed(median(own[m]!) - 1)}`).join(", ")}`,
+    `  generation ${generation + 1}: ${contenders.map((m) => `${m} ${signed(generationMedians[m]!.at(-1)! - 1)}`).join(", ")}`,
   );
   // The last generation stays up for the profiles.
   if (generation < GENERATIONS - 1) await stopGeneration(pairs);

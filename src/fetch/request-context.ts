@@ -10,8 +10,7 @@
  * `clearTimeout` per request cost as much as the rest of the request layer.
  */
 import { cancelable } from "../cancel.js";
-import { CancelCtx, frozen } from "../cancel-ctx.js";
-import { unlink } from "../child-list.js";
+import { CancelCtx } from "../cancel-ctx.js";
 import { adopt, attach } from "../propagate.js";
 import { background } from "../background.js";
 import { hooks } from "../debug-hooks.js";
@@ -161,23 +160,6 @@ export class RequestCtx extends CancelCtx {
    * request's cancel function, as a method: a request costs no closure.
    */
   end(): void {
-    if (this._error !== null) return;
-    // The usual request context at its end: nothing derived from it is
-    // live, and nothing waits on its done() or its signal. Marking it is
-    // then all a cancel does; the tree walk is for the rest.
-    if (this._head === null && this._done === null && this._controller === null) {
-      const owner = this._owner;
-      try {
-        // unlink writes this context first, so a frozen one throws here.
-        if (owner !== null) unlink(owner, this);
-        this._error = Canceled;
-      } catch (e) {
-        throw frozen("cancel(): the context is frozen", e);
-      }
-      this._cause = Canceled;
-      this._release();
-      return;
-    }
     this._cancel(Canceled, Canceled);
   }
 

@@ -68,7 +68,7 @@ export function boundContext(req: IncomingRequest): RequestLifetime | undefined 
 
 /** contextOf returns the context already bound to a request, if any. */
 export function contextOf(req: object): Context | undefined {
-  const own = (req as WithLifetime<object>)[kLifetime];
+  const own = boundContext(req as IncomingRequest);
   if (own !== undefined) return own;
   // Only a Fetch API Request (or one shaped like it) can be in the WeakMap:
   // node's own requests skip the lookup.

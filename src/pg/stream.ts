@@ -44,9 +44,15 @@ class Portal {
   readonly release: ((error?: Error) => void) | null;
   /** The afterFunc's stop, until the portal closes or the context ends. */
   stop: () => boolean = () => false;
+  /**
+   * The rejecters of cursor()'s reads waiting for a batch: each joins at
+   * c.read() and leaves at its callback; all are rejected, and the set
+   * emptied, when the context ends. pg-cursor drops a batch's callback once
+   * its portal is closed, so the 57014 of a canceled batch never reaches a
+   * read: the context's end answers them instead.
+   */
+  readonly waitingReads = new Set<(error: unknown) => void>();
   /** Set when a CancelRequest was sent: whether 57014 came, ReadyForQuery after it, and the cancel socket closed. */
-  /** Set while a read of cursor() waits for its batch (from c.read() to its callback). */
-  reading = false;
   canceled = false;
   saw57014 = false;
   idle = false;
@@ -77,7 +83,8 @@ class Portal {
     // pg-cursor reads "idle" while a batch runs when the statement's
     // RowDescription comes after the batch's Execute went out (a read made
     // right after submit): a read of ours still waiting is the real test.
-    const running = state === "busy" || state === "submitted" || (state === "idle" && this.reading);
+    const running =
+      state === "busy" || state === "submitted" || (state === "idle" && this.waitingReads.size > 0);
     if (!running) return false; // between batches: Close+Sync is enough
     const target = cancelTarget(this.client);
     if (target === undefined) return false;
@@ -284,17 +291,12 @@ export function cursor<R = unknown>(
   let portal: Portal | undefined;
   let failure: unknown;
   let closing: Promise<void> | undefined;
-  /**
-   * The reads waiting for a batch: each leaves when its batch comes, and all
-   * are rejected when the context ends. pg-cursor drops a batch's callback
-   * once its portal is closed, so the 57014 of a canceled batch never
-   * reaches a read: the context's end answers them instead.
-   */
-  const waiting = new Set<(error: unknown) => void>();
   const stop = afterFunc(ctx, () => {
-    portal?.cancelBatch();
-    for (const reject of waiting) reject(ctx.err());
-    waiting.clear();
+    if (portal !== undefined) {
+      portal.cancelBatch();
+      for (const reject of portal.waitingReads) reject(ctx.err());
+      portal.waitingReads.clear();
+    }
     void close();
   });
   const ready = new Promise<void>((resolve) => {
@@ -331,11 +333,11 @@ export function cursor<R = unknown>(
       if (err !== null) throw err;
       if (closing !== undefined) return [];
       return new Promise<R[]>((resolve, reject) => {
-        if (portal !== undefined) portal.reading = true;
-        waiting.add(reject);
+        // After `ready`, without a failure, the portal exists.
+        const waitingReads = (portal as Portal).waitingReads;
+        waitingReads.add(reject);
         c.read(rows, (error, got) => {
-          if (portal !== undefined) portal.reading = false;
-          waiting.delete(reject);
+          waitingReads.delete(reject);
           const done = ctx.err();
           if (done !== null) reject(done);
           else if (error) reject(error);
