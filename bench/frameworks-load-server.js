@@ -14,7 +14,7 @@
  * Each handler answers at once, and with taproot it touches the request's
  * context the way a real handler would (reads its err()), so the figure is
  * the integration's whole per-request cost. Driven over IPC, and up for a
- * whole run: it sends its port, then answers "mark" ("marked") and
+ * whole run: its first message is the mode, answered with its port; then it answers "mark" ("marked") and
  * "report" (the CPU time and the requests since the mark), the profile
  * commands of bench/server-profile.js, and "stop".
  *
@@ -23,7 +23,12 @@
 import http from "node:http";
 import { answerProfile, cpuMeter } from "./server-profile.js";
 
-const mode = process.argv[2] ?? "fastify";
+/**
+ * The mode comes in the first IPC message, not on the command line: every
+ * server process starts with the same arguments, whose size alone moves the
+ * stack's alignment and can shift a process's speed for its whole life.
+ */
+const mode = await new Promise((resolve) => process.once("message", resolve));
 const [framework, extra] = mode.split("+");
 const taproot = extra === "taproot";
 const hook = extra === "hook";

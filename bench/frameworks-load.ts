@@ -15,10 +15,13 @@
  *
  * Method (bench/paired-rounds.ts, concurrentWindows): a framework's
  * servers are loaded at the same time by one autocannon (16 connections
- * each), for ROUNDS (default 40) windows of SECONDS (default 1 s); in each
+ * each), for ROUNDS (default 8) windows of SECONDS (default 1 s); in each
  * window every server's CPU time per request is divided by that of the
- * framework alone in the same window, and the median of those paired
- * ratios is kept, with its interquartile range. Measured at the same
+ * framework alone in the same window. That is one generation: GENERATIONS
+ * (default 5) times, every server is started anew, and a side's figure is
+ * the median over generations of each generation's median paired ratio,
+ * printed with the generations' range (the interquartile range of all
+ * windows is in the table beside it). Measured at the same
  * moment, both sides of a pair see the same machine; on this shared 2-core
  * VM rounds alternated in time read ±10 % between two identical servers,
  * these windows ±2 %. Then each taproot contender is profiled alone under
@@ -47,7 +50,6 @@ import {
   formatSummary,
   loadHttp,
   quantile,
-  replyFrom,
   stopChild,
   summarize,
   type HttpLoad,
@@ -117,7 +119,15 @@ const frameworks: Framework[] = [
   },
 ];
 
-const WINDOWS = Number(process.env.ROUNDS ?? 40);
+/**
+ * Fresh sets of server processes: two processes started alike can read
+ * several percent apart for their whole life (bench/node-load.ts), so each
+ * generation starts every server anew, and a side's figure is the median of
+ * the generations' medians.
+ */
+const GENERATIONS = Number(process.env.GENERATIONS ?? 5);
+/** Windows per generation. */
+const WINDOWS = Number(process.env.ROUNDS ?? 8);
 const SECONDS = Number(process.env.SECONDS ?? 1);
 /** Connections per server: 50 in all for Hono's four servers, as many per server for the others. */
 const CONNECTIONS = 16;
@@ -129,12 +139,14 @@ const loadAtStart = loadavg()[0]!;
 const started = Date.now();
 
 async function startServer(mode: string): Promise<LoadedServer> {
+  // The same arguments for every mode, which goes over IPC: the size of a
+  // process's arguments moves its stack's alignment, and with it its speed.
   const child = spawn(
     process.execPath,
-    [fileURLToPath(new URL("./frameworks-load-server.js", import.meta.url)), mode],
+    [fileURLToPath(new URL("./frameworks-load-server.js", import.meta.url))],
     { stdio: ["ignore", "inherit", "inherit", "ipc"] },
   );
-  return { name: mode, child, port: await replyFrom<number>(child, mode) };
+  return { name: mode, child, port: await ask<number>(child, mode, mode) };
 }
 
 const urlOf = (fw: Framework, s: LoadedServer) => `http://127.0.0.1:${s.port}${fw.request.path}`;
@@ -155,45 +167,65 @@ async function profile(fw: Framework, s: LoadedServer): Promise<ProfileShare> {
   }
 }
 
+/** Each window's CPU per request of `of` over that of `than`, in the same window. */
+const ratios = (of: Measured[], than: Measured[]) => of.map((m, i) => m.cpu / than[i]!.cpu);
+
 interface Result {
   fw: Framework;
+  /** Every window of every generation, in order, by server mode. */
   windows: Map<string, Measured[]>;
+  /** Each generation's windows, by server mode. */
+  generations: Map<string, Measured[]>[];
   profiles: Map<string, ProfileShare>;
 }
 
 console.log(
-  `frameworks: ${WINDOWS} windows of ${SECONDS} s, each framework's servers loaded at once (${chosen.map((f) => f.name).join(", ")})…`,
+  `frameworks: ${GENERATIONS} generations of fresh servers × ${WINDOWS} windows of ${SECONDS} s, each framework's servers loaded at once (${chosen.map((f) => f.name).join(", ")})…`,
 );
 const results: Result[] = [];
 for (const fw of chosen) {
   const modes = [fw.name, ...fw.sides.map((s) => `${fw.name}+${s.extra}`)];
-  const servers: LoadedServer[] = [];
-  try {
-    for (const mode of modes) servers.push(await startServer(mode));
-    // Warm-up: JIT, sockets, lazy allocations, on every server before any window counts.
-    const { path: _path, ...rest } = fw.request;
-    await loadHttp(
-      { ...rest, url: servers.map((s) => urlOf(fw, s)), connections: CONNECTIONS * servers.length },
-      2,
-    );
-    const windows = await concurrentWindows(servers, fw.request, CONNECTIONS, WINDOWS, SECONDS);
-    if (process.env.VERBOSE) {
-      for (let w = 0; w < WINDOWS; w++) {
-        console.log(
-          `  ${servers.map((s) => `${s.name} ${windows.get(s.name)![w]!.cpu.toFixed(1)}`).join(", ")} µs/request`,
-        );
+  const result: Result = { fw, windows: new Map(), generations: [], profiles: new Map() };
+  for (let generation = 0; generation < GENERATIONS; generation++) {
+    const servers: LoadedServer[] = [];
+    try {
+      for (const mode of modes) servers.push(await startServer(mode));
+      // Warm-up: JIT, sockets, lazy allocations, on every server before any window counts.
+      const { path: _path, ...rest } = fw.request;
+      await loadHttp(
+        {
+          ...rest,
+          url: servers.map((s) => urlOf(fw, s)),
+          connections: CONNECTIONS * servers.length,
+        },
+        2,
+      );
+      const windows = await concurrentWindows(servers, fw.request, CONNECTIONS, WINDOWS, SECONDS);
+      result.generations.push(windows);
+      for (const [mode, ws] of windows) {
+        result.windows.set(mode, [...(result.windows.get(mode) ?? []), ...ws]);
       }
+      console.log(
+        `  ${fw.name}, generation ${generation + 1}: ${fw.sides
+          .map((side) => {
+            const own = windows.get(`${fw.name}+${side.extra}`)!;
+            return `${side.extra} ${formatSummary(summarize(ratios(own, windows.get(fw.name)!)))}`;
+          })
+          .join(", ")} beside ${fw.name} alone`,
+      );
+      // The last generation's servers, warm, are profiled.
+      if (generation === GENERATIONS - 1) {
+        for (const side of fw.sides) {
+          if (side.judgedAgainst === undefined) continue;
+          const s = servers.find((x) => x.name === `${fw.name}+${side.extra}`)!;
+          result.profiles.set(s.name, await profile(fw, s));
+        }
+      }
+    } finally {
+      for (const s of servers) await stopChild(s.child);
     }
-    const profiles = new Map<string, ProfileShare>();
-    for (const side of fw.sides) {
-      if (side.judgedAgainst === undefined) continue;
-      const s = servers.find((x) => x.name === `${fw.name}+${side.extra}`)!;
-      profiles.set(s.name, await profile(fw, s));
-    }
-    results.push({ fw, windows, profiles });
-  } finally {
-    for (const s of servers) await stopChild(s.child);
   }
+  results.push(result);
 }
 
 const failures: string[] = [];
@@ -202,13 +234,28 @@ const verdicts: string[] = [];
 const profileRows: string[] = [];
 let requestErrors = 0;
 const med = (xs: number[]) => quantile(xs, 0.5);
+/** A side's judged figure, in percent: the median of the generations' medians, and their range. */
+interface Judged {
+  median: number;
+  lowest: number;
+  highest: number;
+}
+const signed = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(1)}`;
+const formatJudged = (j: Judged) =>
+  `${signed(j.median)} % (generations ${signed(j.lowest)} … ${signed(j.highest)})`;
 const cell = (s: Summary) => formatSummary(s);
-for (const { fw, windows, profiles } of results) {
+for (const { fw, windows, generations, profiles } of results) {
   for (const ws of windows.values()) requestErrors += ws.reduce((n, m) => n + m.errors, 0);
   const base = windows.get(fw.name)!;
   const hook = windows.get(`${fw.name}+hook`)!;
-  /** Each window's CPU per request of `of` over that of `than`, in the same window. */
-  const ratios = (of: Measured[], than: Measured[]) => of.map((m, i) => m.cpu / than[i]!.cpu);
+  /**
+   * The judged figure of `mode` beside `than`: the median over generations
+   * of each generation's median paired ratio, with the generations' range.
+   */
+  const judge = (mode: string, than: string): Judged => {
+    const medians = generations.map((g) => summarize(ratios(g.get(mode)!, g.get(than)!)).median);
+    return { median: med(medians), lowest: Math.min(...medians), highest: Math.max(...medians) };
+  };
   rows.push(
     `| ${fw.label} alone | ${Math.round(med(base.map((m) => m.rate))).toLocaleString("en")} | ${med(base.map((m) => m.cpu)).toFixed(1)} µs | — | — |`,
   );
@@ -228,14 +275,14 @@ for (const { fw, windows, profiles } of results) {
       );
     }
     if (side.judgedAgainst === undefined) continue;
-    const judged = side.judgedAgainst === "alone" ? vsAlone : vsHook!;
+    const judged = judge(mode, side.judgedAgainst === "alone" ? fw.name : `${fw.name}+hook`);
     const against =
       side.judgedAgainst === "alone"
         ? `${fw.label} alone`
-        : `an empty middleware (which itself costs ${formatSummary(summarize(ratios(hook, base)))} beside ${fw.label} alone: Hono's dispatch of any middleware)`;
+        : `an empty middleware (which itself costs ${formatJudged(judge(`${fw.name}+hook`, fw.name))} beside ${fw.label} alone: Hono's dispatch of any middleware)`;
     const ok = judged.median <= BAR;
     verdicts.push(
-      `- ${fw.label}, ${side.label}: ${formatSummary(judged)} CPU per request against ${against}: ${ok ? "pass" : "FAIL"} (≤ ${BAR} %).`,
+      `- ${fw.label}, ${side.label}: ${formatJudged(judged)} CPU per request against ${against}: ${ok ? "pass" : "FAIL"} (≤ ${BAR} %).`,
     );
     if (!ok) failures.push(`${mode}: ${judged.median.toFixed(1)} % > ${BAR} %`);
   }
@@ -274,7 +321,7 @@ const lines = [
   ``,
   `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, Node ${process.version}, ${process.platform}/${process.arch}, ${cpus().length} CPUs, loopback. Command: \`npm run build && tsx bench/frameworks-load.ts\` (${minutes} min; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end).`,
   ``,
-  `## Server CPU per request of a trivial handler (autocannon, ${CONNECTIONS} connections per server, a framework's servers loaded at once; ${WINDOWS} windows of ${SECONDS} s, each server's window paired with the framework alone's in the same window)`,
+  `## Server CPU per request of a trivial handler (autocannon, ${CONNECTIONS} connections per server, a framework's servers loaded at once; ${GENERATIONS} generations of fresh servers × ${WINDOWS} windows of ${SECONDS} s, each server's window paired with the framework alone's in the same window; the verdicts below take the median of the generations' medians)`,
   ``,
   `| server | req/s | CPU per request | vs the framework alone: median of paired ratios (IQR) | vs the empty hook, the same way |`,
   `| --- | ---: | ---: | ---: | ---: |`,

@@ -4,8 +4,9 @@
  * generator does not share its CPU. `mode` is "plain" (node:http alone),
  * "requestContext+timeout" (node:http calling requestContext with a 5 s
  * timeout), "serve" (the taproot/node wrapper) or "serve+timeout" (with a
- * 5 s per-request deadline). Driven over IPC: it sends its port, then
- * answers each message once it is done:
+ * 5 s per-request deadline). Driven over IPC: its first message is the
+ * mode, which it answers with its port; then it answers each message once
+ * it is done:
  * - "mark" with "marked", after noting its CPU time and requests served;
  * - "report" with the CPU time and the requests since the mark;
  * - "profile" with "profiling", once V8's sampling profiler runs in this
@@ -22,13 +23,13 @@ import { createServer } from "node:http";
 import { Session } from "node:inspector";
 import { requestContext, serve } from "../dist/node/index.js";
 
-const mode = process.argv[2] ?? "plain";
 const kFloor = Symbol("floor");
 function onFloorClose() {
   this.req[kFloor].closed = true;
 }
-const server =
-  mode === "plain" || mode === "plain-again"
+/** createFor makes the server of one mode. */
+function createFor(mode) {
+  return mode === "plain" || mode === "plain-again"
     ? createServer((_req, res) => res.end("ok"))
     : mode === "floor"
       ? createServer((req, res) => {
@@ -47,6 +48,15 @@ const server =
         : serve((_ctx, _req, res) => void res.end("ok"), {
             timeout: mode === "serve+timeout" ? 5_000 : undefined,
           }).server;
+}
+/**
+ * The mode comes in the first IPC message, not on the command line: every
+ * server process then starts with the same arguments and environment, whose
+ * size alone moves the stack's alignment and can shift a process's speed
+ * by a few percent for its whole life.
+ */
+const mode = await new Promise((resolve) => process.once("message", resolve));
+const server = createFor(mode);
 // The load generator keeps its connections open between rounds, which may
 // be seconds apart: the same keep-alive timer runs per request, only
 // longer than Node's default 5 s.

@@ -33,7 +33,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { format } from "prettier";
 import { KeepAliveLoad } from "./keep-alive-load.js";
-import { ask as askChild, median, quantile, replyFrom, stopChild } from "./paired-rounds.js";
+import { ask as askChild, median, quantile, stopChild } from "./paired-rounds.js";
 import { profileShare } from "./profile-share.js";
 import { fileURLToPath } from "node:url";
 import v8 from "node:v8";
@@ -162,12 +162,15 @@ function ask<T>(server: Server, msg: unknown): Promise<T> {
 }
 
 async function start(mode: string): Promise<Server> {
-  const child = spawn(
-    process.execPath,
-    [fileURLToPath(new URL("./node-load-server.js", import.meta.url)), mode],
-    { stdio: ["ignore", "inherit", "inherit", "ipc"] },
-  );
-  const port = await replyFrom<number>(child, `server ${mode}`);
+  // The same arguments for every mode (see node-load-server.js): the mode goes over IPC.
+  const args = [...SERVER_FLAGS, fileURLToPath(new URL("./node-load-server.js", import.meta.url))];
+  const child =
+    SERVER_CPUS === undefined
+      ? spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      : spawn("taskset", ["-c", SERVER_CPUS, process.execPath, ...args], {
+          stdio: ["ignore", "inherit", "inherit", "ipc"],
+        });
+  const port = await askChild<number>(child, `server ${mode}`, mode);
   const load = new KeepAliveLoad(port, CONNECTIONS);
   await load.open();
   return { mode, child, load };
@@ -223,6 +226,8 @@ const load = await loadTest();
 const heapDelta = load.after - load.baseline;
 
 const CONNECTIONS = 50;
+const SERVER_CPUS = process.env.SERVER_CPUS;
+const SERVER_FLAGS = (process.env.SERVER_FLAGS ?? "").split(" ").filter((f) => f !== "");
 /** Fresh sets of server processes; each contender and its baseline start anew in each. */
 const GENERATIONS = Number(process.env.GENERATIONS ?? 10);
 /** Rounds per generation: one slice of each contender and one of its baseline per round. */

@@ -10,11 +10,11 @@
  * `clearTimeout` per request cost as much as the rest of the request layer.
  */
 import { cancelable } from "../cancel.js";
-import { CancelCtx } from "../cancel-ctx.js";
+import { CancelCtx, fire } from "../cancel-ctx.js";
 import { adopt, attach } from "../propagate.js";
 import { background } from "../background.js";
 import { hooks } from "../debug-hooks.js";
-import { deadlineOf, type Context } from "../context.js";
+import { BaseCtx, cancelSourceOf, deadlineOf, valueSourceOf, type Context } from "../context.js";
 import { Canceled, DeadlineExceeded } from "../errors.js";
 import { cancelOrDeadlineLabel } from "./deadline-label.js";
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
@@ -60,6 +60,44 @@ export interface RequestPolicy {
   timeout: DeadlineQueue | null;
   headers: boolean;
   maxHeader: number;
+  /**
+   * What every request context needs of the parent, read once here: the
+   * effective deadline, where values are looked up, and the context whose
+   * cancel ends it. The tree never changes shape, so for one of taproot's
+   * own parents they hold for good; a user's context is asked again for
+   * its deadline and its cancellation by every request (see ParentFacts).
+   */
+  facts: ParentFacts;
+}
+
+/**
+ * ParentFacts are a parent's facts as a request context reads them: what
+ * resolvePolicy() and withParent() compute once instead of once per request.
+ */
+export interface ParentFacts {
+  /** The parent's effective deadline (epoch ms) when it is one of ours; `asked` when its own deadline() must be called per request. */
+  deadline: number | undefined | "asked";
+  /** Where a request context's value() goes on: the parent's value source. */
+  values: Context | null;
+  /**
+   * The cancelable context of ours that ends the parent, null when nothing
+   * above can cancel it, `attach` when a user's context is on the way up
+   * and each request context must be attached to it (propagate.ts).
+   */
+  owner: CancelCtx | null | "attach";
+}
+
+/** parentFacts reads what a request context needs of `parent` (see ParentFacts). */
+function parentFacts(parent: Context): ParentFacts {
+  if (!(parent instanceof BaseCtx)) {
+    return { deadline: "asked", values: parent, owner: "attach" };
+  }
+  const source = cancelSourceOf(parent);
+  return {
+    deadline: parent._deadline,
+    values: valueSourceOf(parent),
+    owner: source === null || source instanceof CancelCtx ? source : "attach",
+  };
 }
 
 /** The last options object resolved, and its policy: requestContext() is often given a literal, equal every time. */
@@ -97,15 +135,17 @@ export function resolvePolicy(
       `${fn}: options.deadlineHeaders must be true or false, got ${describeValue(o.deadlineHeaders)}`,
     );
   }
+  const parent = o.context ?? background();
   const policy: RequestPolicy = {
     fn,
-    parent: o.context ?? background(),
+    parent,
     timeout: timeout === Infinity ? null : queueFor(timeout, "timeout"),
     headers: o.deadlineHeaders !== false,
     maxHeader:
       o.maxHeaderTimeout === undefined
         ? Infinity
         : checkMs(fn, "options.maxHeaderTimeout", o.maxHeaderTimeout, false),
+    facts: parentFacts(parent),
   };
   lastOptions = { ...o };
   lastPolicy = policy;
@@ -114,7 +154,7 @@ export function resolvePolicy(
 
 /** withParent returns `policy` with another parent (serve's own server context). */
 export function withParent(parent: Context, policy: RequestPolicy): RequestPolicy {
-  return { ...policy, parent };
+  return { ...policy, parent, facts: parentFacts(parent) };
 }
 
 /**
@@ -125,6 +165,12 @@ export function withParent(parent: Context, policy: RequestPolicy): RequestPolic
  */
 function slackMs(budget: number): number {
   return Math.max(50, budget / 100);
+}
+
+/** parentDeadline returns the deadline a request context inherits from the policy's parent. */
+export function parentDeadline(policy: RequestPolicy): number | undefined {
+  const d = policy.facts.deadline;
+  return d === "asked" ? deadlineOf(policy.fn, policy.parent) : d;
 }
 
 /**
@@ -138,8 +184,8 @@ export class RequestCtx extends CancelCtx {
   _later: RequestCtx | null;
   _sooner: RequestCtx | null;
 
-  constructor(parent: Context, fn: string) {
-    super(parent, deadlineOf(fn, parent));
+  constructor(policy: RequestPolicy) {
+    super(policy.parent, parentDeadline(policy));
     this._queue = null;
     this._later = null;
     this._sooner = null;
@@ -194,7 +240,7 @@ export function newRequestContext(
   connect: string | string[] | undefined,
   grpc: string | string[] | undefined,
 ): RequestCtx {
-  const c = new RequestCtx(policy.parent, policy.fn);
+  const c = new RequestCtx(policy);
   startRequestContext(c, policy, connect, grpc);
   return c;
 }
@@ -211,14 +257,16 @@ export function startRequestContext(
   connect: string | string[] | undefined,
   grpc: string | string[] | undefined,
 ): void {
-  const parent = policy.parent;
   // cancelable() would also make a cancel function (a bound function and its
   // dispose property): a request needs none but while something watches for
   // leaked contexts (taproot-context/testing).
-  if (hooks !== null) cancelable(policy.fn, ctx, parent);
-  else if (parent instanceof CancelCtx && parent._error === null)
-    adopt(policy.fn, "options.context", parent, ctx);
-  else attach(policy.fn, "options.context", ctx, parent);
+  const owner = policy.facts.owner;
+  if (hooks !== null) cancelable(policy.fn, ctx, policy.parent);
+  else if (owner === "attach") attach(policy.fn, "options.context", ctx, policy.parent);
+  else if (owner !== null) {
+    if (owner._error === null) adopt(policy.fn, "options.context", owner, ctx);
+    else fire(ctx, owner._error, owner._cause);
+  }
   if (ctx._error !== null) return;
   let queue = policy.timeout;
   if (connect !== undefined || grpc !== undefined) {
@@ -308,14 +356,14 @@ export class DeadlineQueue {
 
   arm(at: number): void {
     this.armedFor = at;
-    const t = setTimeout(fire, Math.min(Math.max(at - Date.now(), 1), MAX_TIMER_MS), this);
+    const t = setTimeout(expireHead, Math.min(Math.max(at - Date.now(), 1), MAX_TIMER_MS), this);
     (t as { unref?: () => void }).unref?.();
     this.timer = t;
   }
 }
 
-/** fire ends every request whose deadline has passed, then waits for the next. */
-function fire(q: DeadlineQueue): void {
+/** expireHead ends every request whose deadline has passed, then waits for the next. */
+function expireHead(q: DeadlineQueue): void {
   q.timer = undefined;
   q.armedFor = Infinity;
   const now = Date.now();

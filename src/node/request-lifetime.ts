@@ -16,6 +16,7 @@ import type { Context } from "../index.js";
 import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "../fetch/deadline-header.js";
 import {
   fetchContexts,
+  parentDeadline,
   RequestCtx,
   startRequestContext,
   type RequestPolicy,
@@ -124,8 +125,19 @@ export class RequestSet {
  * binding unless their comment says otherwise; `req` and `res` are dropped at
  * the release, so a context kept longer (the parent of a withoutCancel()
  * job) does not keep the request and the response alive.
+ *
+ * It is a RequestCtx, and so a CancelCtx, through its prototype (set below
+ * the class), but its constructor is flat: it sets RequestCtx's fields
+ * itself, in RequestCtx's order, instead of calling RequestCtx's, which
+ * calls CancelCtx's. V8 does not inline that chain where a request is bound,
+ * and under load the three calls cost more than all the fields together
+ * (BENCHMARKS.md, "the request layer"). test/node/request-lifetime.test.ts
+ * checks that a lifetime has every field a RequestCtx has, in the same order.
  */
-export class RequestLifetime extends RequestCtx {
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type -- the prototype is RequestCtx's (see above); the constructor sets its fields
+export interface RequestLifetime extends RequestCtx {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- as above
+export class RequestLifetime {
   /** The request and its response; set at binding, cleared by release(). */
   req: IncomingRequest | null;
   res: OutgoingResponse | undefined;
@@ -133,19 +145,19 @@ export class RequestLifetime extends RequestCtx {
   readonly method: string;
   readonly url: string;
   /** Set when the response (or HTTP/2 stream) closed, finished or not. */
-  responseClosed = false;
+  responseClosed: boolean;
   /** Set when the handler returned or its promise settled; true from the start when nothing waits for one. */
   handlerDone: boolean;
   /** The server's list this request is in until released (serve() only), and its neighbours there; null otherwise. */
-  set: RequestSet | null = null;
-  older: RequestLifetime | null = null;
-  newer: RequestLifetime | null = null;
+  set: RequestSet | null;
+  older: RequestLifetime | null;
+  newer: RequestLifetime | null;
   /** The socket's list of pipelined requests it is in (HTTP/1), until its response closes, and its neighbours there. */
-  socketList: SocketRequests | null = null;
-  earlierOnSocket: RequestLifetime | null = null;
-  laterOnSocket: RequestLifetime | null = null;
+  socketList: SocketRequests | null;
+  earlierOnSocket: RequestLifetime | null;
+  laterOnSocket: RequestLifetime | null;
   /** Epoch ms of arrival as of its turn of the event loop, for inflight() (serve() only; 0 otherwise). */
-  startedAt = 0;
+  startedAt: number;
 
   constructor(
     policy: RequestPolicy,
@@ -153,12 +165,36 @@ export class RequestLifetime extends RequestCtx {
     res: OutgoingResponse | undefined,
     waitForHandler: boolean,
   ) {
-    super(policy.parent, policy.fn);
+    // CancelCtx's fields (see there), then RequestCtx's.
+    this._error = null;
+    this._cause = null;
+    this._head = null;
+    this._next = null;
+    this._prev = null;
+    this._owner = null;
+    this._done = null;
+    this._controller = null;
+    this._count = 0;
+    this._parent = policy.parent;
+    this._deadline = parentDeadline(policy);
+    this._values = policy.facts.values;
+    this._queue = null;
+    this._later = null;
+    this._sooner = null;
+    // Its own.
     this.req = req;
     this.res = res;
     this.method = req.method ?? "GET";
     this.url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
+    this.responseClosed = false;
     this.handlerDone = !waitForHandler;
+    this.set = null;
+    this.older = null;
+    this.newer = null;
+    this.socketList = null;
+    this.earlierOnSocket = null;
+    this.laterOnSocket = null;
+    this.startedAt = 0;
   }
 
   /**
@@ -186,6 +222,7 @@ export class RequestLifetime extends RequestCtx {
     this.res = undefined;
   }
 }
+Object.setPrototypeOf(RequestLifetime.prototype, RequestCtx.prototype);
 
 /**
  * bindRequest creates and caches the context of one request, and makes sure

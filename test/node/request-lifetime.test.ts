@@ -17,6 +17,8 @@ import {
   withCancel,
   type Context,
 } from "../../src/index.js";
+import { CancelCtx } from "../../src/cancel-ctx.js";
+import { RequestCtx, resolvePolicy } from "../../src/fetch/request-context.js";
 import { liveChildCount } from "../../src/introspect.js";
 import {
   ClientDisconnectedError,
@@ -263,6 +265,34 @@ describe("causes across a chain", () => {
       assert.ok(cause(downstream[0]!) instanceof ClientDisconnectedError);
     } finally {
       await closeB();
+    }
+  });
+});
+
+describe("a request's context", () => {
+  it("is a request context of taproot, with every field one has, in the same order", async () => {
+    // The node:http request context sets RequestCtx's fields in a flat
+    // constructor of its own (src/node/request-lifetime.ts): a field added
+    // to CancelCtx or RequestCtx and not there would read as undefined.
+    const parent = withCancel(background())[0];
+    const reference = new RequestCtx(resolvePolicy("test", { context: parent }));
+    let seen: Context | undefined;
+    const server = http.createServer((req, res) => {
+      seen = requestContext(req, res, { context: parent });
+      res.end("ok");
+    });
+    const { url, close } = await loopback(server);
+    try {
+      await (await fetch(url)).text();
+      const ctx = seen as Context;
+      assert.ok(ctx instanceof RequestCtx && ctx instanceof CancelCtx);
+      const own = Object.keys(reference);
+      assert.deepEqual(Object.keys(ctx).slice(0, own.length), own);
+      assert.equal(String(ctx), `${String(parent)}.WithCancel`);
+      await until(() => ctx.err() !== null, 5_000, "the request context to end with its response");
+      assert.equal(ctx.err(), Canceled);
+    } finally {
+      await close();
     }
   });
 });
