@@ -227,13 +227,15 @@ Object.setPrototypeOf(RequestLifetime.prototype, RequestCtx.prototype);
 /**
  * bindRequest creates and caches the context of one request, and makes sure
  * it ends: returns the lifetime. `set`, when given, holds the request until
- * its release, which then also waits for `handlerReturned()`.
+ * its release, which then also waits for `handlerReturned()`. `watch` says
+ * when an HTTP/1 response starts being watched (see Watch).
  */
 export function bindRequest(
   req: IncomingRequest,
   res: OutgoingResponse | undefined,
   policy: RequestPolicy,
   set: RequestSet | null,
+  watch: Watch = "now",
 ): RequestLifetime {
   let connect: string | string[] | undefined;
   let grpc: string | string[] | undefined;
@@ -267,9 +269,38 @@ export function bindRequest(
     return ctx;
   }
   const r = res as ResponseOf;
-  if (r.closed || r.destroyed) {
+  if (r.closed || r.destroyed) responseClosed(ctx, !r.writableFinished);
+  else if (watch === "now") watchResponse(ctx);
+  return ctx;
+}
+
+/**
+ * When bindRequest starts watching an HTTP/1 response for its close.
+ * Nothing can close a response while the code that bound it runs on (its
+ * 'close' comes in a later tick at the soonest), and most handlers finish
+ * their response before they return: watched after that, such a response
+ * needs no listener at all (see watchResponse).
+ * - `now`: at once (requestContext(), called by handlers taproot does not
+ *   run, and the integrations). Deferring the watch to a microtask was
+ *   measured: queueing one per request costs more than the listener.
+ * - `caller`: the caller runs the handler and calls watchResponse() once it
+ *   has returned (serve()).
+ */
+export type Watch = "now" | "caller";
+
+/**
+ * watchResponse makes sure an HTTP/1 request's context ends when its
+ * response closes, also when the client leaves while the request waits
+ * behind others pipelined on the same connection. A response already
+ * finished, handed to the socket whole (`writableFinished`), can no longer
+ * lose its client: it counts as closed now, and needs no listener.
+ */
+export function watchResponse(ctx: RequestLifetime): void {
+  if (ctx.responseClosed) return;
+  const r = ctx.res as ResponseOf;
+  if (r.closed || r.destroyed || r.writableFinished) {
     responseClosed(ctx, !r.writableFinished);
-    return ctx;
+    return;
   }
   r.on("close", onResponseClose);
   // A response attached to its socket closes with it (Node's own listener
@@ -277,12 +308,12 @@ export function bindRequest(
   // attached yet, and would never close if the client left: the socket's
   // 'close' ends those. One listener per connection, not per request, and
   // no work at all for the usual request that is answered at once.
-  if (r.socket !== null) return ctx;
-  const socket = req.socket as TrackedSocket | null;
+  if (r.socket !== null) return;
+  const socket = (ctx.req as IncomingMessage).socket as TrackedSocket | null;
   if (socket !== null) {
     if (socket.destroyed) {
       responseClosed(ctx, true);
-      return ctx;
+      return;
     }
     let list = socket[kRequests];
     if (list === undefined) {
@@ -291,7 +322,6 @@ export function bindRequest(
     }
     list.add(ctx);
   }
-  return ctx;
 }
 
 /** append collects the values of a repeated header. */

@@ -26,7 +26,12 @@ import {
   type RequestContextOptions,
   type RequestPolicy,
 } from "../fetch/request-context.js";
-import { bindRequest, RequestSet, type RequestLifetime } from "./request-lifetime.js";
+import {
+  bindRequest,
+  RequestSet,
+  watchResponse,
+  type RequestLifetime,
+} from "./request-lifetime.js";
 
 /**
  * InflightRequest describes a request that a {@link serve} server is handling:
@@ -350,7 +355,9 @@ class Serving implements ContextServer {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     // During a drain a keep-alive client must reconnect elsewhere.
     if (this.#draining) res.setHeader("connection", "close");
-    const l = bindRequest(req, res, this.#policy, this.#requests);
+    // The response is watched once the handler returns: one the handler
+    // finished needs no listener (see Watch).
+    const l = bindRequest(req, res, this.#policy, this.#requests, "caller");
     const socket = req.socket as Conn;
     if (socket[kActive] !== undefined) {
       socket[kActive]++;
@@ -360,10 +367,12 @@ class Serving implements ContextServer {
     try {
       result = this.#handler(l, req, res);
     } catch (err) {
+      watchResponse(l);
       this.#fail(l, err);
       l.handlerReturned();
       return;
     }
+    watchResponse(l);
     if (isThenable(result)) {
       result.then(
         () => l.handlerReturned(),
