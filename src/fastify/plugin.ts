@@ -1,4 +1,3 @@
-import type { IncomingMessage } from "node:http";
 import type {
   FastifyInstance,
   FastifyPluginCallback,
@@ -98,15 +97,6 @@ const FN = "app.register(contextPlugin, options)";
 /** How long handlers whose context the shutdown canceled get to reply before their connections are closed (as serve()). */
 const HAMMER_MS = 1_000;
 /**
- * Where a request's Fastify request is kept on Node's request object, for
- * the debug page's route pattern (only inflight() reads it): set in
- * onRequest, it dies with the request.
- */
-const kFastifyRequest = Symbol("taproot.fastifyRequest");
-
-type RawWithRequest = IncomingMessage & { [kFastifyRequest]?: FastifyRequest };
-
-/**
  * Tracker keeps the app's requests in flight and runs the close: it lives
  * exactly as long as the Fastify instance it was registered on.
  */
@@ -154,7 +144,7 @@ class Tracker implements TaprootFastify {
     const out: DebugRequest[] = [];
     for (let l = this.requests.head; l !== null; l = l.newer) {
       // The route pattern is read here, not per request: only the debug page pays for it.
-      const route = (l.req as RawWithRequest)[kFastifyRequest]?.routeOptions.url;
+      const route = (l.frameworkRequest as FastifyRequest | null)?.routeOptions.url;
       out.push({
         ctx: l,
         method: l.method,
@@ -217,7 +207,7 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
   app.addHook(
     "onRequest",
     (request: FastifyRequest, reply: FastifyReply, next: HookHandlerDoneFunction) => {
-      const raw = request.raw as RawWithRequest;
+      const raw = request.raw;
       // The request's lifetime ends at the response's close, never the
       // request's: that one fires once a body has been read
       // (nodejs/node#40775), which is also why Fastify's own request.signal
@@ -229,7 +219,8 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
         const l = bindRequest(raw, reply.raw, policy, tracker.requests);
         // Nothing waits for the handler here: the response's close releases the request.
         l.handlerReturned();
-        raw[kFastifyRequest] = request;
+        // Kept in the lifetime, not on the raw request: one property fewer added to every IncomingMessage.
+        l.frameworkRequest = request;
         request.ctx = l;
       }
       next();

@@ -75,29 +75,27 @@ export interface RequestPolicy {
  * resolvePolicy() and withParent() compute once instead of once per request.
  */
 export interface ParentFacts {
-  /** The parent's effective deadline (epoch ms) when it is one of ours; `asked` when its own deadline() must be called per request. */
-  deadline: number | undefined | "asked";
+  /** The parent is a user's context: its deadline() is asked, and each request context attached to it (propagate.ts), every time. */
+  user: boolean;
+  /** The parent's effective deadline (epoch ms), when it is one of ours. */
+  deadline: number | undefined;
   /** Where a request context's value() goes on: the parent's value source. */
   values: Context | null;
   /**
-   * The cancelable context of ours that ends the parent, null when nothing
-   * above can cancel it, `attach` when a user's context is on the way up
-   * and each request context must be attached to it (propagate.ts).
+   * The cancelable context of ours that ends the parent, or null when
+   * nothing above can cancel it. Read only when `user` is false; a parent
+   * of ours over a user's context counts as a user's (its cancel source).
    */
-  owner: CancelCtx | null | "attach";
+  owner: CancelCtx | null;
 }
 
 /** parentFacts reads what a request context needs of `parent` (see ParentFacts). */
 function parentFacts(parent: Context): ParentFacts {
-  if (!(parent instanceof BaseCtx)) {
-    return { deadline: "asked", values: parent, owner: "attach" };
-  }
   const source = cancelSourceOf(parent);
-  return {
-    deadline: parent._deadline,
-    values: valueSourceOf(parent),
-    owner: source === null || source instanceof CancelCtx ? source : "attach",
-  };
+  if (!(parent instanceof BaseCtx) || !(source === null || source instanceof CancelCtx)) {
+    return { user: true, deadline: undefined, values: valueSourceOf(parent), owner: null };
+  }
+  return { user: false, deadline: parent._deadline, values: valueSourceOf(parent), owner: source };
 }
 
 /** The last options object resolved, and its policy: requestContext() is often given a literal, equal every time. */
@@ -169,8 +167,8 @@ function slackMs(budget: number): number {
 
 /** parentDeadline returns the deadline a request context inherits from the policy's parent. */
 export function parentDeadline(policy: RequestPolicy): number | undefined {
-  const d = policy.facts.deadline;
-  return d === "asked" ? deadlineOf(policy.fn, policy.parent) : d;
+  const facts = policy.facts;
+  return facts.user ? deadlineOf(policy.fn, policy.parent) : facts.deadline;
 }
 
 /**
@@ -260,9 +258,10 @@ export function startRequestContext(
   // cancelable() would also make a cancel function (a bound function and its
   // dispose property): a request needs none but while something watches for
   // leaked contexts (taproot-context/testing).
-  const owner = policy.facts.owner;
+  const facts = policy.facts;
+  const owner = facts.owner;
   if (hooks !== null) cancelable(policy.fn, ctx, policy.parent);
-  else if (owner === "attach") attach(policy.fn, "options.context", ctx, policy.parent);
+  else if (facts.user) attach(policy.fn, "options.context", ctx, policy.parent);
   else if (owner !== null) {
     if (owner._error === null) adopt(policy.fn, "options.context", owner, ctx);
     else fire(ctx, owner._error, owner._cause);

@@ -158,6 +158,8 @@ export class RequestLifetime {
   laterOnSocket: RequestLifetime | null;
   /** Epoch ms of arrival as of its turn of the event loop, for inflight() (serve() only; 0 otherwise). */
   startedAt: number;
+  /** A framework's own request object (Fastify's), for its debug page; set by its integration after binding, cleared by release(). */
+  frameworkRequest: object | null;
 
   constructor(
     policy: RequestPolicy,
@@ -195,6 +197,7 @@ export class RequestLifetime {
     this.earlierOnSocket = null;
     this.laterOnSocket = null;
     this.startedAt = 0;
+    this.frameworkRequest = null;
   }
 
   /**
@@ -220,6 +223,7 @@ export class RequestLifetime {
     }
     this.req = null;
     this.res = undefined;
+    this.frameworkRequest = null;
   }
 }
 Object.setPrototypeOf(RequestLifetime.prototype, RequestCtx.prototype);
@@ -268,9 +272,11 @@ export function bindRequest(
     else stream.on("close", onStreamClose);
     return ctx;
   }
-  const r = res as ResponseOf;
-  if (r.closed || r.destroyed) responseClosed(ctx, !r.writableFinished);
-  else if (watch === "now") watchResponse(ctx);
+  if (watch === "now") watchResponse(ctx);
+  else {
+    const r = res as ResponseOf;
+    if (r.closed || r.destroyed) responseClosed(ctx, !r.writableFinished);
+  }
   return ctx;
 }
 
@@ -279,26 +285,36 @@ export function bindRequest(
  * Nothing can close a response while the code that bound it runs on (its
  * 'close' comes in a later tick at the soonest), and most handlers finish
  * their response before they return: watched after that, such a response
- * needs no listener at all (see watchResponse).
+ * needs no listener at all (see watchReturned).
  * - `now`: at once (requestContext(), called by handlers taproot does not
  *   run, and the integrations). Deferring the watch to a microtask was
  *   measured: queueing one per request costs more than the listener.
- * - `caller`: the caller runs the handler and calls watchResponse() once it
+ * - `caller`: the caller runs the handler and calls watchReturned() once it
  *   has returned (serve()).
  */
 export type Watch = "now" | "caller";
 
 /**
+ * watchReturned is watchResponse() for a handler that has returned: a
+ * response it finished, handed to the socket whole (`writableFinished`),
+ * can no longer lose its client, counts as closed now, and needs no
+ * listener.
+ */
+export function watchReturned(ctx: RequestLifetime): void {
+  if (ctx.responseClosed) return;
+  if ((ctx.res as ResponseOf).writableFinished) responseClosed(ctx, false);
+  else watchResponse(ctx);
+}
+
+/**
  * watchResponse makes sure an HTTP/1 request's context ends when its
  * response closes, also when the client leaves while the request waits
- * behind others pipelined on the same connection. A response already
- * finished, handed to the socket whole (`writableFinished`), can no longer
- * lose its client: it counts as closed now, and needs no listener.
+ * behind others pipelined on the same connection.
  */
 export function watchResponse(ctx: RequestLifetime): void {
   if (ctx.responseClosed) return;
   const r = ctx.res as ResponseOf;
-  if (r.closed || r.destroyed || r.writableFinished) {
+  if (r.closed || r.destroyed) {
     responseClosed(ctx, !r.writableFinished);
     return;
   }

@@ -29,7 +29,7 @@ import {
 import {
   bindRequest,
   RequestSet,
-  watchResponse,
+  watchReturned,
   type RequestLifetime,
 } from "./request-lifetime.js";
 
@@ -367,12 +367,12 @@ class Serving implements ContextServer {
     try {
       result = this.#handler(l, req, res);
     } catch (err) {
-      watchResponse(l);
+      watchReturned(l);
       this.#fail(l, err);
       l.handlerReturned();
       return;
     }
-    watchResponse(l);
+    watchReturned(l);
     if (isThenable(result)) {
       result.then(
         () => l.handlerReturned(),
