@@ -219,9 +219,11 @@ export function handlerContext(hctx: HandlerContext): Context {
     }
     cancel(reason);
   };
-  // Connect aborts the signal at the end of every call, so the listener always goes with it.
+  // Connect aborts the signal at the end of every call, so the listener always
+  // goes with it. Without `{ once: true }`: a signal aborts only once, and
+  // Node's handling of that option costs about 1 µs per call.
   if (hctx.signal.aborted) onAbort();
-  else hctx.signal.addEventListener("abort", onAbort, { once: true });
+  else hctx.signal.addEventListener("abort", onAbort);
   return ctx;
 }
 

@@ -104,7 +104,8 @@ export function fetchHandler<A extends unknown[]>(
     const onAbort = (): void =>
       ctx.clientLeft(String(request.method ?? "GET"), target(request.url));
     if (signal?.aborted) onAbort();
-    else signal?.addEventListener("abort", onAbort, { once: true });
+    // Removed below once the handler is done (no `{ once: true }`, which Node charges for).
+    else signal?.addEventListener("abort", onAbort);
     fetchContexts.set(request, ctx);
     try {
       return await handler(ctx, request, ...rest);

@@ -1,0 +1,218 @@
+/**
+ * Instructions per request of the request layer (`npm run bench:instructions`):
+ * a count, not a time, which the noise of a shared machine does not move.
+ *
+ * Each server of bench/node-load-server.js (node:http alone, requestContext
+ * with a timeout, serve(), serve() with a timeout) runs under valgrind's
+ * callgrind, with V8's perf map on so that its compiled JavaScript has names.
+ * Ten keep-alive connections load it (bench/keep-alive-load.ts) for WARM_MS
+ * (default 30 s; valgrind runs it some fifty times slower), then its counters
+ * are zeroed, RUN_MS (default 10 s) of the same load runs, and they are
+ * dumped. MODES may also name the GET servers of
+ * bench/frameworks-load-server.js (`fastify`, `fastify+taproot`, `hono`, …),
+ * each then compared with the first mode of MODES. Printed per request:
+ * - the whole process's instructions (every thread: the JIT's and the GC's
+ *   too), which moves by a few percent from run to run with when the GC and
+ *   the compiler happen to run;
+ * - the instructions in taproot's own compiled functions (dist/), which do
+ *   not, as a share of the whole of node:http alone: the request layer's own
+ *   work, without what it makes Node do (a listener added, a close emitted)
+ *   or what it costs in caches, which only the CPU-time bench
+ *   (bench/node-load.ts) sees.
+ *
+ * Needs valgrind (Debian's package `valgrind`). Writes
+ * bench/results/instructions.md. MODES picks servers.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { format } from "prettier";
+import { KeepAliveLoad } from "./keep-alive-load.js";
+import { ask } from "./paired-rounds.js";
+
+const MODES = (process.env.MODES ?? "plain,requestContext+timeout,serve,serve+timeout").split(",");
+const WARM_MS = Number(process.env.WARM_MS ?? 30_000);
+const RUN_MS = Number(process.env.RUN_MS ?? 10_000);
+const CONNECTIONS = 10;
+const dist = pathToFileURL(fileURLToPath(new URL("../dist/", import.meta.url))).href;
+
+try {
+  execFileSync("valgrind", ["--version"], { stdio: "ignore" });
+} catch {
+  console.error(
+    "bench/instructions.ts: valgrind is not installed; install it (apt-get install valgrind) to count instructions",
+  );
+  process.exit(1);
+}
+
+/** One function's own cost (not its callees'), by name, from a callgrind dump. */
+function selfCosts(file: string): Map<string, number> {
+  const names = new Map<string, string>();
+  const costs = new Map<string, number>();
+  let fn = "";
+  // The line after `calls=` is the call's inclusive cost: the callee's, not this function's.
+  let callCost = false;
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const named = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (named !== null) {
+      if (named[2] !== undefined) names.set(named[1]!, named[2]);
+      if (line.startsWith("fn=")) {
+        fn = names.get(named[1]!) ?? named[1]!;
+        callCost = false;
+      }
+      continue;
+    }
+    if (line.startsWith("calls=")) {
+      callCost = true;
+      continue;
+    }
+    if (!/^[0-9+\-*]/.test(line)) continue;
+    const fields = line.split(" ");
+    if (fields.length < 2) continue;
+    if (callCost) {
+      callCost = false;
+      continue;
+    }
+    costs.set(fn, (costs.get(fn) ?? 0) + Number(fields[fields.length - 1]));
+  }
+  return costs;
+}
+
+/** The names V8 wrote for its compiled code (start, size, name), sorted by address. */
+function perfMap(pid: number): { start: number; end: number; name: string }[] {
+  const file = `/tmp/perf-${pid}.map`;
+  const entries = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => {
+      const [start, size, ...name] = l.split(" ");
+      const s = parseInt(start!, 16);
+      return { start: s, end: s + parseInt(size!, 16), name: name.join(" ") };
+    })
+    .sort((a, b) => a.start - b.start);
+  rmSync(file, { force: true });
+  return entries;
+}
+
+function nameOf(entries: ReturnType<typeof perfMap>, fn: string): string {
+  const m = /^0x([0-9a-f]+)$/.exec(fn);
+  if (m === null) return fn;
+  const address = parseInt(m[1]!, 16);
+  let lo = 0;
+  let hi = entries.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const e = entries[mid]!;
+    if (address < e.start) hi = mid - 1;
+    else if (address >= e.end) lo = mid + 1;
+    else return e.name;
+  }
+  return fn;
+}
+
+interface Count {
+  mode: string;
+  served: number;
+  total: number;
+  taproot: number;
+  /** taproot's functions, heaviest first, per request. */
+  functions: [string, number][];
+}
+
+/** The server script of a mode: node-load-server.js's, or frameworks-load-server.js's (a GET route of Fastify or Hono, as MODES may ask). */
+function serverOf(mode: string): string {
+  return /^(fastify|hono)(\+|$)/.test(mode)
+    ? "./frameworks-load-server.js"
+    : "./node-load-server.js";
+}
+
+async function count(mode: string, dir: string): Promise<Count> {
+  const child = spawn(
+    "valgrind",
+    [
+      "--tool=callgrind",
+      `--callgrind-out-file=${join(dir, "callgrind.%p")}`,
+      process.execPath,
+      "--perf-basic-prof",
+      fileURLToPath(new URL(serverOf(mode), import.meta.url)),
+    ],
+    { stdio: ["ignore", "ignore", "ignore", "ipc"] },
+  );
+  try {
+    const port = await ask<number>(child, mode, mode);
+    const load = new KeepAliveLoad(port, CONNECTIONS);
+    await load.open();
+    await load.run(WARM_MS);
+    await ask(child, mode, "mark");
+    execFileSync("callgrind_control", ["--zero", String(child.pid)], { stdio: "ignore" });
+    await load.run(RUN_MS);
+    execFileSync("callgrind_control", ["--dump", String(child.pid)], { stdio: "ignore" });
+    const { served } = await ask<{ served: number }>(child, mode, "report");
+    load.close();
+    const dump = readdirSync(dir).find((f) => f === `callgrind.${child.pid}.1`);
+    if (dump === undefined) throw new Error(`${mode}: callgrind wrote no dump`);
+    const entries = perfMap(child.pid!);
+    const byName = new Map<string, number>();
+    for (const [fn, cost] of selfCosts(join(dir, dump))) {
+      const name = nameOf(entries, fn);
+      byName.set(name, (byName.get(name) ?? 0) + cost / served);
+    }
+    const total = [...byName.values()].reduce((a, b) => a + b, 0);
+    const functions = [...byName]
+      .filter(([name]) => name.includes(dist))
+      .map(([name, n]): [string, number] => [name.replace(dist, "").replace(/^JS:\*?/, ""), n])
+      .sort((a, b) => b[1] - a[1]);
+    const taproot = functions.reduce((a, [, n]) => a + n, 0);
+    return { mode, served, total, taproot, functions };
+  } finally {
+    child.kill("SIGKILL");
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), "taproot-instructions-"));
+const counts: Count[] = [];
+try {
+  for (const mode of MODES) {
+    console.log(`${mode}: under callgrind, ${WARM_MS} ms of warm-up, ${RUN_MS} ms counted…`);
+    counts.push(await count(mode, dir));
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** What the shares are of: node:http alone, or the first mode when MODES leaves it out. */
+const plain = counts.find((c) => c.mode === "plain") ?? counts[0];
+const per = (n: number) => Math.round(n).toLocaleString("en");
+const share = (n: number) =>
+  plain === undefined ? "—" : `${((n / plain.total) * 100).toFixed(2)} %`;
+const lines = [
+  `# Instructions per request (callgrind)`,
+  ``,
+  `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, Node ${process.version}. Command: \`npm run bench:instructions\`. ${CONNECTIONS} keep-alive connections, ${WARM_MS / 1000} s of warm-up and ${RUN_MS / 1000} s counted per server, under valgrind.`,
+  ``,
+  `| server | requests counted | whole process, per request | taproot's own functions, per request | as a share of ${plain?.mode ?? "plain"}'s whole | taproot's functions (per request) |`,
+  `| --- | ---: | ---: | ---: | ---: | --- |`,
+  ...counts.map(
+    (c) =>
+      `| ${c.mode} | ${c.served.toLocaleString("en")} | ${per(c.total)} | ${per(c.taproot)} | ${c === plain ? "—" : share(c.taproot)} | ${
+        c.functions
+          .filter(([, n]) => n >= 1)
+          .map(([name, n]) => `${name} ${per(n)}`)
+          .join("; ") || "—"
+      } |`,
+  ),
+  ``,
+  `The whole-process figure moves by a few percent between runs (when the GC and the JIT run); taproot's`,
+  `own functions do not. Instructions left out of taproot's column: Node's own work that taproot causes`,
+  `(adding a close listener, emitting it, the per-turn clock's immediate), and every cost that is not an`,
+  `instruction count (caches, branch prediction), which the CPU-time bench (bench/node-load.ts) measures.`,
+  ``,
+];
+const table = lines.join("\n");
+console.log(`\n${table}`);
+writeFileSync(
+  fileURLToPath(new URL("./results/instructions.md", import.meta.url)),
+  await format(table, { parser: "markdown", printWidth: 100 }),
+);
