@@ -84,8 +84,9 @@ declare module "fastify" {
      * The request's taproot context: canceled when the client disconnects
      * before the reply is sent, at the request's deadline, when the grace
      * period of `app.close()` runs out, and once the reply has been sent.
+     * Read-only: a getter over the context bound to `request.raw`.
      */
-    ctx: Context;
+    readonly ctx: Context;
   }
   interface FastifyInstance {
     /** The taproot plugin's view of the app (see `TaprootFastify`). */
@@ -200,8 +201,16 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
     maxHeaderTimeout: o.maxHeaderTimeout,
   });
 
-  // A null default keeps every request object the same shape (Fastify 5 refuses object defaults).
-  app.decorateRequest("ctx", null as unknown as Context);
+  // A getter on Fastify's request prototype, which reads the context bound
+  // to the raw request: nothing to store per request. A field would be set by
+  // Fastify for every request, then set again here, and that second store
+  // (null, then a context) took V8 off its fast path for Fastify's requests,
+  // costing more than the whole binding (BENCHMARKS.md).
+  app.decorateRequest("ctx", {
+    getter(this: FastifyRequest): Context {
+      return contextOf(this.raw) as Context;
+    },
+  });
   app.decorate("taproot", tracker as TaprootFastify);
 
   app.addHook(
@@ -213,15 +222,12 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
       // (nodejs/node#40775), which is also why Fastify's own request.signal
       // aborts every POST (fastify#6725). A request serve() already bound
       // keeps its context, and stays out of this app's list.
-      const known = contextOf(raw);
-      if (known !== undefined) request.ctx = known;
-      else {
+      if (contextOf(raw) === undefined) {
         const l = bindRequest(raw, reply.raw, policy, tracker.requests);
         // Nothing waits for the handler here: the response's close releases the request.
         l.handlerReturned();
         // Kept in the lifetime, not on the raw request: one property fewer added to every IncomingMessage.
         l.frameworkRequest = request;
-        request.ctx = l;
       }
       next();
     },
