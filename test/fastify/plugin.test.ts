@@ -16,6 +16,7 @@ import { liveChildCount } from "../../src/introspect.js";
 import {
   ClientDisconnectedError,
   RequestTimeoutError,
+  requestContext,
   ShutdownError,
   type DebugSnapshot,
 } from "../../src/node/index.js";
@@ -84,6 +85,35 @@ describe("contextPlugin (Fastify 5)", () => {
       );
       assert.equal(liveChildCount(app.taproot.context), 0, "request contexts left in the app's");
       assert.equal(app.taproot.inflight().length, 0, "requests left in flight");
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("gives every hook and handler the request's one context, the same as requestContext(request.raw), and refuses to replace it", async () => {
+    const seen: { hook?: Context; handler?: Context; raw?: Context; assigned?: unknown } = {};
+    const { app, port } = await start({}, (app) => {
+      app.addHook("preHandler", async (request) => {
+        seen.hook = request.ctx;
+      });
+      app.get("/", async (request) => {
+        seen.handler = request.ctx;
+        seen.raw = requestContext(request.raw);
+        try {
+          (request as { ctx: unknown }).ctx = background();
+        } catch (err) {
+          seen.assigned = err;
+        }
+        return "ok";
+      });
+    });
+    try {
+      const res = await get(port, "/");
+      assert.equal(res.status, 200);
+      assert.ok(seen.handler !== undefined && seen.handler.err() !== undefined);
+      assert.equal(seen.hook, seen.handler, "the hook and the handler see one context");
+      assert.equal(seen.raw, seen.handler, "request.ctx is requestContext(request.raw)");
+      assert.ok(seen.assigned instanceof TypeError, "assigning request.ctx throws a TypeError");
     } finally {
       await app.close();
     }
