@@ -14,9 +14,10 @@
  * Each handler answers at once, and with taproot it touches the request's
  * context the way a real handler would (reads its err()), so the figure is
  * the integration's whole per-request cost. Driven over IPC, and up for a
- * whole run: its first message is the mode, answered with its port; then it answers "mark" ("marked") and
- * "report" (the CPU time and the requests since the mark), the profile
- * commands of bench/server-profile.js, and "stop".
+ * whole generation: its first message is the mode, answered with its port;
+ * then it answers "mark" ("marked") and "report" (the CPU time and the
+ * requests since the mark), the profile commands of
+ * bench/server-profile.js, and "stop".
  *
  * Plain JavaScript on the built package (dist/), run by plain `node`.
  */

@@ -24,7 +24,7 @@
  * bench/results/instructions.md. MODES picks servers.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -151,11 +151,11 @@ async function count(mode: string, dir: string): Promise<Count> {
     execFileSync("callgrind_control", ["--dump", String(child.pid)], { stdio: "ignore" });
     const { served } = await ask<{ served: number }>(child, mode, "report");
     load.close();
-    const dump = readdirSync(dir).find((f) => f === `callgrind.${child.pid}.1`);
-    if (dump === undefined) throw new Error(`${mode}: callgrind wrote no dump`);
+    const dump = join(dir, `callgrind.${child.pid}.1`);
+    if (!existsSync(dump)) throw new Error(`${mode}: callgrind wrote no dump`);
     const entries = perfMap(child.pid!);
     const byName = new Map<string, number>();
-    for (const [fn, cost] of selfCosts(join(dir, dump))) {
+    for (const [fn, cost] of selfCosts(dump)) {
       const name = nameOf(entries, fn);
       byName.set(name, (byName.get(name) ?? 0) + cost / served);
     }

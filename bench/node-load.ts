@@ -164,12 +164,11 @@ function ask<T>(server: Server, msg: unknown): Promise<T> {
 async function start(mode: string): Promise<Server> {
   // The same arguments for every mode (see node-load-server.js): the mode goes over IPC.
   const args = [...SERVER_FLAGS, fileURLToPath(new URL("./node-load-server.js", import.meta.url))];
-  const child =
+  const [command, argv] =
     SERVER_CPUS === undefined
-      ? spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] })
-      : spawn("taskset", ["-c", SERVER_CPUS, process.execPath, ...args], {
-          stdio: ["ignore", "inherit", "inherit", "ipc"],
-        });
+      ? [process.execPath, args]
+      : ["taskset", ["-c", SERVER_CPUS, process.execPath, ...args]];
+  const child = spawn(command, argv, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const port = await askChild<number>(child, `server ${mode}`, mode);
   const load = new KeepAliveLoad(port, CONNECTIONS);
   await load.open();

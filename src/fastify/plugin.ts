@@ -84,7 +84,8 @@ declare module "fastify" {
      * The request's taproot context: canceled when the client disconnects
      * before the reply is sent, at the request's deadline, when the grace
      * period of `app.close()` runs out, and once the reply has been sent.
-     * Read-only: a getter over the context bound to `request.raw`.
+     * Read-only: a getter over the context bound to `request.raw` (undefined
+     * only in an onRequest hook that runs before the plugin's).
      */
     readonly ctx: Context;
   }

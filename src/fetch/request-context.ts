@@ -92,10 +92,11 @@ export interface ParentFacts {
 /** parentFacts reads what a request context needs of `parent` (see ParentFacts). */
 function parentFacts(parent: Context): ParentFacts {
   const source = cancelSourceOf(parent);
+  const values = valueSourceOf(parent);
   if (!(parent instanceof BaseCtx) || !(source === null || source instanceof CancelCtx)) {
-    return { user: true, deadline: undefined, values: valueSourceOf(parent), owner: null };
+    return { user: true, deadline: undefined, values, owner: null };
   }
-  return { user: false, deadline: parent._deadline, values: valueSourceOf(parent), owner: source };
+  return { user: false, deadline: parent._deadline, values, owner: source };
 }
 
 /** The last options object resolved, and its policy: requestContext() is often given a literal, equal every time. */
