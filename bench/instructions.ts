@@ -21,7 +21,10 @@
  *   (bench/node-load.ts) sees.
  *
  * Needs valgrind (Debian's package `valgrind`). Writes
- * bench/results/instructions.md. MODES picks servers.
+ * bench/results/instructions.md. MODES picks servers; DIFF=30 adds, for each
+ * mode after the first, the 30 functions whose own count differs most from
+ * the first mode's (taproot's or Node's); CACHE=1 has callgrind simulate the
+ * caches and adds their misses per request (slower still).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -36,6 +39,8 @@ const MODES = (process.env.MODES ?? "plain,requestContext+timeout,serve,serve+ti
 const WARM_MS = Number(process.env.WARM_MS ?? 30_000);
 const RUN_MS = Number(process.env.RUN_MS ?? 10_000);
 const CONNECTIONS = 10;
+/** CACHE=1 has callgrind simulate the caches too: misses per request beside the instructions. */
+const CACHE = process.env.CACHE === "1";
 const dist = pathToFileURL(fileURLToPath(new URL("../dist/", import.meta.url))).href;
 
 try {
@@ -47,14 +52,24 @@ try {
   process.exit(1);
 }
 
-/** One function's own cost (not its callees'), by name, from a callgrind dump. */
-function selfCosts(file: string): Map<string, number> {
+/**
+ * One function's own instructions (not its callees'), by name, from a
+ * callgrind dump, and the whole dump's total of each event it counted
+ * (with CACHE=1 also the simulated cache's misses: D1mr, DLmr, …).
+ */
+function selfCosts(file: string): { costs: Map<string, number>; totals: Map<string, number> } {
   const names = new Map<string, string>();
   const costs = new Map<string, number>();
+  const totals = new Map<string, number>();
+  let events: string[] = ["Ir"];
   let fn = "";
   // The line after `calls=` is the call's inclusive cost: the callee's, not this function's.
   let callCost = false;
   for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (line.startsWith("events:")) {
+      events = line.slice("events:".length).trim().split(/\s+/);
+      continue;
+    }
     const named = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
     if (named !== null) {
       if (named[2] !== undefined) names.set(named[1]!, named[2]);
@@ -75,9 +90,13 @@ function selfCosts(file: string): Map<string, number> {
       callCost = false;
       continue;
     }
-    costs.set(fn, (costs.get(fn) ?? 0) + Number(fields[fields.length - 1]));
+    // One position (the line), then one figure per event, trailing zeros left out.
+    costs.set(fn, (costs.get(fn) ?? 0) + Number(fields[1]));
+    for (let i = 0; i < events.length && i + 1 < fields.length; i++) {
+      totals.set(events[i]!, (totals.get(events[i]!) ?? 0) + Number(fields[i + 1]));
+    }
   }
-  return costs;
+  return { costs, totals };
 }
 
 /** The names V8 wrote for its compiled code (start, size, name), sorted by address. */
@@ -119,6 +138,10 @@ interface Count {
   taproot: number;
   /** taproot's functions, heaviest first, per request. */
   functions: [string, number][];
+  /** Every function's own instructions per request, by name (JavaScript without its tier mark), for DIFF. */
+  all: Map<string, number>;
+  /** The whole process's count of each event per request (Ir; with CACHE=1 also the cache misses). */
+  events: Map<string, number>;
 }
 
 /** The server script of a mode: node-load-server.js's, or frameworks-load-server.js's (a GET route of Fastify or Hono, as MODES may ask). */
@@ -133,6 +156,7 @@ async function count(mode: string, dir: string): Promise<Count> {
     "valgrind",
     [
       "--tool=callgrind",
+      ...(CACHE ? ["--cache-sim=yes"] : []),
       `--callgrind-out-file=${join(dir, "callgrind.%p")}`,
       process.execPath,
       "--perf-basic-prof",
@@ -155,17 +179,20 @@ async function count(mode: string, dir: string): Promise<Count> {
     if (!existsSync(dump)) throw new Error(`${mode}: callgrind wrote no dump`);
     const entries = perfMap(child.pid!);
     const byName = new Map<string, number>();
-    for (const [fn, cost] of selfCosts(dump)) {
-      const name = nameOf(entries, fn);
+    const { costs, totals } = selfCosts(dump);
+    for (const [fn, cost] of costs) {
+      // The same JavaScript function compiled by two tiers is one function here.
+      const name = nameOf(entries, fn).replace(/^JS:[*~^+]?/, "JS:");
       byName.set(name, (byName.get(name) ?? 0) + cost / served);
     }
     const total = [...byName.values()].reduce((a, b) => a + b, 0);
     const functions = [...byName]
       .filter(([name]) => name.includes(dist))
-      .map(([name, n]): [string, number] => [name.replace(dist, "").replace(/^JS:\*?/, ""), n])
+      .map(([name, n]): [string, number] => [name.replace(dist, "").replace(/^JS:/, ""), n])
       .sort((a, b) => b[1] - a[1]);
     const taproot = functions.reduce((a, [, n]) => a + n, 0);
-    return { mode, served, total, taproot, functions };
+    const events = new Map([...totals].map(([event, n]): [string, number] => [event, n / served]));
+    return { mode, served, total, taproot, functions, all: byName, events };
   } finally {
     child.kill("SIGKILL");
   }
@@ -210,6 +237,51 @@ const lines = [
   `instruction count (caches, branch prediction), which the CPU-time bench (bench/node-load.ts) measures.`,
   ``,
 ];
+if (CACHE && counts.length > 0) {
+  // Callgrind's simulated caches: first level (D1, I1) and last level (LL), reads (r) and writes (w).
+  const events = [...counts[0]!.events.keys()].filter((e) => e !== "Ir");
+  lines.push(
+    `## Simulated cache misses per request (CACHE=1)`,
+    ``,
+    `| server | ${events.join(" | ")} |`,
+    `| --- | ${events.map(() => "---:").join(" | ")} |`,
+    ...counts.map(
+      (c) => `| ${c.mode} | ${events.map((e) => per(c.events.get(e) ?? 0)).join(" | ")} |`,
+    ),
+    ``,
+    `Events as callgrind names them: Dr/Dw data reads and writes, D1mr/D1mw their first-level misses, DLmr/DLmw`,
+    `their last-level misses; I1mr/ILmr the instruction fetches' misses.`,
+    ``,
+  );
+}
+
+/**
+ * DIFF (a number) adds, for each mode after the first, the functions whose
+ * own instructions per request differ most from the first mode's: where a
+ * difference in the whole process's count comes from, taproot's or not.
+ */
+const DIFF = Number(process.env.DIFF ?? 0);
+const first = counts[0];
+if (DIFF > 0 && first !== undefined) {
+  for (const c of counts.slice(1)) {
+    const names = new Set([...first.all.keys(), ...c.all.keys()]);
+    const deltas = [...names]
+      .map((name): [string, number] => [name, (c.all.get(name) ?? 0) - (first.all.get(name) ?? 0)])
+      .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]))
+      .slice(0, DIFF);
+    lines.push(
+      `## ${c.mode} against ${first.mode}: the ${DIFF} largest differences (own instructions per request)`,
+      ``,
+      `| function | ${first.mode} | ${c.mode} | difference |`,
+      `| --- | ---: | ---: | ---: |`,
+      ...deltas.map(
+        ([name, d]) =>
+          `| \`${name.replace(dist, "").replace(/\|/g, "\\|")}\` | ${per(first.all.get(name) ?? 0)} | ${per(c.all.get(name) ?? 0)} | ${d >= 0 ? "+" : "−"}${per(Math.abs(d))} |`,
+      ),
+      ``,
+    );
+  }
+}
 const table = lines.join("\n");
 console.log(`\n${table}`);
 writeFileSync(

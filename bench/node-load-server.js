@@ -8,7 +8,7 @@
  * mode, which it answers with its port; then it answers each message once
  * it is done:
  * - "mark" with "marked", after noting its CPU time and requests served;
- * - "report" with the CPU time and the requests since the mark;
+ * - "report" with the CPU time (and its user part) and the requests since the mark;
  * - "profile" with "profiling", once V8's sampling profiler runs in this
  *   process; then `{ profileTo: file }` with "profiled", once the profile
  *   is written there;
@@ -91,7 +91,11 @@ process.on("message", (msg) => {
     });
   } else if (msg === "report") {
     const cpu = process.cpuUsage(mark.cpu);
-    process.send?.({ cpuMicros: cpu.user + cpu.system, served: served - mark.served });
+    process.send?.({
+      cpuMicros: cpu.user + cpu.system,
+      userMicros: cpu.user,
+      served: served - mark.served,
+    });
   } else if (msg === "stop") {
     server.closeAllConnections();
     server.close(() => process.exit(0));

@@ -12,6 +12,7 @@
 import { cancelable } from "../cancel.js";
 import { CancelCtx, fire } from "../cancel-ctx.js";
 import { adopt, attach } from "../propagate.js";
+import { unlink } from "../child-list.js";
 import { background } from "../background.js";
 import { hooks } from "../debug-hooks.js";
 import { BaseCtx, cancelSourceOf, deadlineOf, valueSourceOf, type Context } from "../context.js";
@@ -205,6 +206,25 @@ export class RequestCtx extends CancelCtx {
    * request's cancel function, as a method: a request costs no closure.
    */
   end(): void {
+    if (this._error !== null) return;
+    // The usual request: nothing derived from its context, nothing waiting
+    // on done() or .signal. Its cancel is then two writes and leaving its
+    // parent's list and its deadline queue, without cancelTree's walk.
+    // Anything else, or a frozen context (whose first write throws before
+    // anything changed), takes the full cancel.
+    if (this._head === null && this._done === null && this._controller === null) {
+      try {
+        this._error = Canceled;
+      } catch {
+        this._cancel(Canceled, Canceled);
+        return;
+      }
+      this._cause = Canceled;
+      const owner = this._owner;
+      if (owner !== null) unlink(owner, this);
+      this._release();
+      return;
+    }
     this._cancel(Canceled, Canceled);
   }
 
