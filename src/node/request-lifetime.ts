@@ -239,7 +239,7 @@ export function bindRequest(
   res: OutgoingResponse | undefined,
   policy: RequestPolicy,
   set: RequestSet | null,
-  watch: Watch = "turn",
+  watch: Watch = "now",
 ): RequestLifetime {
   let connect: string | string[] | undefined;
   let grpc: string | string[] | undefined;
@@ -272,7 +272,7 @@ export function bindRequest(
     else stream.on("close", onStreamClose);
     return ctx;
   }
-  if (watch === "turn") watchAtTurnEnd(ctx);
+  if (watch === "now") watchResponse(ctx);
   else {
     const r = res as ResponseOf;
     if (r.closed || r.destroyed) responseClosed(ctx, !r.writableFinished);
@@ -283,56 +283,16 @@ export function bindRequest(
 /**
  * When bindRequest starts watching an HTTP/1 response for its close.
  * Nothing can close a response while the code that bound it runs on (its
- * 'close' comes in a later tick at the soonest), and many handlers finish
+ * 'close' comes in a later tick at the soonest), and most handlers finish
  * their response before they return: watched after that, such a response
  * needs no listener at all (see watchReturned).
- * - `turn`: at the end of this turn of the event loop, with every request
- *   bound in it (requestContext(), called by handlers taproot does not run,
- *   and the integrations): one immediate per turn, not a listener per
- *   response. A response that closed in between is seen closed then. (A
- *   microtask per request was measured too, and cost more than the
- *   listener.)
+ * - `now`: at once (requestContext(), called by handlers taproot does not
+ *   run, and the integrations). Deferring the watch to a microtask was
+ *   measured: queueing one per request costs more than the listener.
  * - `caller`: the caller runs the handler and calls watchReturned() once it
  *   has returned (serve()).
  */
-export type Watch = "turn" | "caller";
-
-/**
- * setImmediate as it was when this module loaded: a test that mocks timers
- * later (node:test's `mock.timers`) must not stop requests from being watched.
- */
-const atTurnEnd = setImmediate;
-
-/**
- * The requests bound in this turn whose response is watched at its end;
- * filled by watchAtTurnEnd, swapped for an empty list by the immediate the
- * first of them scheduled.
- */
-let turnRequests: RequestLifetime[] = [];
-
-function watchAtTurnEnd(ctx: RequestLifetime): void {
-  if (turnRequests.length === 0) atTurnEnd(watchTurnRequests);
-  turnRequests.push(ctx);
-}
-
-function watchTurnRequests(): void {
-  const list = turnRequests;
-  turnRequests = [];
-  for (const ctx of list) {
-    // A request context that a user froze (its release throws) must not
-    // keep the others of its turn from being watched: the error is reported
-    // as a throwing event listener's would be.
-    try {
-      watchReturned(ctx);
-    } catch (err) {
-      process.nextTick(rethrow, err);
-    }
-  }
-}
-
-function rethrow(err: unknown): never {
-  throw err;
-}
+export type Watch = "now" | "caller";
 
 /**
  * watchReturned is watchResponse() for a handler that has returned: a

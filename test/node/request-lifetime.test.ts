@@ -170,53 +170,6 @@ describe("answered requests", () => {
   });
 });
 
-describe("requestContext's watch at the end of the turn", () => {
-  it("a response finished in the handler's turn needs no close listener, and its context ends in that turn; one still open is watched, and a disconnect cancels it", async () => {
-    const seen: { ctx: Context; listeners: number; errAfterTurn: Error | null }[] = [];
-    let slow: Context | undefined;
-    const server = http.createServer((req, res) => {
-      const ctx = requestContext(req, res, { timeout: 60_000 });
-      if (req.url === "/slow") {
-        // Never answered: only the client leaving ends it.
-        slow = ctx;
-        return;
-      }
-      const before = res.listenerCount("close");
-      res.end("ok");
-      setImmediate(() =>
-        seen.push({
-          ctx,
-          listeners: res.listenerCount("close") - before,
-          errAfterTurn: ctx.err(),
-        }),
-      );
-    });
-    const { port, close } = await loopback(server);
-    try {
-      for (let i = 0; i < 3; i++) {
-        const r = await fetch(`http://127.0.0.1:${port}/`);
-        assert.equal(await r.text(), "ok");
-      }
-      await until(() => seen.length === 3, 2_000, "three answered requests");
-      for (const s of seen) {
-        assert.equal(s.listeners, 0, "no close listener for a finished response");
-        assert.equal(s.errAfterTurn, Canceled, "the context ended by the end of its turn");
-      }
-      const socket = net.connect(port, "127.0.0.1");
-      socket.on("error", () => {});
-      socket.write("GET /slow HTTP/1.1\r\nhost: x\r\n\r\n");
-      await until(() => slow !== undefined, 2_000, "the slow request to arrive");
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(slow!.err(), null, "an open response keeps its context live");
-      socket.destroy();
-      await until(() => slow!.err() !== null, 2_000, "the disconnect to cancel it");
-      assert.ok(cause(slow!) instanceof ClientDisconnectedError);
-    } finally {
-      await close();
-    }
-  });
-});
-
 describe("HTTP/2", () => {
   it("a session that closes under open streams reports ClientDisconnectedError for each", async () => {
     const contexts: Context[] = [];
