@@ -111,6 +111,7 @@ try {
   const perCall = (us: Usage[]) => us.map((u) => u.cpuMicros / u.calls!);
   const ratios = (of: number[], than: number[]) => of.map((x, k) => x / than[k]!);
   const percentOver = (rs: number[]) => (med(rs) - 1) * 100;
+  const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(1)} %`;
   console.log(
     `rpc: ${GENERATIONS} generations of fresh processes × ${WINDOWS} windows of ${SECONDS} s, the six processes loaded at once…`,
   );
@@ -140,7 +141,6 @@ try {
     generationMedians.server.push(percentOver(ratios(perServed(at("B1")), perServed(at("P1")))));
     generationMedians.client.push(percentOver(ratios(perCall(at("D")), perCall(at("A")))));
     generationMedians.null.push(percentOver(ratios(perServed(at("P2")), perServed(at("P1")))));
-    const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(1)} %`;
     console.log(
       `  generation ${generation + 1}: server ${signed(generationMedians.server.at(-1)!)}, client ${signed(generationMedians.client.at(-1)!)}, A/A ${signed(generationMedians.null.at(-1)!)}`,
     );
