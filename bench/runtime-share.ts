@@ -21,7 +21,7 @@
  * classify processes, that to measure them.
  */
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -99,9 +99,19 @@ function shares(path: string): Map<string, number> {
   return out;
 }
 
+try {
+  execFileSync("perf", ["--version"], { stdio: "ignore" });
+} catch {
+  console.error(
+    "runtime-share: needs Linux perf on the PATH (Debian: apt-get install linux-perf); none was found",
+  );
+  process.exit(1);
+}
+
 /** Where the recordings go: KEEP names a folder to keep them in (for `perf report -i`), else a temporary one. */
 const keep = process.env.KEEP;
 const dir = keep ?? mkdtempSync(join(tmpdir(), "taproot-runtime-share-"));
+if (keep !== undefined) mkdirSync(keep, { recursive: true });
 console.log(
   `runtime-share: ${GENERATIONS} generations of ${MODES.join(", ")} (${SERVER}), ${WINDOWS} windows of 1 s under perf; shares of samples in ${SYMBOLS.join(", ")}`,
 );
@@ -134,7 +144,11 @@ try {
       });
       console.log(`  generation ${generation}: ${parts.join(" | ")}`);
     } finally {
-      for (const s of servers) await stopChild(s.child);
+      for (const s of servers) {
+        await stopChild(s.child);
+        // The JIT symbol map --perf-basic-prof wrote; read by perf report above, of no use after.
+        rmSync(`/tmp/perf-${s.child.pid}.map`, { force: true });
+      }
     }
   }
 } finally {
