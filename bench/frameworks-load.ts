@@ -38,7 +38,7 @@
  * Prints a table and writes it to bench/results/frameworks-load.md.
  * FRAMEWORKS (e.g. "fastify,hono") picks some; VERBOSE=1 prints each window.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,6 +50,7 @@ import {
   formatSummary,
   loadHttp,
   quantile,
+  startLoadedServer,
   stopChild,
   summarize,
   type HttpLoad,
@@ -138,16 +139,8 @@ const chosen = frameworks.filter((f) => picked === undefined || picked.includes(
 const loadAtStart = loadavg()[0]!;
 const started = Date.now();
 
-async function startServer(mode: string): Promise<LoadedServer> {
-  // The same arguments for every mode, which goes over IPC: the size of a
-  // process's arguments moves its stack's alignment, and with it its speed.
-  const child = spawn(
-    process.execPath,
-    [fileURLToPath(new URL("./frameworks-load-server.js", import.meta.url))],
-    { stdio: ["ignore", "inherit", "inherit", "ipc"] },
-  );
-  return { name: mode, child, port: await ask<number>(child, mode, mode) };
-}
+const startServer = (mode: string) =>
+  startLoadedServer(new URL("./frameworks-load-server.js", import.meta.url), mode);
 
 const urlOf = (fw: Framework, s: LoadedServer) => `http://127.0.0.1:${s.port}${fw.request.path}`;
 

@@ -33,7 +33,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { format } from "prettier";
 import { KeepAliveLoad } from "./keep-alive-load.js";
-import { ask } from "./paired-rounds.js";
+import { ask, requireCommand } from "./paired-rounds.js";
 
 const MODES = (process.env.MODES ?? "plain,requestContext+timeout,serve,serve+timeout").split(",");
 const WARM_MS = Number(process.env.WARM_MS ?? 30_000);
@@ -43,14 +43,7 @@ const CONNECTIONS = 10;
 const CACHE = process.env.CACHE === "1";
 const dist = pathToFileURL(fileURLToPath(new URL("../dist/", import.meta.url))).href;
 
-try {
-  execFileSync("valgrind", ["--version"], { stdio: "ignore" });
-} catch {
-  console.error(
-    "bench/instructions.ts: valgrind is not installed; install it (apt-get install valgrind) to count instructions",
-  );
-  process.exit(1);
-}
+requireCommand("bench/instructions.ts", "valgrind", "valgrind", "count instructions");
 
 /**
  * One function's own instructions (not its callees'), by name, from a

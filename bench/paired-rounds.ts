@@ -16,8 +16,9 @@
  * loaded twice as often, idled least. Loaded at once, the same two read
  * -0.4 % (IQR -2.1 … +1.2).
  */
-import type { ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 
 /** Measured is what one round of one contender measured. */
 export interface Measured {
@@ -90,6 +91,28 @@ export function ask<T>(child: ChildProcess, label: string, message: unknown): Pr
   return reply;
 }
 
+/**
+ * requireCommand stops the bench at once, with what to install, when a
+ * system tool it drives (valgrind, perf) is not on the PATH: `script` names
+ * the bench, `debianPackage` the package that has `command`, and `purpose`
+ * what the bench needs it for.
+ */
+export function requireCommand(
+  script: string,
+  command: string,
+  debianPackage: string,
+  purpose: string,
+): void {
+  try {
+    execFileSync(command, ["--version"], { stdio: "ignore" });
+  } catch {
+    console.error(
+      `${script}: ${command} is not installed; install it (apt-get install ${debianPackage}) to ${purpose}`,
+    );
+    process.exit(1);
+  }
+}
+
 /** stopChild asks a server process to stop and waits until it has exited. */
 export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -140,6 +163,25 @@ export interface LoadedServer {
   name: string;
   child: ChildProcess;
   port: number;
+}
+
+/**
+ * startLoadedServer starts a server process (bench/frameworks-load-server.js
+ * and its kind) and hands it its mode over IPC; resolves once it answers
+ * with its port. The mode goes over IPC, not on the command line, so every
+ * mode runs with the same arguments: their size moves a process's stack
+ * alignment, and with it its speed. `nodeArgs` go to node before the script
+ * (the same for every mode); `quiet` drops the server's stdout.
+ */
+export async function startLoadedServer(
+  script: URL,
+  mode: string,
+  options: { nodeArgs?: string[]; quiet?: boolean } = {},
+): Promise<LoadedServer> {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), fileURLToPath(script)], {
+    stdio: ["ignore", options.quiet === true ? "ignore" : "inherit", "inherit", "ipc"],
+  });
+  return { name: mode, child, port: await ask<number>(child, mode, mode) };
 }
 
 /**

@@ -20,16 +20,16 @@
  * The figures under perf are noisier than frameworks-load.ts's: use this to
  * classify processes, that to measure them.
  */
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
-  ask,
   concurrentWindows,
   loadHttp,
   median,
+  requireCommand,
+  startLoadedServer,
   stopChild,
   type LoadedServer,
 } from "./paired-rounds.js";
@@ -47,15 +47,12 @@ const SYMBOLS = (
   "Runtime_DefineKeyedOwnPropertyInLiteral,Map::TransitionToDataProperty,KeyedStoreIC_Miss,StoreIC_Miss,LoadIC_Miss"
 ).split(",");
 
-async function startServer(mode: string): Promise<LoadedServer> {
-  // --perf-basic-prof names JIT code in perf's report (it writes /tmp/perf-<pid>.map).
-  const child = spawn(
-    process.execPath,
-    ["--perf-basic-prof", fileURLToPath(new URL(`./${SERVER}`, import.meta.url))],
-    { stdio: ["ignore", "ignore", "inherit", "ipc"] },
-  );
-  return { name: mode, child, port: await ask<number>(child, mode, mode) };
-}
+// --perf-basic-prof names JIT code in perf's report (it writes /tmp/perf-<pid>.map).
+const startServer = (mode: string) =>
+  startLoadedServer(new URL(`./${SERVER}`, import.meta.url), mode, {
+    nodeArgs: ["--perf-basic-prof"],
+    quiet: true,
+  });
 
 /** record samples a process for `seconds` into `path`; resolves when perf has written it. */
 function record(pid: number, path: string, seconds: number): Promise<void> {
@@ -99,14 +96,7 @@ function shares(path: string): Map<string, number> {
   return out;
 }
 
-try {
-  execFileSync("perf", ["--version"], { stdio: "ignore" });
-} catch {
-  console.error(
-    "runtime-share: needs Linux perf on the PATH (Debian: apt-get install linux-perf); none was found",
-  );
-  process.exit(1);
-}
+requireCommand("bench/runtime-share.ts", "perf", "linux-perf", "sample the servers");
 
 /** Where the recordings go: KEEP names a folder to keep them in (for `perf report -i`), else a temporary one. */
 const keep = process.env.KEEP;
