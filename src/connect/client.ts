@@ -10,6 +10,13 @@ import {
 } from "@connectrpc/connect";
 import { DeadlineExceeded, withSignal, type Context } from "../index.js";
 import { checkContext } from "../validate.js";
+import {
+  CONNECT_TIMEOUT,
+  GRPC_TIMEOUT,
+  formatConnectTimeout,
+  formatGrpcTimeout,
+  headerBudget,
+} from "../fetch/deadline-header.js";
 
 /**
  * contextKey is the Connect context value under which a client call carries
@@ -26,9 +33,6 @@ import { checkContext } from "../validate.js";
 export const contextKey = createContextKey<Context | undefined>(undefined, {
   description: "taproot context",
 });
-
-const CONNECT_TIMEOUT = "connect-timeout-ms";
-const GRPC_TIMEOUT = "grpc-timeout";
 
 /**
  * callOptions returns Connect call options that carry `ctx` to
@@ -130,42 +134,13 @@ function verdict(ctx: Context, expired = false): ConnectError {
  */
 function lowerTimeout(header: Headers, leftMs: number): void {
   const whole = Math.floor(leftMs);
-  const type = header.get("content-type") ?? "";
-  if (type.startsWith("application/grpc")) {
-    const mine = parseGrpcTimeout(header.get(GRPC_TIMEOUT));
-    if (mine === undefined || whole < mine) header.set(GRPC_TIMEOUT, formatGrpcTimeout(whole));
-    return;
+  const grpc = (header.get("content-type") ?? "").startsWith("application/grpc");
+  const name = grpc ? GRPC_TIMEOUT : CONNECT_TIMEOUT;
+  const value = header.get(name) ?? undefined;
+  const mine = grpc ? headerBudget(undefined, value) : headerBudget(value, undefined);
+  if (mine === undefined || whole < mine.ms) {
+    header.set(name, grpc ? formatGrpcTimeout(whole) : formatConnectTimeout(whole));
   }
-  const raw = header.get(CONNECT_TIMEOUT);
-  const mine = raw !== null && /^\d{1,10}$/.test(raw) ? Number(raw) : undefined;
-  if (mine === undefined || whole < mine) {
-    header.set(CONNECT_TIMEOUT, String(Math.min(whole, 9_999_999_999)));
-  }
-}
-
-const grpcUnitMs: Record<string, number> = {
-  H: 3_600_000,
-  M: 60_000,
-  S: 1_000,
-  m: 1,
-  u: 1e-3,
-  n: 1e-6,
-};
-
-function parseGrpcTimeout(v: string | null): number | undefined {
-  const m = v === null ? null : /^(\d{1,8})([HMSmun])$/.exec(v);
-  if (m === null) return undefined;
-  return Number(m[1]) * (grpcUnitMs[m[2] as string] as number);
-}
-
-/** formatGrpcTimeout uses the finest unit whose 8 digits hold the value, rounding down. */
-function formatGrpcTimeout(ms: number): string {
-  if (ms <= 99_999_999) return `${ms}m`;
-  for (const unit of ["S", "M", "H"] as const) {
-    const n = Math.floor(ms / (grpcUnitMs[unit] as number));
-    if (n <= 99_999_999) return `${n}${unit}`;
-  }
-  return "99999999H";
 }
 
 /**

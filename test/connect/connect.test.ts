@@ -320,6 +320,36 @@ describe("callOptions and callInterceptor (Connect client)", () => {
     }
   });
 
+  it("only lowers a timeoutMs the caller also gave, over Connect and over gRPC", async () => {
+    for (const version of ["1.1", "2"] as const) {
+      const server = await start(version);
+      try {
+        const client = version === "1.1" ? connectClient(server.url) : grpcClient(server.url);
+        // The context's 150 ms is sooner than timeoutMs' minute: it is sent.
+        const [soon, cancelSoon] = withTimeout(background(), 150);
+        await rejection(
+          client.sleep({ value: 10_000 }, { ...callOptions(soon), timeoutMs: 60_000 }),
+        );
+        cancelSoon();
+        // timeoutMs' 100 ms is sooner than the context's minute: it stays.
+        const [late, cancelLate] = withTimeout(background(), 60_000);
+        await rejection(client.sleep({ value: 10_000 }, { ...callOptions(late), timeoutMs: 100 }));
+        cancelLate();
+        const [first, second] = server.calls;
+        assert.ok(
+          first!.remaining !== null && first!.remaining <= 150,
+          `${version}: remaining ${first!.remaining}, want <= 150`,
+        );
+        assert.ok(
+          second!.remaining !== null && second!.remaining <= 100,
+          `${version}: remaining ${second!.remaining}, want <= 100`,
+        );
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
   it("callInterceptor alone binds a call to the context in contextValues, over gRPC too", async () => {
     for (const version of ["1.1", "2"] as const) {
       const server = await start(version);
