@@ -7,21 +7,18 @@
  * 5 s per-request deadline). Driven over IPC: its first message is the
  * mode, which it answers with its port; then it answers each message once
  * it is done:
- * - "mark" with "marked", after noting its CPU time and requests served;
- * - "report" with the CPU time (and its user part) and the requests since the mark;
- * - "profile" with "profiling", once V8's sampling profiler runs in this
- *   process; then `{ profileTo: file }` with "profiled", once the profile
- *   is written there;
+ * - "mark", "report", "profile-start" and `{ "profile-stop": file }` as
+ *   bench/server-profile.js answers them (CPU time with its user part,
+ *   requests since the mark; V8's sampling profiler);
  * - "stop" by exiting.
  *
  * Plain JavaScript on the built package, run by plain `node`: the figures
  * are those of the code users run, without a TypeScript loader in the
  * process (under tsx, the same wrapper measured several times slower).
  */
-import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { Session } from "node:inspector";
 import { requestContext, serve } from "../dist/node/index.js";
+import { answerProfile, cpuMeter } from "./server-profile.js";
 
 const kFloor = Symbol("floor");
 function onFloorClose() {
@@ -67,36 +64,10 @@ let served = 0;
 server.on("request", () => {
   served++;
 });
-let mark = { cpu: process.cpuUsage(), served: 0 };
-/** The inspector session of a profile; set by "profile", used and disconnected by "profileTo". */
-let session;
+const answerCpuMeter = cpuMeter(() => served);
 process.on("message", (msg) => {
-  if (msg === "mark") {
-    mark = { cpu: process.cpuUsage(), served };
-    process.send?.("marked");
-  } else if (msg === "profile") {
-    session = new Session();
-    session.connect();
-    session.post("Profiler.enable", () =>
-      session.post("Profiler.setSamplingInterval", { interval: 250 }, () =>
-        session.post("Profiler.start", () => process.send?.("profiling")),
-      ),
-    );
-  } else if (typeof msg === "object" && msg !== null && "profileTo" in msg) {
-    session.post("Profiler.stop", (err, result) => {
-      if (err) throw err;
-      writeFileSync(msg.profileTo, JSON.stringify(result.profile));
-      session.disconnect();
-      process.send?.("profiled");
-    });
-  } else if (msg === "report") {
-    const cpu = process.cpuUsage(mark.cpu);
-    process.send?.({
-      cpuMicros: cpu.user + cpu.system,
-      userMicros: cpu.user,
-      served: served - mark.served,
-    });
-  } else if (msg === "stop") {
+  if (answerProfile(msg) || answerCpuMeter(msg)) return;
+  if (msg === "stop") {
     server.closeAllConnections();
     server.close(() => process.exit(0));
   }

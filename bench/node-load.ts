@@ -219,9 +219,9 @@ async function layerShare(server: Server, ms: number): Promise<{ layer: number; 
   const dir = mkdtempSync(join(tmpdir(), "taproot-prof-"));
   try {
     const file = join(dir, `${server.mode}.cpuprofile`);
-    await ask(server, "profile");
+    await ask(server, "profile-start");
     await server.load.run(ms);
-    await ask(server, { profileTo: file });
+    await ask(server, { "profile-stop": file });
     const share = profileShare(file);
     return { layer: share.taproot, gc: share.gc };
   } finally {

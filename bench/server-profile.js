@@ -1,7 +1,7 @@
 /* global process */
 /**
- * The measuring half of the bench servers: answerCpuMeter below, and the
- * profiling half (bench/frameworks-load-server.js,
+ * The measuring half of the bench servers: cpuMeter below, and the
+ * profiling half (bench/node-load-server.js, bench/frameworks-load-server.js,
  * bench/rpc-load-server.js, bench/rpc-load-client.js): V8's CPU profiler,
  * the one `node --cpu-prof` runs, started and stopped over IPC so that a
  * profile holds the loaded window only, not the start-up (loading Fastify
@@ -50,8 +50,9 @@ export function answerProfile(msg) {
 /**
  * cpuMeter returns the answer to "mark" and "report" over IPC for a server
  * whose requests (or calls) so far `served()` counts: "mark" starts a window
- * (answered "marked"), "report" answers { cpuMicros, served }, the process's
- * CPU time (user + system) and the count since the mark. The answer returns
+ * (answered "marked"), "report" answers { cpuMicros, userMicros, served },
+ * the process's CPU time (user + system), its user-mode part, and the count
+ * since the mark. The answer returns
  * whether the message was one of those.
  */
 export function cpuMeter(served) {
@@ -64,7 +65,11 @@ export function cpuMeter(served) {
     }
     if (msg === "report") {
       const cpu = process.cpuUsage(mark.cpu);
-      process.send?.({ cpuMicros: cpu.user + cpu.system, served: served() - mark.served });
+      process.send?.({
+        cpuMicros: cpu.user + cpu.system,
+        userMicros: cpu.user,
+        served: served() - mark.served,
+      });
       return true;
     }
     return false;
