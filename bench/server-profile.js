@@ -52,8 +52,7 @@ export function answerProfile(msg) {
  * whose requests (or calls) so far `served()` counts: "mark" starts a window
  * (answered "marked"), "report" answers { cpuMicros, userMicros, served },
  * the process's CPU time (user + system), its user-mode part, and the count
- * since the mark. The answer returns
- * whether the message was one of those.
+ * since the mark. The answer returns whether the message was one of those.
  */
 export function cpuMeter(served) {
   let mark = { cpu: process.cpuUsage(), served: 0 };
