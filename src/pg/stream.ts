@@ -21,6 +21,49 @@ interface CursorLike {
   close(callback: (error?: Error) => void): unknown;
 }
 
+/** node-postgres's connection as far as a portal listens to it: one event per backend message. */
+interface ConnectionEvents {
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  removeListener(event: string, listener: (...args: never[]) => void): unknown;
+}
+
+/** The backend messages that end a batch: rows up to the limit, the last rows, or an error. */
+const BATCH_ENDS = ["portalSuspended", "commandComplete", "errorMessage"] as const;
+
+/**
+ * BatchRequests tells whether one of a cursor's batches is executing on the
+ * server. pg-cursor's state alone cannot: it reads "idle" during the whole
+ * first batch when that batch's Execute went out before the statement's
+ * RowDescription came back, which is what a read right after submit does
+ * (QueryStream's first read on a client you hold, or cursor()'s first read).
+ * Created with the cursor, before it is submitted, so no read is missed.
+ */
+class BatchRequests {
+  /** Set when a read asks for a batch; cleared when the end of a batch arrives on the connection (listened to from the portal's start to its finish). */
+  executing = false;
+  readonly batchEnded = (): void => {
+    this.executing = false;
+  };
+
+  constructor(cursor: CursorLike) {
+    // The cursor's own read, wrapped on this one instance: QueryStream's
+    // _read calls cursor.read, and so does cursor()'s reader.
+    const read = cursor.read.bind(cursor);
+    cursor.read = (rows, callback) => {
+      this.executing = true;
+      return read(rows, callback);
+    };
+  }
+
+  listen(connection: ConnectionEvents): void {
+    for (const event of BATCH_ENDS) connection.on(event, this.batchEnded);
+  }
+
+  stopListening(connection: ConnectionEvents): void {
+    for (const event of BATCH_ENDS) connection.removeListener(event, this.batchEnded);
+  }
+}
+
 /** pg-query-stream's QueryStream as far as this module uses it. */
 interface QueryStreamLike {
   cursor: CursorLike;
@@ -41,6 +84,7 @@ const RESEND_MS = 100;
 class Portal {
   readonly client: PgClient;
   readonly cursor: CursorLike;
+  readonly batches: BatchRequests;
   readonly release: ((error?: Error) => void) | null;
   /** The afterFunc's stop, until the portal closes or the context ends. */
   stop: () => boolean = () => false;
@@ -70,29 +114,36 @@ class Portal {
   };
   readonly onEnd = () => this.finish(false);
 
-  constructor(client: PgClient, cursor: CursorLike, release: ((error?: Error) => void) | null) {
+  constructor(
+    client: PgClient,
+    cursor: CursorLike,
+    batches: BatchRequests,
+    release: ((error?: Error) => void) | null,
+  ) {
     this.client = client;
     this.cursor = cursor;
+    this.batches = batches;
     this.release = release;
     this.settled = new Promise((resolve) => (this.resolveSettled = resolve));
+    batches.listen(this.connection());
+  }
+
+  connection(): ConnectionEvents {
+    return this.client.connection as unknown as ConnectionEvents;
   }
 
   /** The context ended: cancel the batch if one is executing. Returns whether a cancel was sent. */
   cancelBatch(): boolean {
     const state = this.cursor.state;
-    // pg-cursor reads "idle" while a batch runs when the statement's
-    // RowDescription comes after the batch's Execute went out (a read made
-    // right after submit): a read of ours still waiting is the real test.
+    // "idle" during a batch is pg-cursor's reading of a batch asked for right after submit (see BatchRequests).
     const running =
-      state === "busy" || state === "submitted" || (state === "idle" && this.waitingReads.size > 0);
+      state === "busy" || state === "submitted" || (state === "idle" && this.batches.executing);
     if (!running) return false; // between batches: Close+Sync is enough
     const target = cancelTarget(this.client);
     if (target === undefined) return false;
     this.canceled = true;
     this.cancelOpen = true;
-    const connection = this.client.connection as unknown as {
-      on(event: string, listener: (...args: never[]) => void): void;
-    };
+    const connection = this.connection();
     connection.on("errorMessage", this.onError);
     connection.on("readyForQuery", this.onReady);
     connection.on("end", this.onEnd);
@@ -121,9 +172,8 @@ class Portal {
     this.finished = true;
     this.stop();
     if (this.timer !== undefined) clearTimeout(this.timer);
-    const connection = this.client.connection as unknown as {
-      removeListener(event: string, listener: (...args: never[]) => void): void;
-    };
+    const connection = this.connection();
+    this.batches.stopListening(connection);
     connection.removeListener("errorMessage", this.onError);
     connection.removeListener("readyForQuery", this.onReady);
     connection.removeListener("end", this.onEnd);
@@ -146,6 +196,8 @@ class Portal {
 /**
  * start gets a connection (checked out of a pool under `ctx`, or the client
  * given), submits `submittable` on it, and calls `fail` if the checkout fails.
+ * A checkout that completes once `abandoned()` says the caller gave up (a
+ * stream destroyed while it waited) goes straight back to the pool.
  */
 function start(
   ctx: Context,
@@ -154,14 +206,20 @@ function start(
   submittable: unknown,
   onPortal: (portal: Portal) => void,
   fail: (error: unknown) => void,
+  abandoned: () => boolean,
 ): void {
+  const batches = new BatchRequests(cursor);
   const go = (client: PgClient, release: ((error?: Error) => void) | null) => {
-    const portal = new Portal(client, cursor, release);
+    const portal = new Portal(client, cursor, batches, release);
     onPortal(portal);
     client.query(submittable);
   };
   if (isPool(db)) {
     connect(ctx, db as unknown as Pool).then((client) => {
+      if (abandoned()) {
+        client.release();
+        return;
+      }
       const pg = client as unknown as PgClient;
       go(pg, (error) => client.release(error));
     }, fail);
@@ -221,10 +279,15 @@ export function stream<S extends object>(
     return queryStream;
   }
   let portal: Portal | undefined;
+  /** Set when the stream is destroyed before its connection came: the checkout, when it completes, is released unused. */
+  let destroyedEarly = false;
   // The stream's close waits until the connection's fate is decided.
   const destroy = qs._destroy.bind(qs);
   qs._destroy = (error, callback) => {
-    if (portal === undefined) return callback(error);
+    if (portal === undefined) {
+      destroyedEarly = true;
+      return callback(error);
+    }
     const p = portal;
     destroy(error, (closeError) => {
       p.closed();
@@ -246,6 +309,7 @@ export function stream<S extends object>(
       p.stop = stop;
     },
     (error) => qs.destroy(error as Error),
+    () => destroyedEarly,
   );
   return queryStream;
 }
@@ -315,6 +379,8 @@ export function cursor<R = unknown>(
         failure = error;
         resolve();
       },
+      // close() waits for the portal and closes it: a reader never abandons its checkout.
+      () => false,
     );
   });
   const close = (): Promise<void> =>

@@ -64,6 +64,36 @@ describe("stream(ctx, db, queryStream)", () => {
     await p.end();
   });
 
+  it("on a held client, stops a first batch asked for right after submit, and keeps the connection", async () => {
+    // On a client you hold the stream is submitted at once and its first
+    // read follows before the statement's RowDescription: pg-cursor then
+    // reads "idle" during that whole batch.
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    const client = await p.connect();
+    const pid = (client as unknown as { processID: number }).processID;
+    const [ctx, cancel] = withCancel(background());
+    const s = stream(ctx, client, new QueryStream(SLOW(50), [], { batchSize: 100 }));
+    const failed = new Promise<unknown>((resolve) => s.once("error", resolve));
+    const closed = new Promise<void>((resolve) => s.once("close", resolve));
+    s.resume();
+    await pollUntil("batch running", 5000, async () => (await activeSlow()) === 1);
+    const t0 = performance.now();
+    cancel();
+    assert.equal(await failed, Canceled);
+    await closed;
+    const ms = performance.now() - t0;
+    assert.ok(
+      ms < 3000,
+      `stream closed ${ms.toFixed(0)} ms after cancel, want well before the batch's 5 s`,
+    );
+    assert.equal(await activeSlow(), 0, "the backend still runs the batch");
+    // Canceled with 57014 and idle again: the client you hold stays yours.
+    const { rows } = await query(background(), client, "select pg_backend_pid() as pid");
+    assert.equal(rows[0]!.pid, pid, "the connection was replaced, want it kept");
+    client.release();
+    await p.end();
+  });
+
   it("on a held client, stops between batches without a cancel and keeps the connection", async () => {
     const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const client = await p.connect();
@@ -83,6 +113,22 @@ describe("stream(ctx, db, queryStream)", () => {
     const { rows } = await query(background(), client, "select pg_backend_pid() as pid");
     assert.equal(rows[0]!.pid, pid, "the connection was replaced, want it kept");
     client.release();
+    await p.end();
+  });
+
+  it("a stream destroyed while its connection is checked out gives the connection back", async () => {
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    const s = stream(background(), p, new QueryStream("select n from generate_series(1, 10) n"));
+    const closed = new Promise<void>((resolve) => s.once("close", resolve));
+    s.destroy();
+    await closed;
+    // The checkout completes after the destroy; the pool's one connection must come back unused.
+    await pollUntil(
+      "connection back",
+      3000,
+      async () => p.totalCount === 1 && p.idleCount === 1 && p.waitingCount === 0,
+    );
+    assert.equal((await query(background(), p, "select 1 as n")).rows[0]!.n, 1);
     await p.end();
   });
 
