@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
-import { flush } from "./helpers.js";
+import { flush, trackTimers } from "./helpers.js";
 
 const bg = context.background();
 const HOUR = 3_600_000;
@@ -31,34 +31,6 @@ async function doneWithin(ctx: Context, ms: number, what = "ctx"): Promise<void>
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * Counts the timers (ref'd or not) created while tracking that are still pending.
- * process.getActiveResourcesInfo() does not list unref'd timers, so this follows
- * their async_hooks lifecycle instead.
- */
-function trackTimers() {
-  const live = new Set<number>();
-  const hook = createHook({
-    init(id, type) {
-      if (type === "Timeout") live.add(id);
-    },
-    destroy(id) {
-      live.delete(id);
-    },
-  }).enable();
-  return {
-    async pending(): Promise<number> {
-      // destroy hooks are emitted asynchronously.
-      await flush();
-      await flush();
-      return live.size;
-    },
-    [Symbol.dispose]() {
-      hook.disable();
-    },
-  };
 }
 
 describe("withDeadline", () => {
@@ -259,7 +231,7 @@ describe("withDeadline", () => {
   });
 
   test("the timer is released as soon as the context is canceled", async () => {
-    using timers = trackTimers();
+    using timers = trackTimers(createHook);
     const before = await timers.pending();
     const cancels = [];
     for (let i = 0; i < 50; i++) {
@@ -280,7 +252,7 @@ describe("withDeadline", () => {
   });
 
   test("the timer is released when the parent's deadline fires first", async () => {
-    using timers = trackTimers();
+    using timers = trackTimers(createHook);
     const before = await timers.pending();
     const [parent] = context.withTimeout(bg, 20);
     const [child] = context.withTimeout(parent, 10); // its own timer, earlier than the parent's

@@ -9,6 +9,7 @@
  * a type only), so that the core's tests, which import it, still bundle for
  * the browser run in test/browser/core.test.ts.
  */
+import type { createHook } from "node:async_hooks";
 import type { AddressInfo, Server } from "node:net";
 
 /**
@@ -92,6 +93,37 @@ export async function loopback(server: Server): Promise<Loopback> {
       const withConnections = server as Server & { closeAllConnections?: () => void };
       withConnections.closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * trackTimers counts the timers created while it tracks that are still
+ * pending, ref'd or not: `pending()` after the work, against its value
+ * before. `process.getActiveResourcesInfo()` does not list unref'd timers,
+ * so this follows their async_hooks lifecycle instead. It takes node's `createHook` from the test file, which may import
+ * `node:async_hooks`: this module must not (see above). Dispose it to stop
+ * tracking.
+ */
+export function trackTimers(hooks: typeof createHook) {
+  const live = new Set<number>();
+  const hook = hooks({
+    init(id, type) {
+      if (type === "Timeout") live.add(id);
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  }).enable();
+  return {
+    async pending(): Promise<number> {
+      // destroy hooks are emitted asynchronously.
+      await flush();
+      await flush();
+      return live.size;
+    },
+    [Symbol.dispose]() {
+      hook.disable();
     },
   };
 }

@@ -8,7 +8,7 @@ import fc from "fast-check";
 
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
-import { flush } from "./helpers.js";
+import { flush, trackTimers } from "./helpers.js";
 
 // Property tests of the tree invariants, against a model of Go's semantics:
 // a context is done iff itself or an ancestor (up to a withoutCancel) was canceled or its
@@ -444,29 +444,6 @@ function signalErr(reason: unknown): [Error, unknown] {
   return [timeout ? context.DeadlineExceeded : context.Canceled, reason];
 }
 
-/** Counts the timers created while tracking that are still pending, ref'd or not. */
-function trackTimers() {
-  const live = new Set<number>();
-  const hook = createHook({
-    init(id, type) {
-      if (type === "Timeout") live.add(id);
-    },
-    destroy(id) {
-      live.delete(id);
-    },
-  }).enable();
-  return {
-    async pending(): Promise<number> {
-      await flush();
-      await flush();
-      return live.size;
-    },
-    [Symbol.dispose]() {
-      hook.disable();
-    },
-  };
-}
-
 const SYNC_KINDS = KINDS.filter((k) => k !== "deadlineSoon");
 
 describe("properties of random context trees", () => {
@@ -474,7 +451,7 @@ describe("properties of random context trees", () => {
     const [long, cancelLong] = context.withCancel(bg);
     const refs: WeakRef<object>[] = [];
     let lastRun: WeakRef<object>[] = [];
-    using timers = trackTimers();
+    using timers = trackTimers(createHook);
     await check(
       fc.asyncProperty(
         fc.array(commandArb(SYNC_KINDS), { minLength: 1, maxLength: 60, size: "medium" }),
@@ -517,7 +494,7 @@ describe("properties of random context trees", () => {
 
   test("random trees with deadlines that pass agree with the model", async () => {
     const [long, cancelLong] = context.withCancel(bg);
-    using timers = trackTimers();
+    using timers = trackTimers(createHook);
     await check(
       fc.asyncProperty(
         fc
