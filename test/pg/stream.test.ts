@@ -21,6 +21,30 @@ async function activeSlow(): Promise<number> {
   return rows[0]!.n;
 }
 
+/**
+ * cancelDuringBatch reads `s` until its first (5 s) batch runs on the
+ * server, then cancels its context: the stream must error with Canceled,
+ * the backend leave 'active', and the stream close, all well before the
+ * batch's end.
+ */
+async function cancelDuringBatch(s: QueryStream, cancel: () => void): Promise<void> {
+  const failed = new Promise<unknown>((resolve) => s.once("error", resolve));
+  const closed = new Promise<void>((resolve) => s.once("close", resolve));
+  s.resume();
+  await pollUntil("batch running", 5000, async () => (await activeSlow()) === 1);
+  const t0 = performance.now();
+  cancel();
+  assert.equal(await failed, Canceled);
+  const gone = await pollUntil("backend stopped", 3000, async () => (await activeSlow()) === 0);
+  assert.ok(gone < 3000, `backend active ${gone.toFixed(0)} ms after cancel`);
+  await closed;
+  const ms = performance.now() - t0;
+  assert.ok(
+    ms < 3000,
+    `stream closed ${ms.toFixed(0)} ms after cancel, want well before the batch's 5 s`,
+  );
+}
+
 describe("stream(ctx, db, queryStream)", () => {
   it("streams every row when nothing cancels", async () => {
     const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
@@ -43,21 +67,9 @@ describe("stream(ctx, db, queryStream)", () => {
     const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     const [ctx, cancel] = withCancel(background());
     // 100 rows of 50 ms: the first batch alone takes 5 s on the server.
-    const s = stream(ctx, p, new QueryStream(SLOW(50), [], { batchSize: 100 }));
-    const failed = new Promise<unknown>((resolve) => s.once("error", resolve));
-    const closed = new Promise<void>((resolve) => s.once("close", resolve));
-    s.resume();
-    await pollUntil("batch running", 5000, async () => (await activeSlow()) === 1);
-    const t0 = performance.now();
-    cancel();
-    assert.equal(await failed, Canceled);
-    const gone = await pollUntil("backend stopped", 3000, async () => (await activeSlow()) === 0);
-    assert.ok(gone < 3000, `backend active ${gone.toFixed(0)} ms after cancel`);
-    await closed;
-    const ms = performance.now() - t0;
-    assert.ok(
-      ms < 3000,
-      `stream closed ${ms.toFixed(0)} ms after cancel, want well before the batch's 5 s`,
+    await cancelDuringBatch(
+      stream(ctx, p, new QueryStream(SLOW(50), [], { batchSize: 100 })),
+      cancel,
     );
     // The connection came back clean (57014, idle, cancel closed) or was destroyed: either way the pool serves.
     assert.equal((await query(background(), p, "select 1 as n")).rows[0]!.n, 1);
@@ -72,21 +84,10 @@ describe("stream(ctx, db, queryStream)", () => {
     const client = await p.connect();
     const pid = (client as unknown as { processID: number }).processID;
     const [ctx, cancel] = withCancel(background());
-    const s = stream(ctx, client, new QueryStream(SLOW(50), [], { batchSize: 100 }));
-    const failed = new Promise<unknown>((resolve) => s.once("error", resolve));
-    const closed = new Promise<void>((resolve) => s.once("close", resolve));
-    s.resume();
-    await pollUntil("batch running", 5000, async () => (await activeSlow()) === 1);
-    const t0 = performance.now();
-    cancel();
-    assert.equal(await failed, Canceled);
-    await closed;
-    const ms = performance.now() - t0;
-    assert.ok(
-      ms < 3000,
-      `stream closed ${ms.toFixed(0)} ms after cancel, want well before the batch's 5 s`,
+    await cancelDuringBatch(
+      stream(ctx, client, new QueryStream(SLOW(50), [], { batchSize: 100 })),
+      cancel,
     );
-    assert.equal(await activeSlow(), 0, "the backend still runs the batch");
     // Canceled with 57014 and idle again: the client you hold stays yours.
     const { rows } = await query(background(), client, "select pg_backend_pid() as pid");
     assert.equal(rows[0]!.pid, pid, "the connection was replaced, want it kept");
