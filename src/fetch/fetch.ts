@@ -98,7 +98,10 @@ export async function fetchWithContext(
   );
   if (hooked !== undefined) request.headers = hooked;
   // --- end of header hooks ---
-  if (!init?.signal) {
+  // The caller's own signal: init.signal, else a Request's own (fetch
+  // follows a Request's signal unless init gives another, and so do we).
+  const own = init?.signal ?? (input instanceof Request ? input.signal : null);
+  if (!own) {
     try {
       return await fetchImpl(input, { ...request, signal: ctx.signal });
     } catch (err) {
@@ -107,19 +110,29 @@ export async function fetchWithContext(
       throw ctx.err() ?? err;
     }
   }
-  // Both ctx and init.signal must abort the request and the reading of its
-  // body: a child context that follows the signal, through taproot's own
-  // signal path (one listener per signal however many calls share it).
+  // Both ctx and the caller's signal must abort the request and the reading
+  // of its body: a child context that follows the signal, through taproot's
+  // own signal path (one listener per signal however many calls share it).
   // AbortSignal.any would do, but leaks on Node (nodejs/node#55351).
-  const [child, release] = withSignal(ctx, init.signal);
+  if (own.aborted) throw own.reason; // as fetch does: nothing is sent
+  const [child, release] = withSignal(ctx, own);
+  // What fetch and the body's reading are given: aborted with ctx.err() when
+  // ctx ended, else with the caller's own reason, as fetch would have been
+  // had that signal been passed on as is.
+  const aborter = new AbortController();
+  const abort = () => {
+    // The child also ends at release(), once the response is done with: no abort then.
+    const err = ctx.err();
+    if (err !== null) aborter.abort(err);
+    else if (own.aborted) aborter.abort(own.reason);
+  };
+  child.signal.addEventListener("abort", abort, { once: true });
   let res: Response;
   try {
-    res = await fetchImpl(input, { ...request, signal: child.signal });
+    res = await fetchImpl(input, { ...request, signal: aborter.signal });
   } catch (err) {
     release();
-    // fetch rejects with the reason of the signal it was given, as it would
-    // have had init.signal been passed on as is.
-    throw ctx.err() ?? (init.signal.aborted ? init.signal.reason : err);
+    throw ctx.err() ?? (own.aborted ? own.reason : err);
   }
   // The body is read under the same signal, after fetch resolved: the child
   // lives as long as the response can still be read. A response without a

@@ -111,6 +111,58 @@ describe("fetchWithContext with init.signal", () => {
   });
 });
 
+describe("fetchWithContext with a Request's own signal", () => {
+  it("follows it, as fetch does, and never sends a Request already aborted", async () => {
+    let served = 0;
+    const server = http.createServer(() => served++); // never answers
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const controller = new AbortController();
+      const request = new Request(url, { signal: controller.signal });
+      // The context's 3 s only bounds the test: the Request's signal must end the call first.
+      const [ctx, cancel] = withTimeout(background(), 3000);
+      const pending = fetchWithContext(ctx, request);
+      setTimeout(() => controller.abort(new Error("user clicked stop")), 50);
+      await assert.rejects(pending, { message: "user clicked stop" });
+      cancel();
+      const gone = new Request(url, { signal: AbortSignal.abort(new Error("gone")) });
+      const before = served;
+      await assert.rejects(fetchWithContext(background(), gone), { message: "gone" });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(served, before, "a Request whose signal had aborted was sent");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("a signal that aborts while the body is read rejects the read with its reason", async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200);
+      res.write("start"); // and never the end
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const controller = new AbortController();
+      const res = await fetchWithContext(background(), url, { signal: controller.signal });
+      const reading = res.text();
+      controller.abort(new Error("user clicked stop"));
+      await assert.rejects(reading, { message: "user clicked stop" });
+      // ctx ending while the body is read rejects the read with ctx.err().
+      const [ctx, cancel] = withCancel(background());
+      const second = await fetchWithContext(ctx, url, { signal: new AbortController().signal });
+      const secondReading = second.text();
+      cancel();
+      await assert.rejects(secondReading, { message: "context canceled" });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe("bad input", () => {
   it("fetchWithContext refuses a fetch that is no function and init that is no object", async () => {
     await assert.rejects(
