@@ -73,6 +73,9 @@ interface QueryStreamLike {
   _destroy(error: Error | null, callback: (error?: Error | null) => void): void;
 }
 
+/** The most rows one Execute can ask for (a 32-bit count; 0 would mean every row). */
+const MAX_BATCH_ROWS = 2 ** 31 - 1;
+
 /** How long after the cancel connection closed a batch may still run before the connection is destroyed. */
 const RESEND_MS = 100;
 
@@ -84,6 +87,8 @@ const RESEND_MS = 100;
 class Portal {
   readonly client: PgClient;
   readonly cursor: CursorLike;
+  /** What was handed to client.query(): the QueryStream, or the Cursor itself. */
+  readonly submittable: unknown;
   readonly batches: BatchRequests;
   readonly release: ((error?: Error) => void) | null;
   /** The afterFunc's stop, until the portal closes or the context ends. */
@@ -117,11 +122,13 @@ class Portal {
   constructor(
     client: PgClient,
     cursor: CursorLike,
+    submittable: unknown,
     batches: BatchRequests,
     release: ((error?: Error) => void) | null,
   ) {
     this.client = client;
     this.cursor = cursor;
+    this.submittable = submittable;
     this.batches = batches;
     this.release = release;
     this.settled = new Promise((resolve) => (this.resolveSettled = resolve));
@@ -132,8 +139,23 @@ class Portal {
     return this.client.connection as unknown as ConnectionEvents;
   }
 
+  /**
+   * withdraw takes a cursor that was never submitted out of the client's
+   * queue, where it waits behind another query on a client you hold:
+   * closing it there does nothing (pg-cursor's close needs a connection),
+   * and it would start once that query ends, with nobody to read or close
+   * it. Call it before closing.
+   */
+  withdraw(): void {
+    if (this.cursor.state !== "initialized") return;
+    const queue = (this.client as PgClient & { _queryQueue?: unknown[] })._queryQueue;
+    const at = Array.isArray(queue) ? queue.indexOf(this.submittable) : -1;
+    if (at !== -1) queue!.splice(at, 1);
+  }
+
   /** The context ended: cancel the batch if one is executing. Returns whether a cancel was sent. */
   cancelBatch(): boolean {
+    this.withdraw();
     const state = this.cursor.state;
     // "idle" during a batch is pg-cursor's reading of a batch asked for right after submit (see BatchRequests).
     const running =
@@ -210,7 +232,7 @@ function start(
 ): void {
   const batches = new BatchRequests(cursor);
   const go = (client: PgClient, release: ((error?: Error) => void) | null) => {
-    const portal = new Portal(client, cursor, batches, release);
+    const portal = new Portal(client, cursor, submittable, batches, release);
     onPortal(portal);
     client.query(submittable);
   };
@@ -236,7 +258,8 @@ function checkSubmittable(fn: string, what: string, value: unknown, stream: bool
     typeof v.submit === "function" &&
     (stream
       ? typeof v.destroy === "function" && typeof v.cursor === "object"
-      : typeof (value as CursorLike).read === "function");
+      : typeof (value as CursorLike).read === "function" &&
+        typeof (value as CursorLike).close === "function");
   if (!ok) {
     const example = stream
       ? "new QueryStream(text, values) from pg-query-stream"
@@ -289,6 +312,7 @@ export function stream<S extends object>(
       return callback(error);
     }
     const p = portal;
+    p.withdraw();
     destroy(error, (closeError) => {
       p.closed();
       p.settled.then(() => callback(closeError ?? error));
@@ -361,7 +385,8 @@ export function cursor<R = unknown>(
       for (const reject of portal.waitingReads) reject(ctx.err());
       portal.waitingReads.clear();
     }
-    void close();
+    // A close that fails rejects the caller's own close(), which shares this promise.
+    close().catch(() => {});
   });
   const ready = new Promise<void>((resolve) => {
     if (ctx.err() !== null) return resolve();
@@ -387,12 +412,18 @@ export function cursor<R = unknown>(
     (closing ??= ready.then(async () => {
       const p = portal;
       if (p === undefined) return;
+      p.withdraw();
       await new Promise<void>((resolve) => c.close(() => resolve()));
       p.closed();
       await p.settled;
     }));
   return {
     async read(rows: number): Promise<R[]> {
+      if (!Number.isInteger(rows) || rows < 1 || rows > MAX_BATCH_ROWS) {
+        throw new TypeError(
+          `${FN}.read(rows): rows must be a whole number from 1 to ${MAX_BATCH_ROWS}, got ${describeValue(rows)}; it is how many rows one batch reads`,
+        );
+      }
       await ready;
       if (failure !== undefined) throw failure;
       const err = ctx.err();

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import pg from "pg";
 import Cursor from "pg-cursor";
 import QueryStream from "pg-query-stream";
-import { background, Canceled, withCancel } from "../../src/index.js";
+import { background, Canceled, withCancel, withTimeout } from "../../src/index.js";
 import { cursor, query, stream } from "../../src/pg/index.js";
 import { pollUntil } from "../helpers.js";
 import { useTestDatabase } from "./database.js";
@@ -133,6 +133,29 @@ describe("stream(ctx, db, queryStream)", () => {
     await p.end();
   });
 
+  it("on a held client, a stream canceled while queued behind another query never starts", async () => {
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    const client = await p.connect();
+    const first = client.query("select pg_sleep(0.3)");
+    const [ctx, cancel] = withCancel(background());
+    const s = stream(ctx, client, new QueryStream(SLOW(50), [], { batchSize: 100 }));
+    const failed = new Promise<unknown>((resolve) => s.once("error", resolve));
+    const closed = new Promise<void>((resolve) => s.once("close", resolve));
+    cancel();
+    assert.equal(await failed, Canceled);
+    await closed;
+    await first;
+    // Withdrawn from the client's queue: it never reaches the server, and the client serves on.
+    // A client left hung fails here, at 3 s, instead of hanging the test.
+    const [limit, stopLimit] = withTimeout(background(), 3000);
+    const { rows } = await query(limit, client, "select 2 as n");
+    stopLimit();
+    assert.equal(rows[0]!.n, 2);
+    assert.equal(await activeSlow(), 0, "the withdrawn stream's statement runs");
+    client.release();
+    await p.end();
+  });
+
   it("rejects what is not a QueryStream", () => {
     assert.throws(
       () => stream(background(), fixture.admin, {} as never),
@@ -141,6 +164,11 @@ describe("stream(ctx, db, queryStream)", () => {
     assert.throws(
       () => stream(undefined as never, fixture.admin, new QueryStream("select 1")),
       /ctx is undefined/,
+    );
+    // A QueryStream where a Cursor belongs has a read() too, of another kind.
+    assert.throws(
+      () => cursor(background(), fixture.admin, new QueryStream("select 1")),
+      /^TypeError: cursor\(ctx, db, cursor\): cursor must be new Cursor\(text, values\) from pg-cursor, got a QueryStream/,
     );
   });
 });
@@ -180,5 +208,43 @@ describe("cursor(ctx, db, cursor)", () => {
     );
     assert.equal((await query(background(), p, "select 1 as n")).rows[0]!.n, 1);
     await p.end();
+  });
+
+  for (const end of ["the context ends", "it is closed"] as const) {
+    it(`on a held client, a cursor queued behind another query never starts when ${end}`, async () => {
+      const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+      const client = await p.connect();
+      const first = client.query("select pg_sleep(0.3)");
+      const [ctx, cancel] = withCancel(background());
+      const reader = cursor(ctx, client, new Cursor(SLOW(50)));
+      if (end === "the context ends") {
+        cancel();
+        await assert.rejects(reader.read(5), (e) => e === Canceled);
+      }
+      await reader.close();
+      await first;
+      // A client left hung fails here, at 3 s, instead of hanging the test.
+      const [limit, stopLimit] = withTimeout(background(), 3000);
+      const { rows } = await query(limit, client, "select 2 as n");
+      stopLimit();
+      assert.equal(rows[0]!.n, 2);
+      assert.equal(await activeSlow(), 0, "the withdrawn cursor's statement runs");
+      cancel();
+      client.release();
+      await p.end();
+    });
+  }
+
+  it("read(rows) takes a whole number of rows, 1 or more", async () => {
+    const reader = cursor(background(), fixture.admin, new Cursor("select 1 as n"));
+    for (const rows of [0, -1, 1.5, Number.NaN, "10", undefined, 2 ** 32]) {
+      await assert.rejects(reader.read(rows as never), {
+        name: "TypeError",
+        message:
+          /^cursor\(ctx, db, cursor\)\.read\(rows\): rows must be a whole number from 1 to 2147483647, got /,
+      });
+    }
+    assert.deepEqual(await reader.read(5), [{ n: 1 }]);
+    await reader.close();
   });
 });
