@@ -143,7 +143,13 @@ let defaultPolicy: RequestPolicy | undefined;
  */
 export function requestContext(c: HonoContext, options?: RequestContextOptions): Context {
   const fn = "requestContext(c, options)";
-  if (c === null || typeof c !== "object" || !("env" in c)) {
+  if (
+    c === null ||
+    typeof c !== "object" ||
+    !("env" in c) ||
+    typeof (c as Partial<HonoContext>).get !== "function" ||
+    typeof (c as Partial<HonoContext>).req !== "object"
+  ) {
     throw new TypeError(
       `${fn}: c must be the Context Hono passes to a handler or middleware, got ${describeValue(c)}`,
     );

@@ -172,9 +172,12 @@ describe("requestContext(c) (Hono's fetch path)", () => {
   });
 
   it("rejects what is not a Hono Context", () => {
-    assert.throws(
-      () => requestContext({} as never),
-      /^TypeError: requestContext\(c, options\): c must be the Context Hono passes to a handler or middleware, got/,
-    );
+    // An object with an env, but no get() or req, is not one either.
+    for (const c of [{}, { env: {} }, null]) {
+      assert.throws(
+        () => requestContext(c as never),
+        /^TypeError: requestContext\(c, options\): c must be the Context Hono passes to a handler or middleware, got/,
+      );
+    }
   });
 });
