@@ -6,6 +6,7 @@ import {
   type Interceptor,
 } from "@connectrpc/connect";
 import {
+  afterFunc,
   background,
   cause,
   DeadlineExceeded,
@@ -198,18 +199,16 @@ export function handlerContext(hctx: HandlerContext): Context {
       cancel();
       return;
     }
-    // Connect's own deadline timer fires at our deadline: let ours say DeadlineExceeded.
-    if (
-      reason instanceof ConnectError &&
-      reason.code === Code.DeadlineExceeded &&
-      left !== undefined
-    ) {
-      return;
-    }
+    // Connect's own deadline timer fires at our deadline, and a caller that
+    // hangs up just before it gave up at it: let ours say DeadlineExceeded,
+    // then release `outer` from the parent (canceling it now would end
+    // `ctx` as Canceled instead).
     if (
       left !== undefined &&
-      (ctx.deadline() as Date).getTime() - Date.now() <= DEADLINE_SLACK_MS
+      ((reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) ||
+        (ctx.deadline() as Date).getTime() - Date.now() <= DEADLINE_SLACK_MS)
     ) {
+      afterFunc(ctx, cancel);
       return;
     }
     if (call.watched && isPlainAbort(reason)) {

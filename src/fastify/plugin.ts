@@ -5,6 +5,8 @@ import type {
   FastifyRequest,
   HookHandlerDoneFunction,
 } from "fastify";
+import type { ServerResponse } from "node:http";
+import type { Http2Session } from "node:http2";
 import fp from "fastify-plugin";
 import {
   afterFunc,
@@ -12,6 +14,7 @@ import {
   cause,
   withCancelCause,
   withoutCancel,
+  withTimeout,
   type Context,
 } from "../index.js";
 import { resolvePolicy } from "../fetch/request-context.js";
@@ -47,7 +50,10 @@ export interface ContextPluginOptions extends RequestContextOptions {
    * which drains for `shutdownTimeout`. Default `background()`.
    */
   context?: Context;
-  /** The grace period of `app.close()` in milliseconds: requests still running after it are canceled. Default 10,000. */
+  /**
+   * The grace period of `app.close()` in milliseconds: requests still running
+   * after it are canceled. `Infinity` means no limit. Default 10,000.
+   */
   shutdownTimeout?: number;
   /**
    * A path at which to serve taproot's debug page (`debugHandler`) for this
@@ -126,8 +132,9 @@ class Tracker implements TaprootFastify {
   forced = false;
   result: ShutdownResult = { completed: 0, canceled: 0 };
   resolveClosed!: (r: ShutdownResult) => void;
-  /** The grace timer, then the hammer timer; both cleared at onClose. */
-  grace: ReturnType<typeof setTimeout> | undefined;
+  /** Ends the grace period without canceling anything; set by preClose, called at onClose. */
+  stopGrace: (() => void) | undefined;
+  /** Set when the grace period runs out; cleared at onClose. */
   hammer: ReturnType<typeof setTimeout> | undefined;
   /** Stops watching the base context; called once the close starts. */
   stopBaseWatch: (() => boolean) | undefined;
@@ -213,6 +220,7 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
     },
   });
   app.decorate("taproot", tracker as TaprootFastify);
+  const closeAllConnections = connectionCloser(app.server);
 
   app.addHook(
     "onRequest",
@@ -239,19 +247,36 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
   app.addHook("preClose", (next: HookHandlerDoneFunction) => {
     tracker.draining = true;
     tracker.stopBaseWatch?.();
-    tracker.grace = setTimeout(() => {
+    // As serve(): a reply not yet sent closes its connection, which would
+    // otherwise stay open, idle, until the grace period runs out (Fastify
+    // says so only to requests that arrive once close() has begun). HTTP/2
+    // has no such header: its sessions end at the hammer.
+    for (let l = tracker.requests.head; l !== null; l = l.newer) {
+      const res = l.res as ServerResponse | undefined;
+      if (l.req?.httpVersionMajor === 1 && res !== undefined && !res.headersSent) {
+        res.setHeader("connection", "close");
+      }
+    }
+    // The grace period is a deadline, as serve()'s: Infinity never ends, and
+    // one past setTimeout's 2^31−1 ms chains timers instead of firing at once.
+    const [grace, cancelGrace] = withTimeout(background(), graceMs);
+    const stopForce = afterFunc(grace, () => {
       tracker.forced = true;
       tracker.result.canceled = tracker.requests.count;
       // One cancel reaches every request context: they are all children.
       tracker.cancel(tracker.shutdownError());
       // Handlers that honour their context reply within a few turns; the
       // connections of the others are closed, or close() would wait forever.
-      tracker.hammer = setTimeout(() => app.server.closeAllConnections(), HAMMER_MS);
-    }, graceMs);
+      tracker.hammer = setTimeout(closeAllConnections, HAMMER_MS);
+    });
+    tracker.stopGrace = () => {
+      stopForce();
+      cancelGrace();
+    };
     next();
   });
   app.addHook("onClose", (_instance: FastifyInstance, next: HookHandlerDoneFunction) => {
-    clearTimeout(tracker.grace);
+    tracker.stopGrace?.();
     clearTimeout(tracker.hammer);
     tracker.stopBaseWatch?.();
     tracker.cancel(tracker.shutdownError());
@@ -277,6 +302,31 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
   }
 }
 
+/** What the hammer needs of the app's server: a `node:http` one, or a `node:http2` one, which has no closeAllConnections(). */
+interface AnyServer {
+  closeAllConnections?: () => void;
+  on(event: "session", listener: (session: Http2Session) => void): unknown;
+}
+
+/**
+ * connectionCloser returns what closes every connection of `server`, busy or
+ * idle: `closeAllConnections()` over HTTP/1. An HTTP/2 server has none, its
+ * connections being sessions, so its sessions are followed from now on (each
+ * leaves the set at its 'close') and destroyed, which ends their streams.
+ */
+function connectionCloser(server: AnyServer): () => void {
+  const closeAll = server.closeAllConnections;
+  if (typeof closeAll === "function") return () => closeAll.call(server);
+  const sessions = new Set<Http2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  return () => {
+    for (const session of sessions) session.destroy();
+  };
+}
+
 /**
  * contextPlugin is a Fastify 5 plugin that gives every request a taproot
  * context, `request.ctx` (the counterpart of Go's `r.Context()`). The
@@ -294,8 +344,9 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
  * `app.close()` drains like taproot/node's `serve()`: no new connection is
  * accepted, requests in flight get the grace period, then their contexts are
  * canceled, and a second later the connections of handlers that ignored it
- * are closed. `app.taproot` lists the requests in flight with their routes;
- * pass it to `debugHandler`, or set `debugPath`.
+ * are closed (over HTTP/2, `Fastify({ http2: true })`, their sessions).
+ * `app.taproot` lists the requests in flight with their routes; pass it to
+ * `debugHandler`, or set `debugPath`.
  *
  * @example
  * ```ts

@@ -106,9 +106,11 @@ let lastPolicy: RequestPolicy | undefined;
 
 /**
  * resolvePolicy checks the options, naming `fn` in errors. An options object
- * equal field by field to the previous one gets the same policy back, so
- * `requestContext(req, res, { timeout: 5_000 })` written inline costs no
- * check and no allocation per request.
+ * equal field by field to the previous one, from the same `fn`, gets the same
+ * policy back, so `requestContext(req, res, { timeout: 5_000 })` written
+ * inline costs no check and no allocation per request. The policy keeps `fn`
+ * to name in errors found later (a user's parent whose deadline() throws), so
+ * one function never gets another's.
  */
 export function resolvePolicy(
   fn: string,
@@ -120,6 +122,7 @@ export function resolvePolicy(
   if (
     last !== undefined &&
     lastPolicy !== undefined &&
+    lastPolicy.fn === fn &&
     o.context === last.context &&
     o.timeout === last.timeout &&
     o.deadlineHeaders === last.deadlineHeaders &&
@@ -293,7 +296,15 @@ export function startRequestContext(
     const hb = headerBudget(connect, grpc);
     if (hb !== undefined) {
       const ms = Math.min(hb.ms, policy.maxHeader);
-      if (queue === null || ms < queue.ms) queue = queueFor(ms, hb.source);
+      if (queue === null || ms < queue.ms) {
+        // A parent's deadline that comes first stays (as in add()), and the
+        // timeout's queue, of a longer budget, would not take the request
+        // either. Decided before queueFor: a header's queue made for a
+        // request it does not hold never empties, so is never dropped.
+        const inherited = ctx._deadline;
+        if (inherited !== undefined && inherited <= requestTime() + ms) return;
+        queue = queueFor(ms, hb.source);
+      }
     }
   }
   if (queue !== null) queue.add(ctx);
@@ -399,8 +410,8 @@ function expireHead(q: DeadlineQueue): void {
 /**
  * The queues: one per budget of the `timeout` option (a server has one),
  * kept for the life of the process; one per budget read from a deadline
- * header, dropped when it empties (a caller picks the budget, so those must
- * not accumulate).
+ * header, made only for a request it will hold and dropped when it empties
+ * (a caller picks the budget, so those must not accumulate).
  */
 const queues: Record<RequestTimeoutError["source"], Map<number, DeadlineQueue>> = {
   timeout: new Map(),

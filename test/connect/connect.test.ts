@@ -218,6 +218,40 @@ describe("handlerContext (Connect server)", () => {
     }
   });
 
+  it("leaves nothing under its parent when the call ends at its deadline, over Connect and over gRPC", async () => {
+    for (const version of ["1.1", "2"] as const) {
+      const [root, stop] = withCancel(background());
+      const server = await start(version, {
+        interceptors: [handlerInterceptor({ context: root })],
+      });
+      try {
+        const client = version === "1.1" ? connectClient(server.url, []) : grpcClient(server.url);
+        await client.sleep({ value: 1 }); // the connection first, as above
+        for (let i = 1; i <= 3; i++) {
+          const err = await rejection(client.sleep({ value: 10_000 }, { timeoutMs: 500 }));
+          assert.equal(err.code, Code.DeadlineExceeded, `${version}: code = ${Code[err.code]}`);
+          const seen = server.calls[i]!;
+          await until(() => seen.ctx.err() !== null, 2_000, "the handler's context to end");
+          assert.equal(
+            seen.ctx.err(),
+            DeadlineExceeded,
+            `${version}: err() = ${String(seen.ctx.err())}`,
+          );
+          const why = cause(seen.ctx);
+          assert.ok(why instanceof RequestTimeoutError, `${version}: cause = ${String(why)}`);
+          await until(
+            () => liveChildCount(root) === 0,
+            2_000,
+            `${version}: call ${i}'s context to leave the parent`,
+          );
+        }
+      } finally {
+        await server.close();
+        stop();
+      }
+    }
+  });
+
   it("is canceled as a disconnect when the client gives up mid-call", async () => {
     const server = await start("1.1");
     try {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import http from "node:http";
+import http2 from "node:http2";
 import { describe, it } from "node:test";
 import Fastify, { type FastifyInstance } from "fastify";
 import {
@@ -238,6 +239,86 @@ describe("contextPlugin (Fastify 5)", () => {
     assert.match(await pending, /socket hang up|ECONNRESET/);
     assert.deepEqual(await app.taproot.closed, { completed: 0, canceled: 1 });
   });
+
+  it("closes the HTTP/2 sessions of handlers that ignore their canceled context, without crashing", async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => void uncaught.push(err);
+    process.on("uncaughtException", onUncaught);
+    const app = Fastify({ http2: true });
+    let session: http2.ClientHttp2Session | undefined;
+    try {
+      await app.register(contextPlugin, { shutdownTimeout: 50 });
+      app.get("/stuck", () => new Promise(() => {})); // never answers, never looks at request.ctx
+      await app.listen({ port: 0, host: "127.0.0.1" });
+      const { port } = app.server.address() as { port: number };
+      session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on("error", () => {}); // the hammer's reset is the point
+      const stream = session.request({ ":path": "/stuck" });
+      const ended = new Promise<void>((resolve) => stream.once("close", resolve));
+      stream.on("error", () => {});
+      stream.resume();
+      await until(() => app.taproot.inflight().length === 1, 2_000, "the request to arrive");
+      const t0 = Date.now();
+      const closed = await Promise.race([
+        app.close().then(() => "closed"),
+        new Promise<string>((resolve) => setTimeout(resolve, 5_000, "still open after 5 s")),
+      ]);
+      const elapsed = Date.now() - t0;
+      assert.deepEqual(uncaught.map(String), [], "uncaught exceptions during app.close()");
+      assert.equal(closed, "closed", `app.close() = ${closed}, want closed (grace + ~1 s)`);
+      assert.ok(elapsed < 5_000, `close() took ${elapsed} ms, want the grace period plus ~1 s`);
+      await ended;
+      assert.deepEqual(await app.taproot.closed, { completed: 0, canceled: 1 });
+    } finally {
+      session?.destroy();
+      await app.close().catch(() => {});
+      process.off("uncaughtException", onUncaught);
+    }
+  });
+
+  for (const shutdownTimeout of [Infinity, 3_000_000_000]) {
+    it(`lets requests finish with shutdownTimeout ${shutdownTimeout}, past setTimeout's 2^31-1 ms`, async () => {
+      const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+      const timersBefore = timers();
+      const warnings: string[] = [];
+      const onWarning = (w: Error): void => void warnings.push(w.name);
+      process.on("warning", onWarning);
+      let ctx: Context | undefined;
+      const { app, port } = await start({ shutdownTimeout }, (app) => {
+        app.get("/slow", async (request, reply) => {
+          ctx = request.ctx;
+          try {
+            await sleep(request.ctx, 300);
+            return "done";
+          } catch {
+            return reply.code(503).send("shutting down");
+          }
+        });
+      });
+      try {
+        // A keep-alive client: its connection closes with the reply, not at a grace period's end.
+        const agent = new http.Agent({ keepAlive: true });
+        const response = get(port, "/slow", { agent });
+        await until(() => app.taproot.inflight().length === 1, 2_000, "the request to arrive");
+        const t0 = Date.now();
+        const closing = app.close();
+        await sleep(background(), 50);
+        assert.equal(ctx!.err(), null, `ctx.err() 50 ms into close() = ${String(ctx!.err())}`);
+        const r = await response;
+        await closing;
+        const elapsed = Date.now() - t0;
+        agent.destroy();
+        assert.equal(r.status, 200, `status ${r.status}: ${r.body}`);
+        assert.deepEqual(await app.taproot.closed, { completed: 1, canceled: 0 });
+        assert.ok(elapsed < 5_000, `close() took ${elapsed} ms, want ~300 (the request)`);
+        assert.deepEqual(warnings, [], "process warnings (TimeoutOverflowWarning?)");
+        assert.equal(timers(), timersBefore, "timers left after close()");
+      } finally {
+        process.off("warning", onWarning);
+        await app.close();
+      }
+    });
+  }
 
   it("closes the app when options.context ends, and request contexts see its values", async () => {
     const user = createKey<string>("user");

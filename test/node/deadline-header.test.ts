@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import http from "node:http";
+import { Session } from "node:inspector/promises";
 import { describe, it } from "node:test";
 import {
   formatConnectTimeout,
@@ -6,9 +8,40 @@ import {
   headerBudget,
 } from "../../src/fetch/deadline-header.js";
 import { background, cause, DeadlineExceeded, sleep, withTimeout } from "../../src/index.js";
-import { fetchWithContext, RequestTimeoutError, serve } from "../../src/node/index.js";
-import { until } from "../helpers.js";
+import { DeadlineQueue } from "../../src/fetch/request-context.js";
+import {
+  fetchWithContext,
+  requestContext,
+  RequestTimeoutError,
+  serve,
+} from "../../src/node/index.js";
+import { loopback, until } from "../helpers.js";
 import { get, startAbandoned } from "./helpers.js";
+
+/** liveQueues counts the DeadlineQueue objects on the heap, after a full collection (the inspector's queryObjects). */
+async function liveQueues(): Promise<number> {
+  const session = new Session();
+  session.connect();
+  try {
+    const global = globalThis as { taprootDeadlineQueue?: unknown };
+    global.taprootDeadlineQueue = DeadlineQueue;
+    const proto = await session.post("Runtime.evaluate", {
+      expression: "globalThis.taprootDeadlineQueue.prototype",
+    });
+    delete global.taprootDeadlineQueue;
+    const found = await session.post("Runtime.queryObjects", {
+      prototypeObjectId: proto.result.objectId!,
+    });
+    const length = await session.post("Runtime.callFunctionOn", {
+      objectId: found.objects.objectId!,
+      functionDeclaration: "function () { return this.length; }",
+      returnByValue: true,
+    });
+    return length.result.value as number;
+  } finally {
+    session.disconnect();
+  }
+}
 
 describe("deadline headers", () => {
   it("reads connect-timeout-ms and grpc-timeout, smallest first", () => {
@@ -135,6 +168,42 @@ describe("deadline headers", () => {
       assert.ok(clamped!.budget <= 200 && clamped!.budget > 100, `clamped ${clamped!.budget}`);
     } finally {
       await app.shutdown();
+    }
+  });
+
+  it("keeps no queue for header budgets that a parent's sooner deadline overrides", async () => {
+    const [parent, cancel] = withTimeout(background(), 60_000);
+    const want = parent.deadline()!.getTime();
+    const deadlines: number[] = [];
+    // requestContext, not serve(): serve's requests keep the parent's values, not its deadline.
+    const server = http.createServer((req, res) => {
+      deadlines.push(requestContext(req, res, { context: parent }).deadline()!.getTime());
+      res.end();
+    });
+    const { port, close } = await loopback(server);
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const before = await liveQueues();
+      // Every budget a different one, each longer than the parent's minute.
+      for (let i = 0; i < 100; i++) {
+        const headers =
+          i % 2 === 0
+            ? { "connect-timeout-ms": String(100_000 + i) }
+            : { "grpc-timeout": `${100 + i}S` };
+        assert.equal((await get(port, "/", { agent, headers })).status, 200);
+      }
+      const after = await liveQueues();
+      assert.ok(
+        after - before < 5,
+        `${after - before} deadline queues left by 100 budgets, want 0`,
+      );
+      for (const [i, d] of deadlines.entries()) {
+        assert.equal(d, want, `request ${i}: deadline ${d}, want the parent's ${want}`);
+      }
+    } finally {
+      agent.destroy();
+      await close();
+      cancel();
     }
   });
 

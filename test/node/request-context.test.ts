@@ -15,6 +15,7 @@ import {
   ClientDisconnectedError,
   RequestTimeoutError,
   contextMiddleware,
+  fetchHandler,
   requestContext,
   serve,
 } from "../../src/node/index.js";
@@ -223,6 +224,36 @@ describe("requestContext", () => {
     assert.throws(() => requestContext(req, res, { deadlineHeaders: "no" as never }), {
       message: /options.deadlineHeaders must be true or false, got "no" \(string\)/,
     });
+  });
+
+  it("names itself in an error about its parent, after another function took equal options", async () => {
+    // A user's context whose deadline() breaks its contract: found per request, so after the options were resolved.
+    const broken = {
+      done: () => new Promise<void>(() => {}),
+      err: () => null,
+      value: () => undefined,
+      deadline: () => "soon",
+    } as unknown as Context;
+    const options = { context: broken };
+    fetchHandler(() => new Response("ok"), options);
+    const thrown: string[] = [];
+    const server = http.createServer((req, res) => {
+      try {
+        requestContext(req, res, { context: broken }); // equal options, another function
+      } catch (err) {
+        thrown.push((err as Error).message);
+      }
+      res.end();
+    });
+    const { port, close } = await loopback(server);
+    try {
+      assert.equal((await get(port, "/")).status, 200);
+      assert.equal(thrown.length, 1, "requestContext did not throw");
+      assert.match(thrown[0]!, /^requestContext\(req, res\): /, `message: ${thrown[0]}`);
+      assert.match(thrown[0]!, /parent\.deadline\(\) returned "soon"/);
+    } finally {
+      await close();
+    }
   });
 
   it("HTTP/2: a reset stream cancels the context, a finished one is only released", async () => {
