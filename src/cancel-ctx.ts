@@ -153,7 +153,8 @@ export function frozen(lead: string, error: unknown): unknown {
 }
 
 /**
- * cancelTree marks root and every live descendant done with error and cause.
+ * cancelTree marks root and every live descendant done with error and cause
+ * (a root that is a listener, not a context, is told instead).
  * Two phases: first every error is set, timers and outside listeners
  * released, done() promises resolved (none of which runs user code
  * synchronously); then the signals that exist are aborted, so that any abort
@@ -164,7 +165,7 @@ export function frozen(lead: string, error: unknown): unknown {
  * marked: the walk goes on past it and reports it once everything else is
  * done.
  */
-export function cancelTree(root: CancelCtx, error: Error, cause: unknown): void {
+export function cancelTree(root: ChildNode, error: Error, cause: unknown): void {
   let controllers: AbortController[] | null = null;
   let resume: ChildNode[] | null = null;
   let frozenCount = 0;
@@ -221,7 +222,9 @@ export function cancelTree(root: CancelCtx, error: Error, cause: unknown): void 
   }
   if (controllers !== null) for (const c of controllers) c.abort(error);
   if (frozenCount > 0) {
-    if (root._error === null) throw frozen("cancel(): the context is frozen", new TypeError());
+    if ((root as CancelCtx)._error === null) {
+      throw frozen("cancel(): the context is frozen", new TypeError());
+    }
     throw frozen(
       `cancel(): ${frozenCount} frozen context(s) under this one stay live`,
       new TypeError(),
@@ -229,16 +232,26 @@ export function cancelTree(root: CancelCtx, error: Error, cause: unknown): void 
   }
 }
 
-/** fire tells a child that its owner is done, whatever kind of child it is. */
-export function fire(child: ChildNode, error: Error, cause: unknown): void {
-  if (child instanceof CancelCtx) cancelTree(child, error, cause);
-  else {
-    child._owner = null;
-    (child as Listener)._fire(error, cause);
-  }
-}
+/**
+ * fire tells a child that its owner is done, whatever kind of child it is:
+ * it is cancelTree, whose walk tells a listener (an afterFunc, a signal
+ * follower) as it tells a context. The child must be in no list.
+ */
+export { cancelTree as fire };
 
-/** fireAll empties owner's list, then tells each child that was in it. */
+/**
+ * fireAll empties owner's list, then tells each child that was in it. It
+ * runs where no caller could take an error (an outside signal's "abort"
+ * listener, a user's done() callback), so a child that cannot be told, one
+ * the user froze, is skipped and its siblings still end; the frozen context
+ * stays live, and refuses every use with a TypeError.
+ */
 export function fireAll(owner: Owner, error: Error, cause: unknown): void {
-  for (const c of detachAll(owner)) fire(c, error, cause);
+  for (const c of detachAll(owner)) {
+    try {
+      cancelTree(c, error, cause);
+    } catch {
+      // A frozen child (or one under it): the rest go on, and it stays live.
+    }
+  }
 }

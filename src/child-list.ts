@@ -58,8 +58,13 @@ export function detachAll(owner: Owner): ChildNode[] {
   const children: ChildNode[] = [];
   for (let c = owner._head; c !== null;) {
     const next: ChildNode | null = c._next;
-    c._prev = c._next = null;
-    c._owner = null;
+    try {
+      c._prev = c._next = null;
+      c._owner = null;
+    } catch {
+      // A child the user froze keeps its links; firing it skips it (see cancelTree), and the walk
+      // may follow its stale _next to a sibling early: one this same list fires anyway.
+    }
     children.push(c);
     c = next;
   }

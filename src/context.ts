@@ -1,5 +1,5 @@
 import type { Key } from "./key.js";
-import { describeValue } from "./validate.js";
+import { describeValue, timeOf } from "./validate.js";
 
 /**
  * Context carries a cancellation signal, a deadline and request-scoped values
@@ -28,8 +28,10 @@ import { describeValue } from "./validate.js";
  * Never `Object.freeze` a cancelable context: it records its children and
  * its cancellation in itself. taproot refuses a frozen one with a
  * `TypeError` wherever it meets it (as a parent, `signal`, `done()`, its
- * cancel function). Value contexts, `background()` and `withoutCancel()`
- * hold nothing that changes, and work frozen.
+ * cancel function). One frozen among the children of a canceled context,
+ * the followers of a signal or the children of a user's context stays live,
+ * but never stops the others from ending. Value contexts, `background()`
+ * and `withoutCancel()` hold nothing that changes, and work frozen.
  *
  * @example
  * ```ts
@@ -186,9 +188,7 @@ export function deadlineOf(fn: string, parent: Context): number | undefined {
 function userDeadline(fn: string, parent: Context): number | undefined {
   const d: unknown = parent.deadline();
   if (d === undefined) return undefined;
-  // Duck-typed, so that a Date from another realm (an iframe, a vm context) passes.
-  const getTime = (d as { getTime?: unknown } | null)?.getTime;
-  const ms: unknown = typeof getTime === "function" ? getTime.call(d) : undefined;
+  const ms = timeOf(d);
   if (typeof ms !== "number" || ms !== ms) {
     throw new TypeError(
       `${fn}: parent.deadline() returned ${ms !== ms ? "an invalid Date" : describeValue(d)}; a Context's deadline() must return a valid Date, or undefined when there is none`,

@@ -43,9 +43,7 @@ export class TimerCtx extends CancelCtx {
 
   override _label(): string {
     const deadline = this._deadline as number;
-    // Dates end at ±8.64e15 ms: a deadline beyond still works, and prints as the last date.
-    const when = new Date(Math.max(-8.64e15, Math.min(deadline, 8.64e15))).toISOString();
-    return `.WithDeadline(${when} [${formatDuration(deadline - Date.now())}])`;
+    return `.WithDeadline(${new Date(deadline).toISOString()} [${formatDuration(deadline - Date.now())}])`;
   }
 
   override _release(): void {
@@ -101,7 +99,10 @@ function deadlineCtx(
   // No deadline at all, or the parent's is already sooner: a plain cancelable child, as in Go.
   if (ms === Infinity || (current !== undefined && current < ms))
     return cancelable(fn, new CancelCtx(parent, current), parent);
-  const c = new TimerCtx(parent, ms);
+  // Dates end at ±8.64e15 ms: a deadline beyond is kept at the last (or first) date, so that
+  // deadline() is always a valid Date. Nothing waits that long (the last date is 273,790 years
+  // away), and a deadline before the first is as past as any.
+  const c = new TimerCtx(parent, Math.max(-8.64e15, Math.min(ms, 8.64e15)));
   const r = cancelable(fn, c, parent);
   if (c._error === null) arm(c, why);
   return r;
@@ -113,7 +114,10 @@ function deadlineCtx(
  * function is called, or when the parent is done, whichever comes first. It
  * never extends the parent's deadline: if the parent's is sooner, the child
  * reports the parent's. `Infinity` means no deadline; a time already past
- * makes a context that is born done.
+ * makes a context that is born done. `d` may be a Date from another realm
+ * (an iframe, a `vm` context). A deadline beyond the range of Date
+ * (±8.64e15 ms) is kept at its last (or first) date, so `deadline()` is
+ * always a valid Date.
  *
  * Call cancel as soon as the work is done: it releases the timer and the
  * parent's reference. The timer never keeps Node's process alive by itself.
@@ -153,7 +157,8 @@ export function withDeadlineCause(
 /**
  * withTimeout returns `withDeadline(parent, Date.now() + ms)`: a child that
  * is done with `DeadlineExceeded` after `ms` milliseconds. `Infinity` means
- * no deadline; zero or less makes a context that is born done.
+ * no deadline; zero or less (`-Infinity` too) makes a context that is born
+ * done.
  *
  * Call cancel as soon as the work is done: it releases the timer and the
  * parent's reference.

@@ -8,11 +8,18 @@ import { link, unlink } from "./child-list.js";
 import { Canceled, DeadlineExceeded } from "./errors.js";
 import { checkContext, describeValue } from "./validate.js";
 
-/** errFor maps an abort reason to the context error it stands for. */
+/**
+ * errFor maps an abort reason to the context error it stands for. A reason
+ * whose name cannot be read (a revoked Proxy throws) names no timeout: it
+ * stands for Canceled, and the followers still end.
+ */
 function errFor(reason: unknown): Error {
-  return (reason as { name?: unknown } | null)?.name === "TimeoutError"
-    ? DeadlineExceeded
-    : Canceled;
+  try {
+    if ((reason as { name?: unknown } | null)?.name === "TimeoutError") return DeadlineExceeded;
+  } catch {
+    // Not read, so no timeout: Canceled, below.
+  }
+  return Canceled;
 }
 
 /**
@@ -138,7 +145,8 @@ function follow(c: SignalCtx, signal: AbortSignal): void {
  * withSignal returns a child of `parent` that is also canceled when `signal`
  * aborts: `cause(ctx)` is then `signal.reason`, and `ctx.err()` is
  * `DeadlineExceeded` if the reason's name is `"TimeoutError"`, else
- * `Canceled`. Use it to bring an `AbortSignal` from elsewhere (a Fetch API
+ * `Canceled` (also when the reason cannot be read, as a revoked Proxy's).
+ * Use it to bring an `AbortSignal` from elsewhere (a Fetch API
  * `Request`, a UI button) into a context tree.
  *
  * Call cancel as soon as the work is done: it lets go of `signal`, which

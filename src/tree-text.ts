@@ -1,6 +1,6 @@
 import { formatDuration } from "./format.js";
 import type { ContextNode, TreeOptions } from "./tree.js";
-import { checkTreeRoot, snapshotTree } from "./tree.js";
+import { snapshot } from "./tree.js";
 import type { Context } from "./context.js";
 
 /**
@@ -20,8 +20,7 @@ import type { Context } from "./context.js";
  * ```
  */
 export function inspectTree(ctx: Context, options?: TreeOptions): string {
-  checkTreeRoot("inspectTree(ctx)", ctx);
-  return renderTree(snapshotTree(ctx, options));
+  return renderTree(snapshot("inspectTree(ctx, options)", ctx, options));
 }
 
 /**
@@ -35,15 +34,29 @@ export function inspectTree(ctx: Context, options?: TreeOptions): string {
  */
 export function renderTree(root: ContextNode): string {
   const lines: string[] = [];
-  const walk = (n: ContextNode, head: string, tail: string): void => {
+  // A stack of its own, not recursion: a chain of contexts can be deeper than
+  // the call stack. Each entry is a node still to print, with the prefix of
+  // its line (head) and of its children's (tail), or a line already made
+  // (the "… more" that follows a node's children).
+  const stack: ([ContextNode, string, string] | string)[] = [[root, "", ""]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    if (typeof top === "string") {
+      lines.push(top);
+      continue;
+    }
+    const [n, head, tail] = top;
     lines.push(`${head}${n.label}  ${describeNode(n)}`);
-    n.children.forEach((c, i) => {
+    if (n.omitted > 0) stack.push(`${tail}└── … ${n.omitted} more`);
+    // Pushed last to first, so that the first child is printed first.
+    for (let i = n.children.length - 1; i >= 0; i--) {
       const last = i === n.children.length - 1 && n.omitted === 0;
-      walk(c, tail + (last ? "└── " : "├── "), tail + (last ? "    " : "│   "));
-    });
-    if (n.omitted > 0) lines.push(`${tail}└── … ${n.omitted} more`);
-  };
-  walk(root, "", "");
+      stack.push([
+        n.children[i]!,
+        tail + (last ? "└── " : "├── "),
+        tail + (last ? "    " : "│   "),
+      ]);
+    }
+  }
   return lines.join("\n");
 }
 

@@ -24,7 +24,7 @@ import {
 import type { ContextKind } from "./introspect.js";
 
 export { printValue };
-import { describeValue, isContext } from "./validate.js";
+import { checkOptions, describeValue, isContext } from "./validate.js";
 
 /**
  * Birth is what a watcher of the debug hooks learned of a context's
@@ -114,9 +114,9 @@ export interface ContextNode {
  * ```
  */
 export interface TreeOptions {
-  /** At most this many nodes in total (default 1,000); the rest are counted in `omitted`. */
+  /** At most this many nodes in total, a whole number of at least 1 or `Infinity` (default 1,000); the rest are counted in `omitted`. */
   maxNodes?: number;
-  /** At most this many levels below the root (default 32). */
+  /** At most this many levels below the root, a whole number of at least 0 or `Infinity` (default 32). */
   maxDepth?: number;
   /** The time to compute ages and remaining time against, in epoch ms (default `Date.now()`). */
   now?: number;
@@ -146,13 +146,32 @@ export interface TreeOptions {
  * ```
  */
 export function snapshotTree(ctx: Context, options?: TreeOptions): ContextNode {
-  checkTreeRoot("snapshotTree(ctx)", ctx);
-  const maxNodes = options?.maxNodes ?? 1_000;
-  const maxDepth = options?.maxDepth ?? 32;
+  return snapshot("snapshotTree(ctx, options)", ctx, options);
+}
+
+/**
+ * snapshot is snapshotTree, with `fn` naming the function the user called
+ * (snapshotTree or inspectTree) for the errors.
+ */
+export function snapshot(fn: string, ctx: Context, options: TreeOptions | undefined): ContextNode {
+  checkTreeRoot(fn, ctx);
+  checkOptions(fn, options);
+  const maxNodes = checkLimit(fn, "maxNodes", options?.maxNodes ?? 1_000, 1);
+  const maxDepth = checkLimit(fn, "maxDepth", options?.maxDepth ?? 32, 0);
   const now = options?.now ?? Date.now();
+  if (typeof now !== "number" || !Number.isFinite(now)) {
+    throw new TypeError(
+      `${fn}: options.now must be a time in epoch milliseconds, got ${describeValue(now)}; leave it out for Date.now()`,
+    );
+  }
+  const annotate = options?.annotate;
+  if (annotate !== undefined && typeof annotate !== "function") {
+    throw new TypeError(
+      `${fn}: options.annotate must be a function (ctx) => ({ note, since }) | undefined, got ${describeValue(annotate)}`,
+    );
+  }
   let budget = maxNodes - 1;
   const name = safeString(ctx);
-  const annotate = options?.annotate;
   const root = nodeOf(ctx, name, name, now, annotate);
   // Breadth first, so that a limit cuts the deepest levels, not a whole branch.
   const queue: [ContextNode, Context, number][] = [[root, ctx, 0]];
@@ -167,13 +186,31 @@ export function snapshotTree(ctx: Context, options?: TreeOptions): ContextNode {
         break;
       }
       budget--;
-      const kname = safeString(k);
-      const child = nodeOf(k, kname, relativeLabel(k, c) ?? kname, now, annotate);
+      // The parent's name and the labels below it are the child's toString(), without
+      // walking the whole chain again for each node (quadratic on a deep chain).
+      const label = relativeLabel(k, c);
+      const kname = label === null ? safeString(k) : node.name + label;
+      const child = nodeOf(k, kname, label ?? kname, now, annotate);
       node.children.push(child);
       queue.push([child, k, depth + 1]);
     }
   }
   return root;
+}
+
+/**
+ * checkLimit returns a limit of snapshotTree's options, or throws a
+ * TypeError naming `fn`: a whole number of at least `least`, or Infinity.
+ * NaN or a string would otherwise compare false everywhere and silently
+ * mean no limit at all.
+ */
+function checkLimit(fn: string, name: string, limit: unknown, least: number): number {
+  if (limit === Infinity || (Number.isInteger(limit) && (limit as number) >= least)) {
+    return limit as number;
+  }
+  throw new TypeError(
+    `${fn}: options.${name} must be a whole number of at least ${least}, or Infinity for no limit, got ${describeValue(limit)}`,
+  );
 }
 
 function nodeOf(

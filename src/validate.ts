@@ -56,12 +56,22 @@ export function checkNumber(fn: string, n: unknown, param: string): asserts n is
   }
 }
 
+/**
+ * timeOf returns `d.getTime()` if d has a getTime method, else undefined.
+ * Duck-typed, so that a Date from another realm (an iframe, a vm context),
+ * which fails instanceof, passes.
+ */
+export function timeOf(d: unknown): unknown {
+  const getTime = (d as { getTime?: unknown } | null | undefined)?.getTime;
+  return typeof getTime === "function" ? getTime.call(d) : undefined;
+}
+
 /** toEpochMs turns a deadline (Date or epoch ms) into epoch ms, or throws a TypeError naming `fn`. */
 export function toEpochMs(fn: string, d: unknown): number {
-  const t = d instanceof Date ? d.getTime() : d;
+  const t = typeof d === "number" ? d : timeOf(d);
   if (typeof t !== "number" || t !== t) {
     throw new TypeError(
-      `${fn}: d must be a valid Date or epoch milliseconds, got ${d instanceof Date ? "an invalid Date" : describeValue(d)}`,
+      `${fn}: d must be a valid Date or epoch milliseconds, got ${t !== t && d === d ? "an invalid Date" : describeValue(d)}`,
     );
   }
   return t;

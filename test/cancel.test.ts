@@ -570,6 +570,66 @@ describe("a frozen context", () => {
     assert.equal(value.signal.aborted, true);
   });
 
+  test("following a signal: the other followers are still canceled when it aborts", () => {
+    const ac = new AbortController();
+    const [before, cancelBefore] = context.withSignal(bg, ac.signal);
+    const [stuck, cancelStuck] = context.withSignal(bg, ac.signal);
+    const [grandchild] = context.withCancel(stuck);
+    const [after, cancelAfter] = context.withSignal(bg, ac.signal);
+    Object.freeze(stuck);
+    const reason = new Error("stop");
+    ac.abort(reason);
+    for (const [n, c] of [
+      ["before", before],
+      ["grandchild", grandchild],
+      ["after", after],
+    ] as const) {
+      assert.equal(c.err(), context.Canceled, `${n}.err() = ${name(c.err())}, want Canceled`);
+      assert.equal(context.cause(c), reason, `cause(${n}) is not the signal's reason`);
+    }
+    assert.equal(stuck.err(), null);
+    cancelBefore();
+    cancelAfter();
+    assert.throws(cancelStuck, frozenError(/^cancel\(\): the context is frozen/));
+  });
+
+  test("under a user's context: its siblings are still canceled, and nothing is left unhandled", async () => {
+    let settle!: () => void;
+    const done = new Promise<void>((r) => (settle = r));
+    let err: Error | null = null;
+    const user: Context = {
+      deadline: () => undefined,
+      done: () => done,
+      err: () => err,
+      value: () => undefined,
+      signal: new AbortController().signal,
+    };
+    const [before] = context.withCancel(user);
+    const [stuck] = context.withCancel(user);
+    const [grandchild] = context.withCancel(stuck);
+    const [after] = context.withCancel(user);
+    Object.freeze(stuck);
+    const unhandled: unknown[] = [];
+    const onRejection = (e: unknown): void => void unhandled.push(e);
+    process.on("unhandledRejection", onRejection);
+    try {
+      err = context.Canceled;
+      settle();
+      await flush();
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off("unhandledRejection", onRejection);
+    }
+    assert.deepEqual(unhandled, [], "unhandled rejections after the user's context was done");
+    for (const [n, c] of [
+      ["before", before],
+      ["grandchild", grandchild],
+      ["after", after],
+    ] as const)
+      assert.equal(c.err(), context.Canceled, `${n}.err() = ${name(c.err())}, want Canceled`);
+    assert.equal(stuck.err(), null);
+  });
+
   test("under a parent that is canceled: the rest is canceled, then cancel() says which could not be", () => {
     const [parent, cancel] = context.withCancel(bg);
     const [before] = context.withCancel(parent);

@@ -3,6 +3,7 @@ import { createHook } from "node:async_hooks";
 import { execFile } from "node:child_process";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import vm from "node:vm";
 
 import * as context from "../src/index.js";
 import type { Context } from "../src/index.js";
@@ -102,6 +103,94 @@ describe("withDeadline", () => {
       past,
       `deadline() = ${String(ctx.deadline())}, want ${new Date(past).toISOString()}`,
     );
+  });
+
+  test("accepts a Date from another realm (an iframe, a vm context)", () => {
+    const d = Date.now() + HOUR;
+    const foreign = vm.runInNewContext(`new Date(${d})`) as Date;
+    assert.equal(
+      foreign instanceof Date,
+      false,
+      "the vm's Date passed instanceof: not a foreign realm",
+    );
+    const [ctx, cancel] = context.withDeadline(bg, foreign);
+    assert.equal(
+      ctx.deadline()?.getTime(),
+      d,
+      `deadline() = ${String(ctx.deadline())}, want ${new Date(d).toISOString()}`,
+    );
+    cancel();
+    assert.throws(() => context.withDeadline(bg, vm.runInNewContext("new Date(NaN)") as Date), {
+      name: "TypeError",
+      message:
+        /^withDeadline\(parent, d\): d must be a valid Date or epoch milliseconds, got an invalid Date$/,
+    });
+    assert.throws(() => context.withDeadline(bg, NaN), {
+      name: "TypeError",
+      message:
+        /^withDeadline\(parent, d\): d must be a valid Date or epoch milliseconds, got NaN \(number\)$/,
+    });
+  });
+
+  test("a deadline beyond the range of Date reports the last Date there is, and never fires", async () => {
+    const last = 8.64e15;
+    const made: [string, Context, () => void][] = [
+      ["withTimeout(bg, 1e16)", ...context.withTimeout(bg, 1e16)],
+      ["withTimeout(bg, Number.MAX_VALUE)", ...context.withTimeout(bg, Number.MAX_VALUE)],
+      ["withDeadline(bg, Number.MAX_VALUE)", ...context.withDeadline(bg, Number.MAX_VALUE)],
+      [
+        "withDeadlineCause(bg, 1e300, cause)",
+        ...context.withDeadlineCause(bg, 1e300, new Error("late")),
+      ],
+    ];
+    for (const [call, ctx] of made) {
+      assert.equal(
+        ctx.deadline()?.getTime(),
+        last,
+        `${call}.deadline() = ${String(ctx.deadline())}, want the last Date`,
+      );
+      assert.match(
+        String(ctx),
+        /^context\.Background\.WithDeadline\(\+275760-09-13T00:00:00\.000Z \[/,
+      );
+      // A user's wrapper that forwards deadline() is a valid parent.
+      const wrapper: Context = {
+        deadline: () => ctx.deadline(),
+        done: () => ctx.done(),
+        err: () => ctx.err(),
+        value: (k: unknown) => ctx.value(k),
+        signal: ctx.signal,
+      };
+      const [child, cancelChild] = context.withCancel(wrapper);
+      assert.equal(child.deadline()?.getTime(), last);
+      cancelChild();
+    }
+    await flush();
+    for (const [call, ctx, cancel] of made) {
+      assert.equal(ctx.err(), null, `${call}.err() = ${name(ctx.err())}, want null`);
+      cancel();
+    }
+  });
+
+  test("a deadline before the first Date is past: born done, reporting the first Date", () => {
+    const [ctx, cancel] = context.withTimeout(bg, -Infinity);
+    assert.equal(
+      ctx.err(),
+      context.DeadlineExceeded,
+      `err() = ${name(ctx.err())}, want DeadlineExceeded`,
+    );
+    assert.equal(
+      ctx.deadline()?.getTime(),
+      -8.64e15,
+      `deadline() = ${String(ctx.deadline())}, want the first Date`,
+    );
+    assert.match(
+      String(ctx),
+      /^context\.Background\.WithDeadline\(-271821-04-20T00:00:00\.000Z \[/,
+    );
+    cancel();
+    const [d] = context.withDeadline(bg, -Number.MAX_VALUE);
+    assert.equal(d.deadline()?.getTime(), -8.64e15);
   });
 
   test("Infinity means no deadline: it behaves like withCancel", () => {

@@ -254,6 +254,32 @@ describe("withSignal", () => {
     cancel();
   });
 
+  test("a reason that throws when read (a revoked Proxy) still ends every follower, with Canceled", () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const ac = new AbortController();
+    const [a, cancelA] = context.withSignal(bg, ac.signal);
+    const [b, cancelB] = context.withSignal(bg, ac.signal);
+    ac.abort(proxy);
+    for (const [n, c] of [
+      ["a", a],
+      ["b", b],
+    ] as const) {
+      assert.equal(c.err(), context.Canceled, `${n}.err() = ${String(c.err())}, want Canceled`);
+      assert.equal(context.cause(c), proxy, `cause(${n}) is not the signal's reason`);
+    }
+    cancelA();
+    cancelB();
+    assert.equal(
+      getEventListeners(ac.signal, "abort").length,
+      0,
+      "a listener is left on the signal",
+    );
+    const [born, cancelBorn] = context.withSignal(bg, AbortSignal.abort(proxy));
+    assert.equal(born.err(), context.Canceled, `born.err() = ${String(born.err())}, want Canceled`);
+    cancelBorn();
+  });
+
   test("an already aborted signal makes a context born done", () => {
     const reason = { why: "early" };
     const [ctx, cancel] = context.withSignal(bg, AbortSignal.abort(reason));

@@ -1,4 +1,5 @@
 import type { Context } from "../context.js";
+import { deadlineOf } from "../context.js";
 import { DeadlineExceeded } from "../errors.js";
 import { withSignal } from "../signal.js";
 import {
@@ -64,18 +65,21 @@ export async function fetchWithContext(
       `${FN}: init.fetch must be a fetch function, got ${describeValue(fetchImpl)}; omit it to use the global fetch`,
     );
   }
-  if (init?.signal != null && typeof (init.signal as Partial<AbortSignal>).aborted !== "boolean") {
-    throw new TypeError(
-      `${FN}: init.signal must be an AbortSignal, got ${describeValue(init.signal)}`,
-    );
+  const signal = init?.signal as Partial<AbortSignal> | null | undefined;
+  if (
+    signal != null &&
+    (typeof signal.aborted !== "boolean" || typeof signal.addEventListener !== "function")
+  ) {
+    throw new TypeError(`${FN}: init.signal must be an AbortSignal, got ${describeValue(signal)}`);
   }
   const before = ctx.err();
   if (before !== null) throw before;
   const request: RequestInit = rest;
 
-  const deadline = propagateDeadline === false ? undefined : ctx.deadline();
+  // Read as the core reads a parent's: one of ours directly, a user's deadline() only if it is a valid Date.
+  const deadline = propagateDeadline === false ? undefined : deadlineOf(FN, ctx);
   if (deadline !== undefined) {
-    const left = deadline.getTime() - Date.now();
+    const left = deadline - Date.now();
     // Less than a whole millisecond cannot be expressed; the callee would
     // read 0 and fail at once, so fail here without a round trip.
     if (left < 1) throw DeadlineExceeded;

@@ -59,7 +59,9 @@ export function traceContext(ctx: Context): OtelContext {
 
 /**
  * withSpan returns a child of `ctx` whose trace context is its own with
- * `span` as the active span.
+ * `span` as the active span. `span` must be an OpenTelemetry `Span` (from
+ * `tracer.startSpan`, or `trace.wrapSpanContext`); anything else is a
+ * `TypeError` naming withSpan.
  *
  * @example
  * ```ts
@@ -72,7 +74,13 @@ export function traceContext(ctx: Context): OtelContext {
  * ```
  */
 export function withSpan(ctx: Context, span: Span): Context {
-  checkContext("withSpan(ctx, span)", "ctx", ctx);
+  const fn = "withSpan(ctx, span)";
+  checkContext(fn, "ctx", ctx);
+  if (typeof (span as Partial<Span> | null | undefined)?.spanContext !== "function") {
+    throw new TypeError(
+      `${fn}: span must be an OpenTelemetry Span (from tracer.startSpan()), got ${describeValue(span)}`,
+    );
+  }
   return withValue(ctx, traceKey, trace.setSpan(ctx.value(traceKey) ?? otelContext.active(), span));
 }
 

@@ -1,4 +1,6 @@
 import type { Context } from "../context.js";
+import { CancelCtx } from "../cancel-ctx.js";
+import { Canceled } from "../errors.js";
 import { formatDuration } from "../format.js";
 import { kindOf } from "../introspect.js";
 import type { ContextKind } from "../introspect.js";
@@ -6,6 +8,7 @@ import { collectGarbage } from "./gc.js";
 import { watch } from "./hooks.js";
 import type { Birth } from "./hooks.js";
 import { describeNode, snapshotTree } from "./tree.js";
+import { checkOptions, describeValue } from "../validate.js";
 
 /**
  * Leak is a context that a {@link LeakTracker} saw created and that is still
@@ -78,8 +81,9 @@ export interface LeakTracker extends Disposable {
    * recorded is done or garbage; else, after waiting up to `grace` ms for
    * them to finish, it rejects with a {@link LeakError} listing each one with
    * its `toString()`, age and creation stack. Once reported, each leaked
-   * context is canceled (with the LeakError as its cause), so the tickers,
-   * sleeps and timers it kept going stop and the test process can exit.
+   * context is canceled (with the LeakError as its cause, whatever function
+   * made it: `cause(leaked) === error`), so the tickers, sleeps and timers it
+   * kept going stop and the test process can exit.
    */
   assertNoLeaks(): Promise<void>;
 }
@@ -135,24 +139,36 @@ interface Record {
  * ```
  */
 export function trackContexts(options?: TrackOptions): LeakTracker {
+  return track("trackContexts(options)", options);
+}
+
+/** track is trackContexts, with `fn` naming the function the user called for the errors. */
+function track(fn: string, options: TrackOptions | undefined): LeakTracker {
+  checkOptions(fn, options);
   const grace = options?.grace ?? 200;
   if (typeof grace !== "number" || !(grace >= 0)) {
     throw new TypeError(
-      `trackContexts(options): options.grace must be a number of milliseconds, zero or more, got ${String(grace)}`,
+      `${fn}: options.grace must be a number of milliseconds, zero or more, got ${describeValue(grace)}`,
     );
   }
   const ignore = options?.ignore;
+  if (ignore !== undefined && typeof ignore !== "function") {
+    throw new TypeError(
+      `${fn}: options.ignore must be a function (ctx) => boolean, got ${describeValue(ignore)}; leave it out to report every leak`,
+    );
+  }
   const records: Record[] = [];
   // Each tracked context's cancel function, to stop what leaked once it is reported. A WeakMap
   // entry lives only as long as its key, so holding the cancel (which reaches the context)
-  // here never keeps a context alive: garbage is still told apart from leaks.
-  const cancels = new WeakMap<Context, (cause?: unknown) => void>();
+  // here never keeps a context alive: garbage is still told apart from leaks. Set by the
+  // created hook; each entry goes with its context.
+  const cancels = new WeakMap<Context, (...args: never[]) => void>();
   let unwatch: (() => void) | null = watch({
     stacks: true,
     childLimit: Infinity,
     created(ctx, cancel, birth) {
       records.push({ ref: new WeakRef(ctx), birth });
-      cancels.set(ctx, cancel as (cause?: unknown) => void);
+      cancels.set(ctx, cancel);
     },
   });
   const stop = (): void => {
@@ -202,7 +218,7 @@ export function trackContexts(options?: TrackOptions): LeakTracker {
       if (found.length > 0) {
         const error = new LeakError(report("assertNoLeaks()", found, records.length), found);
         // Reported, then stopped: a leaked ticker or timer must not keep the test runner alive.
-        for (const leak of found) cancels.get(leak.context)?.(error);
+        for (const leak of found) stopLeak(leak.context, cancels.get(leak.context), error);
         throw error;
       }
     },
@@ -215,9 +231,11 @@ export function trackContexts(options?: TrackOptions): LeakTracker {
  * (waiting up to `grace` ms, default 200, for stragglers). Otherwise it
  * rejects with a {@link LeakError} whose message lists each live context with
  * its `toString()`, age and creation stack trace, and then cancels each of
- * them (the LeakError is the cause), so a leaked ticker or timer does not keep
- * the test runner from finishing. If `fn` itself throws, that error is
- * rethrown unchanged. It is a plain async function: use it in
+ * them (the LeakError is the cause, whatever function made it), so a leaked
+ * ticker or timer does not keep the test runner from finishing. If `fn`
+ * itself throws, that error is rethrown unchanged. Options that are not an
+ * object, a bad `grace` or an `ignore` that is not a function are a
+ * `TypeError` naming checkLeaks. It is a plain async function: use it in
  * node:test, Vitest or Jest alike.
  *
  * @example
@@ -240,7 +258,7 @@ export async function checkLeaks<T>(
       `checkLeaks(fn, options): fn must be a function, got ${fn === null ? "null" : typeof fn}; pass the test body, e.g. checkLeaks(async () => { ... })`,
     );
   }
-  const tracker = trackContexts(options);
+  const tracker = track("checkLeaks(fn, options)", options);
   let result: T;
   try {
     result = await fn();
@@ -258,6 +276,25 @@ export async function checkLeaks<T>(
     throw err;
   }
   return result;
+}
+
+/**
+ * stopLeak cancels a leaked context with the LeakError as its cause. Most
+ * cancel functions ignore their argument (only withCancelCause's records
+ * one), so one of ours is canceled through the engine, as its own cancel
+ * would, but with that cause; any other goes through the cancel function.
+ */
+function stopLeak(
+  ctx: Context,
+  cancel: ((...args: never[]) => void) | undefined,
+  error: LeakError,
+): void {
+  try {
+    if (ctx instanceof CancelCtx) ctx._cancel(Canceled, error);
+    else (cancel as ((cause?: unknown) => void) | undefined)?.(error);
+  } catch {
+    // A context the user froze cannot be canceled; the report names it, and is what the test fails with.
+  }
 }
 
 function report(fn: string, leaks: Leak[], tracked: number): string {

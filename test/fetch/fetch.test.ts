@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { background, cause, withCancel, withTimeout } from "../../src/index.js";
+import { background, cause, withCancel, withDeadline, withTimeout } from "../../src/index.js";
 import { liveChildCount } from "../../src/introspect.js";
 import {
   ClientDisconnectedError,
@@ -163,6 +163,50 @@ describe("fetchWithContext with a Request's own signal", () => {
   });
 });
 
+describe("fetchWithContext's deadline header", () => {
+  const capture = (seen: (string | null)[]) =>
+    (async (_input: unknown, init?: RequestInit) => {
+      seen.push(new Headers(init?.headers).get("connect-timeout-ms"));
+      return new Response(null);
+    }) as typeof fetch;
+
+  it("sends a number for a deadline beyond the range of Date", async () => {
+    for (const [ctx, cancel] of [
+      withTimeout(background(), 1e16),
+      withDeadline(background(), Number.MAX_VALUE),
+    ]) {
+      const seen: (string | null)[] = [];
+      try {
+        await fetchWithContext(ctx, "http://127.0.0.1:1/", { fetch: capture(seen) });
+      } finally {
+        cancel();
+      }
+      assert.equal(
+        seen[0],
+        "9999999999",
+        `connect-timeout-ms = ${seen[0]}, want the largest it carries`,
+      );
+    }
+  });
+
+  it("refuses a user's context whose deadline() is an invalid Date, naming fetchWithContext", async () => {
+    const user = {
+      deadline: () => new Date(NaN),
+      done: () => null,
+      err: () => null,
+      value: () => undefined,
+      signal: new AbortController().signal,
+    };
+    const seen: (string | null)[] = [];
+    await assert.rejects(fetchWithContext(user, "http://127.0.0.1:1/", { fetch: capture(seen) }), {
+      name: "TypeError",
+      message:
+        /^fetchWithContext\(ctx, input, init\): parent\.deadline\(\) returned an invalid Date/,
+    });
+    assert.deepEqual(seen, [], "a request was sent with a NaN deadline");
+  });
+});
+
 describe("bad input", () => {
   it("fetchWithContext refuses a fetch that is no function and init that is no object", async () => {
     await assert.rejects(
@@ -180,6 +224,18 @@ describe("bad input", () => {
     await assert.rejects(
       fetchWithContext(background(), "http://127.0.0.1:1/", { signal: {} as never }),
       { name: "TypeError", message: /init.signal must be an AbortSignal, got an object/ },
+    );
+    // Only aborted, as a hand-made stand-in may have: still named by fetchWithContext, not withSignal.
+    await assert.rejects(
+      fetchWithContext(background(), "http://127.0.0.1:1/", {
+        signal: { aborted: false } as never,
+        fetch: async () => new Response(null),
+      }),
+      {
+        name: "TypeError",
+        message:
+          /^fetchWithContext\(ctx, input, init\): init.signal must be an AbortSignal, got an object/,
+      },
     );
   });
 

@@ -206,5 +206,11 @@ describe("trace contexts on taproot contexts", () => {
       () => extractTraceContext(background(), null as never),
       /extractTraceContext\(ctx, headers\): headers must be/,
     );
+    for (const bad of [undefined, null, {}, "span", 5]) {
+      assert.throws(() => withSpan(background(), bad as never), {
+        name: "TypeError",
+        message: /^withSpan\(ctx, span\): span must be an OpenTelemetry Span/,
+      });
+    }
   });
 });

@@ -90,6 +90,77 @@ describe("checkLeaks", () => {
     assert.equal(context.cause(held[0]!), err, "cause(leaked) is not the LeakError");
   });
 
+  test("cancels a leaked context of every kind with the LeakError as its cause", async () => {
+    const held: context.Context[] = [];
+    const err = await checkLeaks(
+      () => {
+        held.push(context.withCancel(bg)[0]);
+        held.push(context.withTimeout(bg, 60_000)[0]);
+        held.push(context.withDeadline(bg, Date.now() + 60_000)[0]);
+        held.push(context.withSignal(bg, new AbortController().signal)[0]);
+      },
+      { grace: 0 },
+    ).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(
+      err instanceof LeakError,
+      `checkLeaks rejected with ${String(err)}, want a LeakError`,
+    );
+    for (const ctx of held) {
+      assert.equal(
+        ctx.err(),
+        context.Canceled,
+        `${String(ctx)}.err() = ${String(ctx.err())}, want Canceled`,
+      );
+      assert.equal(
+        context.cause(ctx),
+        err,
+        `cause(${String(ctx)}) = ${String(context.cause(ctx))}, want the LeakError`,
+      );
+    }
+  });
+
+  test("rejects options that are not an object, naming checkLeaks", async () => {
+    for (const bad of [null, "x", 5]) {
+      await assert.rejects(
+        checkLeaks(async () => {}, bad as never),
+        {
+          name: "TypeError",
+          message: /^checkLeaks\(fn, options\): options must be an object, got /,
+        },
+      );
+    }
+    await assert.rejects(
+      checkLeaks(async () => {}, { grace: "100" as never }),
+      {
+        name: "TypeError",
+        message:
+          /^checkLeaks\(fn, options\): options\.grace must be a number of milliseconds, zero or more, got "100" \(string\)/,
+      },
+    );
+    assert.equal(hooks, null, "debug hooks left installed after a rejected checkLeaks");
+  });
+
+  test("rejects an ignore that is not a function before running the body", async () => {
+    let ran = false;
+    await assert.rejects(
+      checkLeaks(
+        () => {
+          ran = true;
+        },
+        { ignore: 5 as never },
+      ),
+      {
+        name: "TypeError",
+        message:
+          /^checkLeaks\(fn, options\): options\.ignore must be a function \(ctx\) => boolean, got 5 \(number\)/,
+      },
+    );
+    assert.equal(ran, false, "the body ran although the options were bad");
+  });
+
   test("a leaked ticker no longer keeps node --test from finishing", async () => {
     const fixture = fileURLToPath(new URL("./fixtures/leaked-ticker.ts", import.meta.url));
     // A runner of its own: without NODE_TEST_CONTEXT the child is not a subtest of this one.
@@ -246,6 +317,21 @@ describe("trackContexts", () => {
     await outer.assertNoLeaks();
     assert.equal(hooks, null);
     void parent;
+  });
+
+  test("rejects options that are not an object, and an ignore that is not a function", () => {
+    for (const bad of [null, "x", 5]) {
+      assert.throws(() => trackContexts(bad as never), {
+        name: "TypeError",
+        message:
+          /^trackContexts\(options\): options must be an object, got .*; leave it out for the defaults/,
+      });
+    }
+    assert.throws(() => trackContexts({ ignore: "ctx" as never }), {
+      name: "TypeError",
+      message: /^trackContexts\(options\): options\.ignore must be a function/,
+    });
+    assert.equal(hooks, null, "a rejected trackContexts left the debug hooks installed");
   });
 
   test("rejects a bad grace with a TypeError naming the option", () => {

@@ -3,6 +3,7 @@ import { before, describe, test } from "node:test";
 
 import * as context from "../../src/index.js";
 import { inspectTree, installGuard, snapshotTree, trackContexts } from "../../src/testing/index.js";
+import { renderTree } from "../../src/tree-text.js";
 
 const bg = context.background();
 
@@ -151,7 +152,7 @@ describe("inspectTree", () => {
         assert.throws(call, {
           name: "TypeError",
           message: new RegExp(
-            `^${fn}\\(ctx\\): ctx must be a Context, got ${shown}; pass the context whose subtree you want to see`,
+            `^${fn}\\(ctx, options\\): ctx must be a Context, got ${shown}; pass the context whose subtree you want to see`,
           ),
         });
       }
@@ -162,8 +163,91 @@ describe("inspectTree", () => {
     assert.throws(() => inspectTree(undefined as never), {
       name: "TypeError",
       message:
-        /^inspectTree\(ctx\): ctx is undefined; pass the context whose subtree you want to see/,
+        /^inspectTree\(ctx, options\): ctx is undefined; pass the context whose subtree you want to see/,
     });
+  });
+  test("renders a chain deeper than the call stack", () => {
+    const [root, cancelRoot] = context.withCancel(bg);
+    try {
+      let c: context.Context = root;
+      const depth = 5_000;
+      for (let i = 0; i < depth; i++) c = context.withCancel(c)[0];
+      // The tree is built here as data: a snapshot stops at maxDepth, and a real chain is slow to build.
+      let node = snapshotTree(c);
+      for (let i = 0; i < depth; i++) {
+        node = { ...node, label: ".WithCancel", childCount: 1, children: [node] };
+      }
+      const lines = renderTree(node).split("\n");
+      assert.equal(
+        lines.length,
+        depth + 1,
+        `renderTree printed ${lines.length} lines, want ${depth + 1}`,
+      );
+      assert.match(lines[2]!, /^ {4}└── \.WithCancel {2}withCancel · live · 1 child$/);
+    } finally {
+      cancelRoot();
+    }
+  });
+
+  test("renders children in order, with the omitted count after the last one", () => {
+    const [root, cancelRoot] = context.withCancel(bg);
+    try {
+      const [a] = context.withCancel(root);
+      context.withCancel(a);
+      context.withCancel(root);
+      context.withCancel(root);
+      // Newest child first, as the live list holds them; a (the oldest) has a child of its own.
+      const shape = (maxNodes: number): string[] =>
+        inspectTree(root, { maxNodes })
+          .split("\n")
+          .map((l) => l.replace(/\.WithCancel.*$/, ""));
+      assert.deepEqual(shape(4), [
+        "context.Background",
+        "├── ",
+        "├── ",
+        "└── ",
+        "    └── … 1 more",
+      ]);
+      assert.deepEqual(shape(3), ["context.Background", "├── ", "├── ", "└── … 1 more"]);
+      assert.deepEqual(shape(5), ["context.Background", "├── ", "├── ", "└── ", "    └── "]);
+    } finally {
+      cancelRoot();
+    }
+  });
+
+  test("rejects limits that are not whole numbers or Infinity, naming the function", () => {
+    const [root, cancelRoot] = context.withCancel(bg);
+    try {
+      for (const [fn, call] of [
+        ["inspectTree", (o: object) => inspectTree(root, o)],
+        ["snapshotTree", (o: object) => snapshotTree(root, o)],
+      ] as const) {
+        for (const [options, shown] of [
+          [{ maxNodes: NaN }, "maxNodes.*got NaN \\(number\\)"],
+          [{ maxNodes: 0 }, "maxNodes must be a whole number of at least 1.*got 0"],
+          [{ maxNodes: "10" }, 'maxNodes.*got "10" \\(string\\)'],
+          [{ maxDepth: 1.5 }, "maxDepth must be a whole number of at least 0.*got 1.5"],
+          [{ maxDepth: -1 }, "maxDepth.*got -1"],
+          [{ now: NaN }, "now must be a time in epoch milliseconds"],
+          [{ annotate: "x" }, "annotate must be a function"],
+        ] as const) {
+          assert.throws(() => call(options), {
+            name: "TypeError",
+            message: new RegExp(`^${fn}\\(ctx, options\\): options\\.${shown}`),
+          });
+        }
+        assert.throws(() => call("x" as never), {
+          name: "TypeError",
+          message: new RegExp(`^${fn}\\(ctx, options\\): options must be an object`),
+        });
+        // Infinity lifts a limit; 0 levels shows the root alone.
+        assert.equal(snapshotTree(root, { maxNodes: Infinity, maxDepth: Infinity }).childCount, 0);
+      }
+      context.withCancel(root);
+      assert.equal(snapshotTree(root, { maxDepth: 0 }).omitted, 1);
+    } finally {
+      cancelRoot();
+    }
   });
 });
 
