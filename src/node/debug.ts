@@ -154,9 +154,14 @@ function snapshot(
   const requests: DebugRequestInfo[] = [];
   const byCtx = new Map<Context, { note: string; since: number }>();
   const showQuery = options?.showQuery === true;
+  // Each URL whose query is hidden, as sent and as shown: a cause names the
+  // request it canceled (ClientDisconnectedError), so causes are redacted too.
+  const redacted = new Map<string, string>();
   for (const r of source.inflight?.() ?? []) {
     if (r.ctx === skip) continue;
-    const url = showQuery ? String(r.url) : redactQuery(String(r.url));
+    const sent = String(r.url);
+    const url = showQuery ? sent : redactQuery(sent);
+    if (url !== sent) redacted.set(sent, url);
     requests.push(requestInfo(r, url, now));
     byCtx.set(r.ctx, { note: `${r.method} ${r.route ?? url}`, since: r.startedAt });
   }
@@ -170,7 +175,22 @@ function snapshot(
           // Name each request's context in the tree after its request.
           annotate: (ctx) => byCtx.get(ctx),
         });
+  if (redacted.size > 0) {
+    for (const r of requests) r.cause = hideQueries(r.cause, redacted);
+    const nodes = tree === null ? [] : [tree];
+    for (let node = nodes.pop(); node !== undefined; node = nodes.pop()) {
+      node.cause = hideQueries(node.cause, redacted);
+      nodes.push(...node.children);
+    }
+  }
   return { now: new Date(now).toISOString(), requests, tree };
+}
+
+/** hideQueries replaces, in a printed cause, each URL sent by the one shown for it. */
+function hideQueries(text: string | null, redacted: Map<string, string>): string | null {
+  if (text === null) return null;
+  for (const [sent, shown] of redacted) text = text.split(sent).join(shown);
+  return text;
 }
 
 /**

@@ -321,17 +321,39 @@ class Serving implements ContextServer {
       );
     }
     return new Promise((resolve, reject) => {
+      const server = this.server;
+      // Whichever comes first settles, and takes all three listeners off.
+      const settled = (): void => {
+        server.off("error", onError);
+        server.off("listening", onListening);
+        server.off("close", onClose);
+      };
       const onError = (err: Error): void => {
-        this.server.off("listening", onListening);
+        settled();
         reject(err);
       };
       const onListening = (): void => {
-        this.server.off("error", onError);
-        resolve(this.server.address() as AddressInfo);
+        settled();
+        resolve(server.address() as AddressInfo);
       };
-      this.server.once("error", onError);
-      this.server.once("listening", onListening);
-      this.server.listen(port, host);
+      // shutdown() before the server was listening: Node then never says 'listening'.
+      const onClose = (): void => {
+        settled();
+        reject(
+          new Error(
+            "listen(port, host): the server was shut down before it was listening; create a new one with serve()",
+          ),
+        );
+      };
+      server.once("error", onError);
+      server.once("listening", onListening);
+      server.once("close", onClose);
+      try {
+        server.listen(port, host);
+      } catch (err) {
+        // A server that listens already, or bad arguments: node throws at once.
+        onError(err as Error);
+      }
     });
   }
 

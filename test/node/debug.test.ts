@@ -267,6 +267,50 @@ describe("debugHandler's guards", () => {
   });
 });
 
+describe("debug page redaction", () => {
+  test("hides query values in what canceled a request too: the page, its JSON and debugSnapshot()", async () => {
+    const held = context.withCancel(context.background());
+    const served = serve(async (_ctx, _req, res) => {
+      await held[0].done();
+      res.end();
+    });
+    const debug = debugHandler(served);
+    const admin = createServer((req, res) => debug(req, res));
+    await new Promise<void>((r) => admin.listen(0, "127.0.0.1", r));
+    const adminUrl = `http://127.0.0.1:${(admin.address() as AddressInfo).port}/`;
+    const { port } = await served.listen(0, "127.0.0.1");
+    try {
+      const client = await hold(port, "GET", "/search?token=s3cret");
+      await until(() => served.inflight().length === 1, 10_000, "the request in flight");
+      client.destroy(); // the client leaves while the handler runs: its cause names the request
+      await until(() => served.inflight()[0]?.ctx.err() != null, 10_000, "the disconnect");
+      const page = await (await fetch(adminUrl)).text();
+      const json = await (await fetch(`${adminUrl}?format=json`)).text();
+      const snapshot = debugSnapshot(served);
+      assert.match(
+        snapshot.requests[0]!.cause!,
+        /ClientDisconnectedError: .*GET \/search\?token=…/,
+      );
+      for (const [what, text] of [
+        ["page", page],
+        ["JSON", json],
+        ["snapshot", JSON.stringify(snapshot)],
+      ] as const) {
+        assert.doesNotMatch(text, /s3cret/, `the ${what} shows the query value`);
+      }
+      assert.match(
+        debugSnapshot(served, { showQuery: true }).requests[0]!.cause!,
+        /token=s3cret/,
+        "showQuery: true shows it",
+      );
+    } finally {
+      held[1]();
+      admin.close();
+      await served.shutdown();
+    }
+  });
+});
+
 describe("debugSnapshot", () => {
   test("shows what canceled a request that is done but still listed", () => {
     const [ctx, cancel] = context.withCancelCause(context.background());

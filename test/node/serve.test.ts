@@ -264,6 +264,25 @@ describe("serve", () => {
     assert.equal(DeadlineExceeded.name, "TimeoutError");
   });
 
+  it("settles listen() when shutdown() comes first, and a listen() that fails leaves no listener", async () => {
+    const early = serve(() => {});
+    const listening = early.listen(0, "127.0.0.1");
+    await early.shutdown();
+    await assert.rejects(
+      listening,
+      /listen\(port, host\): the server was shut down before it was listening/,
+    );
+    const app = serve(() => {});
+    await app.listen(0, "127.0.0.1");
+    const before = ["error", "listening", "close"].map((e) => app.server.listenerCount(e));
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(app.listen(0, "127.0.0.1"), { code: "ERR_SERVER_ALREADY_LISTEN" });
+    }
+    const after = ["error", "listening", "close"].map((e) => app.server.listenerCount(e));
+    assert.deepEqual(after, before, "listeners left by failed listen() calls");
+    await app.shutdown();
+  });
+
   it("answers the first request of a connection opened just before shutdown (golang/go#22682)", async () => {
     const app = serve((_ctx, _req, res) => void res.end("late but answered"));
     const { port } = await app.listen(0, "127.0.0.1");
