@@ -1,5 +1,5 @@
-import type { PendingQuery } from "postgres";
-import { afterFunc, type Context } from "../index.js";
+import type { PendingQuery, ReservedSql } from "postgres";
+import { afterFunc, withCancel, type Context } from "../index.js";
 import { checkContext, describeValue } from "../validate.js";
 import {
   checkSql,
@@ -17,6 +17,8 @@ import {
   type Runner,
 } from "./postgres-js-run.js";
 
+const FN = "begin(ctx, sql, fn)";
+
 /**
  * begin runs `fn(ctx, tx)` in a transaction under `ctx`, and resolves with
  * what `fn` resolves with once COMMIT succeeded. `tx` is a
@@ -29,9 +31,13 @@ import {
  * transaction: if a cancel could still reach the connection, its backend is
  * terminated instead, which rolls back too.
  *
- * `ctx`'s deadline becomes `SET LOCAL statement_timeout` (pipelined with
- * BEGIN, no extra round trip), so the server ends the transaction's
- * statements at the deadline even if this process dies. Statements through
+ * `ctx`'s deadline becomes `SET LOCAL statement_timeout` with the time left
+ * (pipelined in front of each statement, no extra round trip; capped at the
+ * largest value PostgreSQL takes), so the server ends the transaction's
+ * statements at the deadline even if this process dies. The `ctx` given to
+ * `fn` ends with the transaction: a statement `fn` did not await is
+ * canceled, not waited for, and a transaction it left failed is not
+ * committed (`begin` rejects). Statements through
  * `tx` run one at a time, in call order: a cancel meant for one never lands
  * on the next. `tx` refuses statements once the transaction has ended. A
  * context already done runs nothing; one that ends while `begin` waits for a
@@ -65,14 +71,13 @@ export function begin<T>(
   optionsOrFn: string | ((ctx: Context, tx: ContextSql) => Promise<T> | T),
   maybeFn?: (ctx: Context, tx: ContextSql) => Promise<T> | T,
 ): Promise<T> {
-  const name = "begin(ctx, sql, fn)";
-  checkContext(name, "ctx", ctx);
-  checkSql(name, sql);
+  checkContext(FN, "ctx", ctx);
+  checkSql(FN, sql);
   const options = typeof optionsOrFn === "string" ? optionsOrFn : "";
   const fn = typeof optionsOrFn === "string" ? maybeFn : optionsOrFn;
   if (typeof fn !== "function") {
     throw new TypeError(
-      `${name}: fn must be a function (ctx, tx) => Promise, got ${describeValue(fn)}`,
+      `${FN}: fn must be a function (ctx, tx) => Promise, got ${describeValue(fn)}`,
     );
   }
   return transact(ctx, sql, options, fn);
@@ -86,21 +91,20 @@ async function transact<T>(
 ): Promise<T> {
   const done = ctx.err();
   if (done !== null) throw done;
+  // Read once here so that a deadline() that is not a Date is a TypeError before anything is sent.
+  statementTimeoutMs(ctx, FN);
   const reserved = await reserve(ctx, sql);
   const runner = reserved as unknown as Runner;
-  const timeoutMs = statementTimeoutMs(ctx, "begin(ctx, sql, fn)");
   try {
-    // One round trip: BEGIN and SET LOCAL are pipelined.
-    await Promise.all([
-      reserved.unsafe(`begin ${options.replace(/[^a-z ]/gi, "")}`),
-      timeoutMs === undefined
-        ? undefined
-        : reserved.unsafe(`set local statement_timeout = ${timeoutMs}`),
-    ]);
+    await reserved.unsafe(`begin ${options.replace(/[^a-z ]/gi, "")}`);
   } catch (error) {
-    await settle(reserved, isConnectionError(error) ? "gone" : "reuse");
+    // BEGIN itself failed: no transaction was opened.
+    await settle(sql, reserved, isConnectionError(error) ? "gone" : "reuse");
     throw error;
   }
+  // fn's context: ends with the transaction, so a statement fn left running
+  // when it threw (or returned) is canceled rather than awaited.
+  const [txCtx, cancelTx] = withCancel(ctx);
   // Resolves with the last statement's fate once it fully settled (its
   // cancel included): the next statement, and the ROLLBACK, wait for it.
   let queue: Promise<Fate> = Promise.resolve("reuse");
@@ -109,14 +113,17 @@ async function transact<T>(
     if (ended) {
       return Promise.reject(
         new Error(
-          "begin(ctx, sql, fn): a statement through tx after the transaction ended; await every statement inside fn",
+          `${FN}: a statement through tx after the transaction ended; await every statement inside fn`,
         ),
       );
     }
     const run = queue.then(() => {
-      const err = ctx.err();
+      const err = txCtx.err();
       if (err !== null) throw err;
-      return execute<R>(ctx, runner, build, undefined, true);
+      // SET LOCAL statement_timeout to the time left, in front of each
+      // statement (pipelined): the server stops it at the deadline, and the
+      // CancelRequest waits out the server's own timeout first.
+      return execute<R>(txCtx, runner, build, statementTimeoutMs(txCtx, FN), true);
     });
     queue = run.then(
       (outcome) => outcome.fate,
@@ -131,14 +138,14 @@ async function transact<T>(
     if (!Array.isArray(strings) || !Array.isArray((strings as { raw?: unknown }).raw)) {
       return Promise.reject(
         new TypeError(
-          `begin(ctx, sql, fn): call tx as a tagged template (tx\`select ...\`), got ${describeValue(strings)}`,
+          `${FN}: call tx as a tagged template (tx\`select ...\`), got ${describeValue(strings)}`,
         ),
       );
     }
     return statement((r) => r(strings, ...(values as never[])));
   }) as ContextSql;
   tx.unsafe = (text: string, values?: readonly unknown[]) => {
-    const bad = checkText("begin(ctx, sql, fn): tx.unsafe(text, values)", text, values);
+    const bad = checkText(`${FN}: tx.unsafe(text, values)`, text, values);
     if (bad) return Promise.reject(bad);
     return statement((r) => r.unsafe(text, values as never[]) as PendingQuery<never>);
   };
@@ -149,7 +156,7 @@ async function transact<T>(
     stop = afterFunc(ctx, () => reject(ctx.err()));
   });
   canceled.catch(() => undefined);
-  const work = (async () => fn(ctx, tx))();
+  const work = (async () => fn(txCtx, tx))();
   work.catch(() => undefined); // raced below; its rejection is reported through the race
   let result: T;
   try {
@@ -159,28 +166,58 @@ async function transact<T>(
   } catch (error) {
     ended = true;
     stop();
+    cancelTx();
     // ROLLBACK only once the running statement settled and its cancel landed.
     const fate = await queue;
     if (fate === "gone") throw ctx.err() ?? error;
-    const rolledBack = await reserved.unsafe("rollback").then(
-      () => true,
-      (e: unknown) => (isConnectionError(e) ? null : false),
-    );
-    await settle(
-      reserved,
-      rolledBack === null ? "gone" : rolledBack && fate === "reuse" ? "reuse" : "retire",
-    );
+    const rolledBack = await rollBack(reserved);
+    await settle(sql, reserved, rolledBack === "reuse" ? fate : rolledBack);
     throw ctx.err() ?? error;
   }
   ended = true;
   stop();
+  cancelTx(); // a statement fn did not await is canceled now; COMMIT waits for it below
+  const fate = await queue;
+  if (fate === "gone") throw notCommitted();
   // COMMIT is not canceled: a cancel racing it could leave the caller unsure whether it committed.
+  let command: unknown;
   try {
-    await reserved.unsafe("commit");
+    command = (await reserved.unsafe("commit")).command;
   } catch (error) {
-    await settle(reserved, isConnectionError(error) ? "gone" : "reuse");
+    await settle(sql, reserved, isConnectionError(error) ? "gone" : "retire");
     throw error;
   }
-  await settle(reserved, "reuse");
+  await settle(sql, reserved, fate);
+  // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
+  if (command === "ROLLBACK") throw notCommitted();
   return result;
+}
+
+function notCommitted(): Error {
+  return new Error(
+    `${FN}: the transaction was rolled back, not committed: a statement through tx failed ` +
+      "(its error was caught, or fn returned before it finished); let the error propagate and await every statement",
+  );
+}
+
+/** How many times ROLLBACK is sent when the server refuses it. */
+const ROLLBACK_ATTEMPTS = 3;
+
+/**
+ * rollBack ends the transaction: "reuse" when the first ROLLBACK succeeded,
+ * "retire" when it was refused (a late cancel, or a statement_timeout of our
+ * SET LOCAL, can stop a ROLLBACK too: 57014; the transaction is then still
+ * open, so it is sent again, up to ROLLBACK_ATTEMPTS times), "gone" when the
+ * connection is.
+ */
+async function rollBack(reserved: ReservedSql): Promise<Fate> {
+  for (let attempt = 0; attempt < ROLLBACK_ATTEMPTS; attempt++) {
+    const error = await reserved.unsafe("rollback").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (error === undefined) return attempt === 0 ? "reuse" : "retire";
+    if (isConnectionError(error)) return "gone";
+  }
+  return "retire"; // settle's retire sends ROLLBACK again before it gives up
 }

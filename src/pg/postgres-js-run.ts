@@ -16,6 +16,7 @@
 import type { PendingQuery, Sql } from "postgres";
 import { deadlineOf } from "../context.js";
 import { afterFunc, DeadlineExceeded, type Context } from "../index.js";
+import { MAX_STATEMENT_TIMEOUT_MS } from "./statement-timeout.js";
 
 /** A reserved connection, or the transaction scope of `sql.begin`. */
 export type Runner = Pick<Sql, "unsafe"> &
@@ -83,14 +84,16 @@ export interface Outcome<T> {
 
 /**
  * statementTimeoutMs is the remaining time of ctx's deadline as a
- * statement_timeout (whole ms, at least 1: 0 would mean no limit), or
- * undefined when ctx has no deadline. A user context whose deadline() is
- * not a Date is a TypeError naming `fn`, the function the caller called.
+ * statement_timeout (whole ms, at least 1: 0 would mean no limit, and at most
+ * MAX_STATEMENT_TIMEOUT_MS, the largest value PostgreSQL accepts: a farther
+ * deadline is left to the CancelRequest past that), or undefined when ctx has
+ * no deadline. A user context whose deadline() is not a Date is a TypeError
+ * naming `fn`, the function the caller called.
  */
 export function statementTimeoutMs(ctx: Context, fn: string): number | undefined {
   const deadline = deadlineOf(fn, ctx);
   if (deadline === undefined) return undefined;
-  return Math.max(1, Math.ceil(deadline - Date.now()));
+  return Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(deadline - Date.now())));
 }
 
 /** How long past the deadline a statement with a server deadline may run before a CancelRequest is sent. */
@@ -113,6 +116,8 @@ function nearDeadline(ctx: Context): boolean {
  * ended or was given up on. `timeoutMs`, when set, is sent first as
  * `SET [LOCAL] statement_timeout`, and reset after (outside a transaction):
  * one write, no extra round trip, since postgres.js pipelines the three.
+ * With `timeoutMs` the server enforces the deadline, so at the deadline the
+ * CancelRequest waits DEADLINE_GRACE_MS for the server's own timeout.
  */
 export function execute<T>(
   ctx: Context,

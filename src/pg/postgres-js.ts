@@ -140,7 +140,7 @@ async function run<T>(
     statementTimeoutMs(ctx, "contextSql(ctx, sql)"),
     false,
   );
-  const settled = outcome.fate.then((fate) => settle(reserved, fate));
+  const settled = outcome.fate.then((fate) => settle(sql, reserved, fate));
   // Answer once the connection is back (counts are normal when the caller
   // resumes), unless the statement outlived a lost cancel: then it settles later.
   // Not earlier, as query(ctx, pool) does: a caller that calls sql.end() next
@@ -152,40 +152,130 @@ async function run<T>(
 }
 
 /**
+ * What taproot knows of each `sql` it was given: `"open"`, or postgres.js's
+ * own CONNECTION_ENDED error once `sql.end()` was called. postgres.js keeps
+ * its `ending` flag private and `sql.reserve()` does not look at it: after
+ * end() it opens a fresh connection that nobody closes. So the first reserve
+ * on a `sql` asks postgres.js itself, with an empty statement through `sql`
+ * (rejected with CONNECTION_ENDED once ended, a no-op otherwise), and wraps
+ * `sql.end` to hear of a later end. Set on first use, never cleared.
+ */
+const lifecycles = new WeakMap<PostgresSql, Promise<"open" | Error>>();
+
+/** endedError resolves with the error postgres.js gives statements on an ended `sql`, or undefined while it is open. */
+async function endedError(sql: PostgresSql): Promise<Error | undefined> {
+  let known = lifecycles.get(sql);
+  if (known === undefined) {
+    known = probe(sql);
+    lifecycles.set(sql, known);
+    const end = (sql as { end?: unknown }).end;
+    if (typeof end === "function") {
+      (sql as unknown as { end: unknown }).end = function (this: unknown, ...args: unknown[]) {
+        const ending = (end as (...a: unknown[]) => unknown).apply(this, args);
+        // end() sets postgres.js's flag a microtask later; probed after it, the
+        // empty statement is rejected without being sent.
+        lifecycles.set(
+          sql,
+          Promise.resolve().then(() => probe(sql)),
+        );
+        return ending;
+      };
+    }
+  }
+  const state = await known;
+  return state === "open" ? undefined : state;
+}
+
+/** probe sends an empty statement through `sql` (no round trip to a backend's executor) and says whether postgres.js refused it as ended. */
+function probe(sql: PostgresSql): Promise<"open" | Error> {
+  return Promise.resolve(sql.unsafe("").execute()).then(
+    () => "open" as const,
+    (error: unknown) =>
+      (error as { code?: unknown } | null)?.code === "CONNECTION_ENDED"
+        ? (error as Error)
+        : ("open" as const),
+  );
+}
+
+/**
  * reserve waits for a connection of our own, or until ctx is done. postgres.js
  * cannot withdraw the wait (`sql.reserve()` takes no signal), so a connection
- * that arrives after the caller gave up is released at once, never lost.
+ * that arrives after the caller gave up is released at once, never lost. On
+ * an ended `sql` it rejects with postgres.js's own CONNECTION_ENDED error,
+ * as `sql` itself does, and opens nothing.
  */
-export function reserve(ctx: Context, sql: PostgresSql): Promise<ReservedSql> {
+export async function reserve(ctx: Context, sql: PostgresSql): Promise<ReservedSql> {
+  const ended = await untilDone(ctx, endedError(sql));
+  if (ended !== undefined) throw ended;
   const pending = sql.reserve();
   return new Promise<ReservedSql>((resolve, reject) => {
     const stop = afterFunc(ctx, () => reject(ctx.err()));
     pending.then(
-      (reserved) => (stop() ? resolve(reserved) : reserved.release()),
+      (reserved) => {
+        if (!stop()) return void settle(sql, reserved, "reuse");
+        // sql.end() was called while we waited: this connection would never close.
+        void endedError(sql).then((error) => {
+          if (error === undefined) return resolve(reserved);
+          reject(error);
+          return settle(sql, reserved, "retire");
+        });
+      },
       (error: unknown) => stop() && reject(error),
     );
   });
 }
 
+/** untilDone resolves with `promise`'s value, or rejects with ctx.err() if ctx ends first. */
+function untilDone<T>(ctx: Context, promise: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stop = afterFunc(ctx, () => reject(ctx.err()));
+    promise.then(
+      (value) => stop() && resolve(value),
+      (error: unknown) => stop() && reject(error),
+    );
+  });
+}
+
+/** How many times a retiring connection is asked to end before it is terminated mid-statement. */
+const RETIRE_ATTEMPTS = 3;
+
 /**
  * settle gives a reserved connection back, or retires it, or leaves it to
- * postgres.js when it is gone.
+ * postgres.js when it is gone. A connection of an ended `sql` is retired,
+ * never given back: postgres.js would keep it open for good.
  *
  * Retiring asks the server to end the session once it is idle
  * (`idle_session_timeout`, PostgreSQL 14+) rather than terminating it
  * mid-statement: a FATAL that arrives while a statement is active stays
  * behind in postgres.js 3.4 and fails the first statement of the next
  * connection it opens. On close postgres.js un-reserves the connection and
- * reconnects on demand, so release() must not follow.
+ * reconnects on demand, so release() must not follow. A connection that
+ * refuses to retire is never given back either: it may sit in a failed
+ * transaction (25P02: then ROLLBACK, the one statement it takes, and again),
+ * or a late cancel may have hit the SET (57014: spent, so again). Past
+ * RETIRE_ATTEMPTS (or at once before PostgreSQL 14) it is terminated
+ * mid-statement after all: one stray FATAL on the next connection is better
+ * than a poisoned one in the pool.
  */
-export async function settle(reserved: ReservedSql, fate: Fate): Promise<void> {
-  if (fate === "reuse") return reserved.release();
+export async function settle(sql: PostgresSql, reserved: ReservedSql, fate: Fate): Promise<void> {
   if (fate === "gone") return;
-  await reserved.unsafe("set idle_session_timeout = 1").then(
-    () => undefined,
-    (error: unknown) => {
-      // Still alive and refusing (PostgreSQL before 14): give it back rather than lose it.
-      if (isServerError(error)) reserved.release();
-    },
-  );
+  if (fate === "reuse" && (await endedError(sql)) === undefined) return reserved.release();
+  for (let attempt = 0; attempt < RETIRE_ATTEMPTS; attempt++) {
+    const error = await reserved.unsafe("set idle_session_timeout = 1").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (error === undefined || !isServerError(error)) return; // retiring, or gone
+    const code = (error as { code?: unknown }).code;
+    if (code === UNDEFINED_OBJECT) break; // before PostgreSQL 14: no idle_session_timeout
+    if (code === IN_FAILED_TRANSACTION) await reserved.unsafe("rollback").catch(() => undefined);
+  }
+  // Refused even this (a transaction ROLLBACK could not end): it stays
+  // reserved, lost to the pool rather than poisoning it.
+  await reserved.unsafe("select pg_terminate_backend(pg_backend_pid())").catch(() => undefined);
 }
+
+/** SQLSTATE of "current transaction is aborted, commands ignored until end of transaction block". */
+const IN_FAILED_TRANSACTION = "25P02";
+/** SQLSTATE of "unrecognized configuration parameter" (idle_session_timeout before PostgreSQL 14). */
+const UNDEFINED_OBJECT = "42704";

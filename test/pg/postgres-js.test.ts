@@ -15,6 +15,9 @@ import { begin } from "../../src/pg/postgres-js-begin.js";
 import { contextSql } from "../../src/pg/postgres-js.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
+/** Thirty days: farther than statement_timeout's largest value, 2^31 - 1 ms (about 24.8 days). */
+const THIRTY_DAYS_MS = 30 * 24 * 3600 * 1000;
+
 let db: TestDatabase;
 let admin: postgres.Sql;
 
@@ -26,6 +29,7 @@ before(async () => {
     connection: { application_name: "admin" },
   });
   await admin`create table items (id serial primary key, name text not null)`;
+  await admin`create table tiny (id int primary key, v int)`;
 });
 after(async () => {
   await admin.end();
@@ -49,6 +53,38 @@ async function waitFor(check: () => Promise<boolean>, ms: number): Promise<boole
     if (await check()) return true;
     if (Date.now() > end) return false;
     await sleep(20);
+  }
+}
+
+/** inTransaction lists the sessions named `application` left idle in a transaction (aborted or not). */
+async function inTransaction(application: string): Promise<string[]> {
+  const rows = await admin<{ state: string }[]>`
+    select state from pg_stat_activity
+    where application_name = ${application} and state like 'idle in transaction%'`;
+  return rows.map((row) => row.state);
+}
+
+/** sessionsOf counts the sessions named `application` open on the server. */
+async function sessionsOf(application: string): Promise<number> {
+  const [row] = await admin<{ n: number }[]>`
+    select count(*)::int as n from pg_stat_activity where application_name = ${application}`;
+  return row!.n;
+}
+
+/** settledWithin resolves with how `promise` settled, or "pending" after `ms`. */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = new Promise((resolve) => (timer = setTimeout(resolve, ms, "pending")));
+  try {
+    return await Promise.race([
+      promise.then(
+        () => "resolved",
+        (err: unknown) => err,
+      ),
+      pending,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -126,6 +162,8 @@ describe("contextSql(ctx, sql)", () => {
   it("ends the wait for a connection when ctx ends, and gives back the one that arrives later", async () => {
     const sql = postgres(db.url, { max: 1 });
     try {
+      // A first statement, so that the wait below is sql.reserve()'s, not taproot's first look at sql.
+      await contextSql(withTimeout(background(), 10_000)[0], sql)`select 1`;
       const held = await sql.reserve();
       const [ctx, cancel] = withCancel(background());
       const waiting = contextSql(ctx, sql)`select 1`;
@@ -266,6 +304,60 @@ describe("contextSql(ctx, sql)", () => {
     }
   });
 
+  it("caps a deadline beyond statement_timeout's range at its largest value and keeps the connection", async () => {
+    const sql = postgres(db.url, { max: 1 });
+    try {
+      const [ctx, cancel] = withTimeout(background(), THIRTY_DAYS_MS);
+      const q = contextSql(ctx, sql);
+      const pids = new Set<number>();
+      for (let i = 0; i < 3; i++) {
+        const [row] = await q<{ pid: number; st: string }[]>`
+          select pg_backend_pid() as pid, current_setting('statement_timeout') as st`;
+        assert.equal(row!.st, "2147483647ms", "statement_timeout under a 30-day deadline");
+        pids.add(row!.pid);
+      }
+      assert.equal(
+        pids.size,
+        1,
+        `backends over 3 statements = ${pids.size}, want 1 (none retired)`,
+      );
+      cancel();
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  it("rejects on an ended sql with postgres.js's CONNECTION_ENDED, as sql does, and opens nothing", async () => {
+    for (const firstUse of ["after end", "before end"]) {
+      const application = `ended_${firstUse.replace(" ", "_")}`;
+      const sql = postgres(db.url, { max: 1, connection: { application_name: application } });
+      const [ctx, cancel] = withCancel(background());
+      if (firstUse === "before end") await contextSql(ctx, sql)`select 1`;
+      await sql`select 1`;
+      await sql.end();
+      const got = await settledWithin(contextSql(ctx, sql)`select 1`, 5_000);
+      assert.equal(
+        (got as { code?: unknown }).code,
+        "CONNECTION_ENDED",
+        `${firstUse}: contextSql settled with ${String(got)}, want CONNECTION_ENDED`,
+      );
+      const gotBegin = await settledWithin(
+        begin(ctx, sql, async (_ctx, tx) => tx`select 1`),
+        5_000,
+      );
+      assert.equal(
+        (gotBegin as { code?: unknown }).code,
+        "CONNECTION_ENDED",
+        `${firstUse}: begin settled with ${String(gotBegin)}, want CONNECTION_ENDED`,
+      );
+      cancel();
+      assert.ok(
+        await waitFor(async () => (await sessionsOf(application)) === 0, 5_000),
+        `${firstUse}: sessions of the ended sql = ${await sessionsOf(application)}, want 0`,
+      );
+    }
+  });
+
   it("throws a TypeError naming the function and the fix for bad input", async () => {
     const sql = postgres(db.url, { max: 1 });
     try {
@@ -403,6 +495,133 @@ describe("begin(ctx, sql, fn)", () => {
       assert.deepEqual(sent, []);
     } finally {
       await sql.end();
+    }
+  });
+
+  it("caps a deadline beyond statement_timeout's range, and leaves the connection out of any transaction", async () => {
+    const sql = postgres(db.url, { max: 1, connection: { application_name: "tx_far" } });
+    try {
+      const [ctx, cancel] = withTimeout(background(), THIRTY_DAYS_MS);
+      const shown = await begin(ctx, sql, async (_ctx, tx) => {
+        const [row] = await tx<{ st: string }[]>`select current_setting('statement_timeout') as st`;
+        return row!.st;
+      });
+      assert.equal(
+        shown,
+        "2147483647ms",
+        "statement_timeout in a transaction under a 30-day deadline",
+      );
+      const [row] = await sql<{ n: number }[]>`select 1 as n`; // the pool's only connection
+      assert.equal(row!.n, 1);
+      assert.deepEqual(await inTransaction("tx_far"), [], "sessions left in a transaction");
+      cancel();
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  it("never leaves a connection in a transaction under deadlines of 0 to 6 ms, many times", async (t) => {
+    const application = "tx_tiny";
+    const sql = postgres(db.url, {
+      max: 2,
+      onnotice: () => {},
+      connection: { application_name: application },
+    });
+    const budget = Date.now() + 50_000;
+    const outcomes = new Map<string, number>();
+    let rounds = 0;
+    // Two transactions at once per round, one per connection, then a look at both sessions.
+    const one = async (id: number, ms: number): Promise<void> => {
+      const [ctx, cancel] = withTimeout(background(), ms);
+      let outcome = "committed";
+      try {
+        await begin(ctx, sql, async (_ctx, tx) => {
+          await tx`insert into tiny values (${id}, 1)`;
+          await tx`update tiny set v = 2 where id = ${id}`;
+        });
+      } catch (err) {
+        assert.equal(
+          err,
+          DeadlineExceeded,
+          `transaction ${id}: begin rejected with ${String(err)}`,
+        );
+        outcome = "DeadlineExceeded";
+      } finally {
+        cancel();
+      }
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    };
+    try {
+      while (rounds < 2_000 && Date.now() < budget) {
+        const i = rounds++;
+        await Promise.all([one(2 * i, (i % 60) / 10), one(2 * i + 1, ((i + 30) % 60) / 10)]);
+        await sleep(5);
+        assert.deepEqual(
+          await inTransaction(application),
+          [],
+          `round ${i}: sessions left in a transaction`,
+        );
+      }
+      // Both connections serve raw statements.
+      await Promise.all([sql`select 1`, sql`select 2`, sql`select 3`, sql`select 4`]);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+    t.diagnostic(`${rounds} rounds: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+    assert.ok(rounds >= 100, `only ${rounds} rounds in the time budget`);
+  });
+
+  it("cancels a statement fn left running when fn throws, and rolls back at once", async () => {
+    const sql = postgres(db.url, { max: 1, connection: { application_name: "tx_throw" } });
+    try {
+      const [ctx, cancel] = withCancel(background());
+      const boom = new Error("fn failed");
+      const t0 = Date.now();
+      const got = await settledWithin(
+        begin(ctx, sql, async (_ctx, tx) => {
+          await tx`insert into items (name) values ('thrown')`;
+          void tx`select pg_sleep(30) as tx_left_running`.catch(() => {});
+          await sleep(100);
+          throw boom;
+        }),
+        20_000,
+      );
+      const took = Date.now() - t0;
+      assert.equal(got, boom, `begin settled with ${String(got)}, want fn's error`);
+      assert.ok(
+        took < 5_000,
+        `begin rejected ${took} ms after it started, want well under pg_sleep(30)`,
+      );
+      assert.equal(await activeLike("tx_left_running"), 0, "backends still running fn's statement");
+      assert.equal(
+        (await sql`select 1 from items where name = 'thrown'`).length,
+        0,
+        "rolled-back row",
+      );
+      assert.deepEqual(await inTransaction("tx_throw"), [], "sessions left in a transaction");
+      cancel();
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  it("rejects, not commits, when fn returns while a statement it did not await still runs", async () => {
+    const sql = postgres(db.url, { max: 1 });
+    try {
+      const [ctx, cancel] = withCancel(background());
+      await assert.rejects(
+        begin(ctx, sql, async (_ctx, tx) => {
+          await tx`insert into items (name) values ('unawaited')`;
+          void tx`select pg_sleep(30) as tx_unawaited`.catch(() => {});
+          await sleep(100);
+        }),
+        /rolled back, not committed/,
+      );
+      assert.equal(await activeLike("tx_unawaited"), 0, "backends still running fn's statement");
+      assert.equal((await sql`select 1 from items where name = 'unawaited'`).length, 0);
+      cancel();
+    } finally {
+      await sql.end({ timeout: 5 });
     }
   });
 });
