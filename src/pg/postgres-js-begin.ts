@@ -1,5 +1,5 @@
 import type { PendingQuery, ReservedSql } from "postgres";
-import { afterFunc, withCancel, type Context } from "../index.js";
+import { afterFunc, DeadlineExceeded, withCancel, type Context } from "../index.js";
 import { checkContext, describeValue } from "../validate.js";
 import {
   checkSql,
@@ -13,6 +13,7 @@ import {
   execute,
   isConnectionError,
   statementTimeoutMs,
+  timedOutAtDeadline,
   type Fate,
   type Runner,
 } from "./postgres-js-run.js";
@@ -185,6 +186,9 @@ async function transact<T>(
     command = (await reserved.unsafe("commit")).command;
   } catch (error) {
     await settle(sql, reserved, isConnectionError(error) ? "gone" : "retire");
+    // The transaction's SET LOCAL statement_timeout covers COMMIT too: at the
+    // deadline the server refuses it, and the transaction is rolled back.
+    if (timedOutAtDeadline(ctx, error)) throw DeadlineExceeded;
     throw error;
   }
   await settle(sql, reserved, fate);

@@ -102,6 +102,14 @@ const DEADLINE_GRACE_MS = 50;
 /** How close to its deadline a context is when a 57014 from our statement_timeout is taken as that deadline. */
 const DEADLINE_SLACK_MS = 50;
 
+/**
+ * timedOutAtDeadline tells a statement our statement_timeout stopped (57014)
+ * at ctx's deadline: the deadline is the reason, as the context will say.
+ */
+export function timedOutAtDeadline(ctx: Context, error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === QUERY_CANCELED && nearDeadline(ctx);
+}
+
 function nearDeadline(ctx: Context): boolean {
   if (ctx.err() === DeadlineExceeded) return true;
   // Read before by statementTimeoutMs, which refused a deadline() that is not a Date.

@@ -160,29 +160,46 @@ async function run<T>(
  * (rejected with CONNECTION_ENDED once ended, a no-op otherwise), and wraps
  * `sql.end` to hear of a later end. Set on first use, never cleared.
  */
-const lifecycles = new WeakMap<PostgresSql, Promise<"open" | Error>>();
+const lifecycles = new WeakMap<PostgresSql, Lifecycle>();
+
+/**
+ * Lifecycle is what taproot knows of one `sql`: `known` while the probe is
+ * out, then its answer in `state` too, so that a statement on a `sql` known
+ * to be open costs a map lookup and no promise.
+ */
+interface Lifecycle {
+  known: Promise<"open" | Error>;
+  state: "probing" | "open" | Error;
+}
+
+/** lifecycleOf starts watching `sql` (see `lifecycles`) on first use, and returns what is known of it. */
+function lifecycleOf(sql: PostgresSql): Lifecycle {
+  let life = lifecycles.get(sql);
+  if (life !== undefined) return life;
+  life = watch(probe(sql));
+  lifecycles.set(sql, life);
+  const end = (sql as { end?: unknown }).end;
+  if (typeof end === "function") {
+    (sql as unknown as { end: unknown }).end = function (this: unknown, ...args: unknown[]) {
+      const ending = (end as (...a: unknown[]) => unknown).apply(this, args);
+      // end() sets postgres.js's flag a microtask later; probed after it, the
+      // empty statement is rejected without being sent.
+      lifecycles.set(sql, watch(Promise.resolve().then(() => probe(sql))));
+      return ending;
+    };
+  }
+  return life;
+}
+
+function watch(known: Promise<"open" | Error>): Lifecycle {
+  const life: Lifecycle = { known, state: "probing" };
+  void known.then((state) => (life.state = state));
+  return life;
+}
 
 /** endedError resolves with the error postgres.js gives statements on an ended `sql`, or undefined while it is open. */
 async function endedError(sql: PostgresSql): Promise<Error | undefined> {
-  let known = lifecycles.get(sql);
-  if (known === undefined) {
-    known = probe(sql);
-    lifecycles.set(sql, known);
-    const end = (sql as { end?: unknown }).end;
-    if (typeof end === "function") {
-      (sql as unknown as { end: unknown }).end = function (this: unknown, ...args: unknown[]) {
-        const ending = (end as (...a: unknown[]) => unknown).apply(this, args);
-        // end() sets postgres.js's flag a microtask later; probed after it, the
-        // empty statement is rejected without being sent.
-        lifecycles.set(
-          sql,
-          Promise.resolve().then(() => probe(sql)),
-        );
-        return ending;
-      };
-    }
-  }
-  const state = await known;
+  const state = await lifecycleOf(sql).known;
   return state === "open" ? undefined : state;
 }
 
@@ -205,8 +222,9 @@ function probe(sql: PostgresSql): Promise<"open" | Error> {
  * as `sql` itself does, and opens nothing.
  */
 export async function reserve(ctx: Context, sql: PostgresSql): Promise<ReservedSql> {
-  const ended = await untilDone(ctx, endedError(sql));
-  if (ended !== undefined) throw ended;
+  const life = lifecycleOf(sql);
+  if (life.state === "probing") await untilDone(ctx, life.known);
+  if (life.state instanceof Error) throw life.state;
   const pending = sql.reserve();
   return new Promise<ReservedSql>((resolve, reject) => {
     const stop = afterFunc(ctx, () => reject(ctx.err()));
