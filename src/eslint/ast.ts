@@ -1,4 +1,4 @@
-import { AST_NODE_TYPES, type TSESTree } from "@typescript-eslint/utils";
+import { ASTUtils, AST_NODE_TYPES, type TSESTree } from "@typescript-eslint/utils";
 import type { AnyRuleContext } from "./services.js";
 import { isContextExpression, isContextParameter } from "./types.js";
 
@@ -31,29 +31,57 @@ export function* enclosingFunctions(node: TSESTree.Node): Generator<FunctionNode
   for (let n = node.parent; n; n = n.parent) if (isFunction(n)) yield n;
 }
 
-/** parameterName returns the name a parameter binds, if it binds a single identifier. */
-export function parameterName(param: TSESTree.Parameter): string | undefined {
+/** parameterId returns the identifier a parameter binds, if it binds a single one. */
+export function parameterId(param: TSESTree.Parameter): TSESTree.Identifier | undefined {
   let p: TSESTree.Node = param;
   if (p.type === AST_NODE_TYPES.TSParameterProperty) p = p.parameter;
   if (p.type === AST_NODE_TYPES.AssignmentPattern) p = p.left;
-  return p.type === AST_NODE_TYPES.Identifier ? p.name : undefined;
+  return p.type === AST_NODE_TYPES.Identifier ? p : undefined;
 }
 
-/** contextParameterOf returns the name of a function's first Context parameter, if it has one. */
-export function contextParameterOf(context: AnyRuleContext, fn: FunctionNode): string | undefined {
+/** parameterName returns the name a parameter binds, if it binds a single identifier. */
+export function parameterName(param: TSESTree.Parameter): string | undefined {
+  return parameterId(param)?.name;
+}
+
+/** contextParameterOf returns the identifier of a function's first Context parameter, if it has one. */
+export function contextParameterOf(
+  context: AnyRuleContext,
+  fn: FunctionNode,
+): TSESTree.Identifier | undefined {
   for (const param of fn.params) {
-    const name = parameterName(param);
-    if (name !== undefined && name !== "this" && isContextParameter(context, param)) return name;
+    const id = parameterId(param);
+    if (id !== undefined && id.name !== "this" && isContextParameter(context, param)) return id;
   }
   return undefined;
 }
 
 /**
- * contextInScope returns the name of the nearest Context a node can see inside
- * the functions around it: a parameter, or a local variable declared before
- * the node (the latest one in the innermost scope that has any). Contexts at module level do not count: they belong to no call.
+ * resolvesTo reports whether the name a declaration binds, written at node,
+ * refers to that declaration: false when an inner variable of the same name
+ * shadows it there (`(ctx) => …` inside a function whose `ctx` is a Context).
+ * Check it before suggesting code that names the declaration at node.
  */
-export function contextInScope(context: AnyRuleContext, node: TSESTree.Node): string | undefined {
+export function resolvesTo(
+  context: AnyRuleContext,
+  node: TSESTree.Node,
+  declaration: TSESTree.Identifier,
+): boolean {
+  const variable = ASTUtils.findVariable(context.sourceCode.getScope(node), declaration.name);
+  return variable?.defs.some((def) => def.name === declaration) ?? false;
+}
+
+/**
+ * contextInScope returns the declaration of the nearest Context a node can
+ * see inside the functions around it: a parameter, or a local variable
+ * declared before the node (the latest one in the innermost scope that has
+ * any). Contexts at module level do not count: they belong to no call. Its
+ * name may be shadowed at node by a variable that is no Context; see resolvesTo.
+ */
+export function contextInScope(
+  context: AnyRuleContext,
+  node: TSESTree.Node,
+): TSESTree.Identifier | undefined {
   for (let scope = context.sourceCode.getScope(node); scope; scope = scope.upper) {
     if (scope.type === "module" || scope.type === "global") return undefined;
     // In one scope, the latest declaration wins: a context derived in the
@@ -67,7 +95,7 @@ export function contextInScope(context: AnyRuleContext, node: TSESTree.Node): st
       if (found && found.range[0] > id.range[0]) continue;
       if (isContextExpression(context, id)) found = id;
     }
-    if (found) return found.name;
+    if (found) return found;
   }
   return undefined;
 }

@@ -76,12 +76,21 @@ export function findVariable(
 /**
  * importedName returns the name a binding imports from taproot: `withTimeout`
  * for `import { withTimeout as wt } from "taproot-context"` and the identifier `wt`,
- * `"*"` for a namespace import, or undefined if the binding is not a taproot import.
+ * `"*"` for a namespace import (`import * as context`, `import context =
+ * require(…)`), or undefined if the binding is not a taproot import.
  */
 export function importedName(context: AnyRuleContext, id: TSESTree.Identifier): string | undefined {
   const def = findVariable(context, id)?.defs[0];
   if (def?.type !== "ImportBinding") return undefined;
   const declaration = def.parent;
+  if (declaration.type === AST_NODE_TYPES.TSImportEqualsDeclaration) {
+    // `import context = require("taproot-context")` binds the namespace.
+    const ref = declaration.moduleReference;
+    return ref.type === AST_NODE_TYPES.TSExternalModuleReference &&
+      isTaprootModule(ref.expression.value)
+      ? "*"
+      : undefined;
+  }
   if (
     declaration.type !== AST_NODE_TYPES.ImportDeclaration ||
     !isTaprootModule(declaration.source.value)
@@ -117,12 +126,16 @@ export function taprootName(context: AnyRuleContext, node: TSESTree.Node): strin
   if (callee.type === AST_NODE_TYPES.Identifier) {
     const name = importedName(context, callee);
     if (name !== undefined) return name === "*" ? undefined : name;
-  } else if (
-    callee.type === AST_NODE_TYPES.MemberExpression &&
-    callee.object.type === AST_NODE_TYPES.Identifier &&
-    importedName(context, callee.object) === "*"
-  ) {
-    return memberName(callee);
+  } else if (callee.type === AST_NODE_TYPES.MemberExpression) {
+    // `context.withTimeout` for a namespace import of taproot; any other
+    // object (a namespace import of the project's own barrel) is left to the
+    // type checker.
+    if (
+      callee.object.type === AST_NODE_TYPES.Identifier &&
+      importedName(context, callee.object) === "*"
+    ) {
+      return memberName(callee);
+    }
   } else {
     return undefined;
   }
@@ -151,6 +164,8 @@ function declaredTaprootName(
   if (symbol && symbol.flags & ts.SymbolFlags.Alias) symbol = checker.getAliasedSymbol(symbol);
   const declaration = symbol?.declarations?.[0];
   if (!symbol || !declaration || !isFromTaproot(declaration)) return undefined;
+  // A method of taproot's types (`ctx.done()`) is no export of taproot.
+  if (ts.isClassElement(declaration) || ts.isTypeElement(declaration)) return undefined;
   return symbol.name;
 }
 

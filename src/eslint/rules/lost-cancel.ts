@@ -2,7 +2,7 @@ import { AST_NODE_TYPES, type TSESLint, type TSESTree } from "@typescript-eslint
 import type { CodePath, CodePathSegment } from "@typescript-eslint/utils/ts-eslint";
 import { CodePathTracker } from "../code-path.js";
 import { createRule } from "../create-rule.js";
-import { CANCEL_PAIR_FUNCTIONS, findVariable, taprootCallName, unwrap } from "../taproot.js";
+import { CANCEL_PAIR_FUNCTIONS, findVariable, taprootCallName } from "../taproot.js";
 
 type MessageIds = "discarded" | "neverUsed" | "notUsedOnAllPaths" | "returnWithoutCancel";
 
@@ -103,25 +103,33 @@ export default createRule<[], MessageIds>({
       byCodePath.set(codePath.id, list);
     }
 
+    // Targets already checked: a pair chosen by a condition (`a ? withTimeout(…)
+    // : withCancel(…)`) reaches its target from each call.
+    const checked = new Set<TSESTree.Node>();
+
     function check(
       fn: string,
       target: TSESTree.Node | null | undefined,
       call: TSESTree.Node,
       declarator?: TSESTree.VariableDeclarator,
     ): void {
-      if (!target) return;
-      if (target.type === AST_NODE_TYPES.ArrayPattern) {
-        let cancel: TSESTree.Node | null | undefined = target.elements[1];
+      if (!target || checked.has(target)) return;
+      checked.add(target);
+      if (
+        target.type === AST_NODE_TYPES.ArrayPattern ||
+        target.type === AST_NODE_TYPES.ObjectPattern
+      ) {
+        let cancel = cancelElement(target);
+        if (cancel === "unknown") return; // a rest element or a computed key may hold it
         if (cancel?.type === AST_NODE_TYPES.AssignmentPattern) cancel = cancel.left;
         if (!cancel) {
           context.report({ node: call, messageId: "discarded", data: { fn, held: held(fn) } });
           return;
         }
-        if (cancel.type !== AST_NODE_TYPES.Identifier) return; // stored in a property, or a rest element
+        if (cancel.type !== AST_NODE_TYPES.Identifier) return; // stored in a property
+        const name = cancel.name;
         const variable = declarator
-          ? context.sourceCode
-              .getDeclaredVariables(declarator)
-              .find((v) => v.name === (cancel as TSESTree.Identifier).name)
+          ? context.sourceCode.getDeclaredVariables(declarator).find((v) => v.name === name)
           : findVariable(context, cancel);
         follow(fn, cancel, variable);
         return;
@@ -211,15 +219,10 @@ export default createRule<[], MessageIds>({
       "CallExpression:exit"(node: TSESTree.CallExpression) {
         const fn = taprootCallName(context, node);
         if (!fn || !CANCEL_PAIR_FUNCTIONS.has(fn)) return;
-        // Climb past wrappers that do not change the value: `x as T`, `x!`.
+        // Climb to where the pair goes, past wrappers that do not change the
+        // value (`x as T`, `x!`) and choices that may yield it (`a ? pair : b`).
         let value: TSESTree.Node = node;
-        while (
-          value.parent &&
-          value.parent !== unwrap(value.parent) &&
-          unwrap(value.parent) === node
-        ) {
-          value = value.parent;
-        }
+        while (value.parent && yields(value.parent, value)) value = value.parent;
         const parent = value.parent;
         if (!parent) return;
         switch (parent.type) {
@@ -256,3 +259,51 @@ export default createRule<[], MessageIds>({
     };
   },
 });
+
+/**
+ * yields reports whether an expression's value may be its child's: a wrapper
+ * (`x as T`, `x!`), a branch of `?:`, or an operand of `??` and `||` (a pair
+ * is never nullish nor falsy), or the right operand of `&&`.
+ */
+function yields(parent: TSESTree.Node, child: TSESTree.Node): boolean {
+  switch (parent.type) {
+    case AST_NODE_TYPES.TSAsExpression:
+    case AST_NODE_TYPES.TSNonNullExpression:
+    case AST_NODE_TYPES.TSSatisfiesExpression:
+    case AST_NODE_TYPES.TSTypeAssertion:
+    case AST_NODE_TYPES.ChainExpression:
+      return parent.expression === child;
+    case AST_NODE_TYPES.ConditionalExpression:
+      return parent.consequent === child || parent.alternate === child;
+    case AST_NODE_TYPES.LogicalExpression:
+      return parent.right === child || parent.operator !== "&&";
+    default:
+      return false;
+  }
+}
+
+/**
+ * cancelElement returns what a pattern binds the cancel function (the pair's
+ * element 1) to: `cancel` in `[ctx, cancel]` or `{ 1: cancel }`, undefined when
+ * it binds nothing, or "unknown" when a rest element or a computed key may hold it.
+ */
+function cancelElement(
+  pattern: TSESTree.ArrayPattern | TSESTree.ObjectPattern,
+): TSESTree.Node | undefined | "unknown" {
+  if (pattern.type === AST_NODE_TYPES.ArrayPattern) {
+    const [first, second] = pattern.elements;
+    if (first?.type === AST_NODE_TYPES.RestElement) return "unknown";
+    if (second?.type === AST_NODE_TYPES.RestElement) return "unknown";
+    return second ?? undefined;
+  }
+  let unknown = false;
+  for (const p of pattern.properties) {
+    if (p.type === AST_NODE_TYPES.RestElement) return "unknown";
+    if (p.key.type === AST_NODE_TYPES.Literal) {
+      if (p.key.value === 1 || p.key.value === "1") return p.value;
+    } else if (p.computed) {
+      unknown = true;
+    }
+  }
+  return unknown ? "unknown" : undefined;
+}

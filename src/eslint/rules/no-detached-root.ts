@@ -1,12 +1,13 @@
 import { AST_NODE_TYPES, type TSESTree } from "@typescript-eslint/utils";
-import { contextParameterOf, enclosingFunctions, type FunctionNode } from "../ast.js";
+import { contextParameterOf, enclosingFunctions, resolvesTo, type FunctionNode } from "../ast.js";
 import type ts from "typescript";
 import { createRule } from "../create-rule.js";
 import { typeServices } from "../services.js";
 import { taprootCallName } from "../taproot.js";
 import { typeAnnotationOf } from "../types.js";
 
-type MessageIds = "detachedFromParameter" | "detachedFromRequest" | "passContext";
+type MessageIds =
+  "detachedFromParameter" | "detachedFromShadowedParameter" | "detachedFromRequest" | "passContext";
 
 // The types of an incoming request in Node's HTTP servers.
 const REQUEST_TYPES = new Set(["IncomingMessage", "Http2ServerRequest"]);
@@ -34,6 +35,8 @@ export default createRule<[], MessageIds>({
     messages: {
       detachedFromParameter:
         "{{fn}}() starts a new context tree inside a function that receives the Context `{{ctx}}`, so this work ignores the caller's cancellation, deadline and values; pass `{{ctx}}` (or withoutCancel({{ctx}}) for work that must outlive the caller).",
+      detachedFromShadowedParameter:
+        "{{fn}}() starts a new context tree inside a function that receives the Context `{{ctx}}`, so this work ignores the caller's cancellation, deadline and values; `{{ctx}}` here is another variable that shadows the Context, so rename that one and pass `{{ctx}}` (or withoutCancel({{ctx}}) for work that must outlive the caller).",
       detachedFromRequest:
         "{{fn}}() starts a new context tree inside a request handler, so this work goes on after the client disconnects or the server shuts down; use the request's context, requestContext(req) (or withoutCancel() of it for work that must outlive the request).",
       passContext: "Pass `{{ctx}}` instead.",
@@ -97,8 +100,18 @@ export default createRule<[], MessageIds>({
             ) {
               break;
             }
-            const ctx = contextParameterOf(context, outer);
-            if (ctx !== undefined) {
+            const parameter = contextParameterOf(context, outer);
+            if (parameter !== undefined) {
+              const ctx = parameter.name;
+              if (!resolvesTo(context, node, parameter)) {
+                // `ctx` here names another variable: suggesting it would not compile.
+                context.report({
+                  node,
+                  messageId: "detachedFromShadowedParameter",
+                  data: { fn, ctx },
+                });
+                break;
+              }
               context.report({
                 node,
                 messageId: "detachedFromParameter",

@@ -19,8 +19,9 @@ type ClassNode = TSESTree.ClassDeclaration | TSESTree.ClassExpression;
 /**
  * no-stored-context reports a Context kept beyond the call it belongs to: in a
  * class field, a constructor parameter property, `this.x = ctx`, a module-level
- * `let`, or a module-level collection of contexts (containedctx). Classes that
- * implement Context themselves may hold their parent.
+ * `let`, or a collection of contexts (an array, a Set, a Map) in a class field
+ * or at module level (containedctx). Classes that implement Context themselves
+ * may hold their parent.
  */
 export default createRule<Options, MessageIds>({
   name: "no-stored-context",
@@ -98,6 +99,50 @@ export default createRule<Options, MessageIds>({
       return node.value !== null && isContextExpression(context, node.value);
     }
 
+    // A field or module variable typed as a collection of contexts
+    // (`Context[]`, `Set<Context>`, `Map<string, Context>`, …), by its written
+    // type or, with type information, by its inferred one.
+    function isContextCollection(
+      annotation: TSESTree.TypeNode | undefined,
+      value: TSESTree.Node | null | undefined,
+    ): boolean {
+      if (annotation && isContextCollectionTypeNode(annotation)) return true;
+      if (!services) return false;
+      const checker = services.program.getTypeChecker();
+      if (annotation) {
+        const tsNode = services.esTreeNodeToTSNodeMap.get(annotation) as ts.TypeNode;
+        return isContextCollectionType(checker, checker.getTypeFromTypeNode(tsNode));
+      }
+      return value ? isContextCollectionType(checker, services.getTypeAtLocation(value)) : false;
+    }
+
+    function isContextCollectionTypeNode(node: TSESTree.TypeNode): boolean {
+      switch (node.type) {
+        case AST_NODE_TYPES.TSArrayType:
+          return isContextTypeNode(context, node.elementType);
+        case AST_NODE_TYPES.TSTypeOperator:
+          return (
+            node.operator === "readonly" &&
+            node.typeAnnotation !== undefined &&
+            isContextCollectionTypeNode(node.typeAnnotation)
+          );
+        case AST_NODE_TYPES.TSUnionType:
+          return node.types.some(isContextCollectionTypeNode);
+        case AST_NODE_TYPES.TSTypeReference: {
+          const name = node.typeName.type === AST_NODE_TYPES.Identifier ? node.typeName.name : "";
+          const skip = COLLECTIONS.get(name);
+          return (
+            skip !== undefined &&
+            (node.typeArguments?.params ?? [])
+              .slice(skip)
+              .some((t) => isContextTypeNode(context, t))
+          );
+        }
+        default:
+          return false;
+      }
+    }
+
     function holdsContexts(node: TSESTree.NewExpression): boolean {
       // A WeakMap's keys, a WeakSet's or a WeakRef's contents are held weakly:
       // they keep no context alive.
@@ -121,15 +166,32 @@ export default createRule<Options, MessageIds>({
       return true;
     }
 
+    // Fields and module variables reported as collections: the `new Map()`
+    // that initializes one is not reported again.
+    const collections = new Set<TSESTree.Node>();
+
     function checkProperty(
       node:
         | TSESTree.PropertyDefinition
         | TSESTree.AccessorProperty
         | TSESTree.TSAbstractPropertyDefinition,
     ) {
-      if (isExempt(enclosingClass(node)) || !isContextProperty(node)) return;
+      if (isExempt(enclosingClass(node))) return;
       const name = keyName(node.key) ?? "…";
-      context.report({ node, messageId: "stored", data: { where: `the class field \`${name}\`` } });
+      if (isContextProperty(node)) {
+        context.report({
+          node,
+          messageId: "stored",
+          data: { where: `the class field \`${name}\`` },
+        });
+      } else if (isContextCollection(node.typeAnnotation?.typeAnnotation, node.value)) {
+        collections.add(node);
+        context.report({
+          node,
+          messageId: "stored",
+          data: { where: `the collection in the class field \`${name}\`` },
+        });
+      }
     }
 
     return {
@@ -169,16 +231,25 @@ export default createRule<Options, MessageIds>({
       },
       NewExpression(node) {
         if (!atModuleLevel(node) && !inClassField(node)) return;
+        if (collections.has(holderOf(node) ?? node)) return;
         if (holdsContexts(node)) {
           context.report({ node, messageId: "stored", data: { where: "a long-lived collection" } });
         }
       },
       VariableDeclarator(node) {
-        const declaration = node.parent;
-        if (declaration.type !== AST_NODE_TYPES.VariableDeclaration || declaration.kind === "const")
-          return;
         if (!atModuleLevel(node) || node.id.type !== AST_NODE_TYPES.Identifier) return;
         const annotation = node.id.typeAnnotation?.typeAnnotation;
+        // A module-level collection lives as long as the process, `const` or not.
+        if (isContextCollection(annotation, node.init)) {
+          collections.add(node);
+          context.report({
+            node,
+            messageId: "stored",
+            data: { where: `the module-level collection \`${node.id.name}\`` },
+          });
+          return;
+        }
+        if (node.parent.kind === "const") return;
         const isContext = annotation
           ? isContextTypeNode(context, annotation)
           : isContextExpression(context, node.id);
@@ -198,6 +269,47 @@ export default createRule<Options, MessageIds>({
     };
   },
 });
+
+// The collections that hold their elements strongly, and how many of their
+// type arguments to skip before the elements: a WeakMap holds its keys weakly
+// but its values strongly; a WeakSet or a WeakRef holds nothing strongly.
+const COLLECTIONS: ReadonlyMap<string, number> = new Map([
+  ["Array", 0],
+  ["ReadonlyArray", 0],
+  ["Set", 0],
+  ["ReadonlySet", 0],
+  ["Map", 0],
+  ["ReadonlyMap", 0],
+  ["WeakMap", 1],
+]);
+
+/** isContextCollectionType reports whether a type is one of COLLECTIONS (or an array) holding contexts. */
+function isContextCollectionType(checker: ts.TypeChecker, type: ts.Type): boolean {
+  if (type.isUnion()) return type.types.some((t) => isContextCollectionType(checker, t));
+  if (!(type.flags & ts.TypeFlags.Object)) return false;
+  if (!((type as ts.ObjectType).objectFlags & ts.ObjectFlags.Reference)) return false;
+  const skip = checker.isArrayType(type) ? 0 : COLLECTIONS.get(type.getSymbol()?.name ?? "");
+  if (skip === undefined) return false;
+  return checker
+    .getTypeArguments(type as ts.TypeReference)
+    .slice(skip)
+    .some((t) => isContextType(checker, t));
+}
+
+/** holderOf returns the class field or variable declarator whose initializer holds a node. */
+function holderOf(node: TSESTree.Node): TSESTree.Node | undefined {
+  for (let n = node.parent; n; n = n.parent) {
+    if (isFunction(n)) return undefined;
+    if (
+      n.type === AST_NODE_TYPES.PropertyDefinition ||
+      n.type === AST_NODE_TYPES.AccessorProperty ||
+      n.type === AST_NODE_TYPES.VariableDeclarator
+    ) {
+      return n;
+    }
+  }
+  return undefined;
+}
 
 /** keyName returns the name of a property key: `x`, `#x` or `"x"`. */
 function keyName(key: TSESTree.Node): string | undefined {

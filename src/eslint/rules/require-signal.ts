@@ -1,12 +1,12 @@
 import { AST_NODE_TYPES, type TSESTree } from "@typescript-eslint/utils";
 import type { RuleFixer } from "@typescript-eslint/utils/ts-eslint";
 import ts from "typescript";
-import { contextInScope } from "../ast.js";
+import { contextInScope, resolvesTo } from "../ast.js";
 import { createRule } from "../create-rule.js";
 import { typeServices } from "../services.js";
 import { findVariable, memberName, unwrap } from "../taproot.js";
 
-type MessageIds = "missingSignal" | "addSignal";
+type MessageIds = "missingSignal" | "missingSignalShadowed" | "addSignal";
 type Options = [{ functions?: string[]; additionalFunctions?: string[] }];
 
 // Where a function takes the options object that may carry `signal`: an
@@ -77,6 +77,8 @@ export default createRule<Options, MessageIds>({
     messages: {
       missingSignal:
         "{{fn}}() is called without a signal inside a function that has the Context `{{ctx}}`, so it goes on after `{{ctx}}` is canceled or its deadline passes; pass `signal: {{ctx}}.signal` in its options.",
+      missingSignalShadowed:
+        "{{fn}}() is called without a signal inside a function that has the Context `{{ctx}}`, so it goes on after `{{ctx}}` is canceled or its deadline passes; `{{ctx}}` here is another variable that shadows the Context, so rename that one and pass `signal: {{ctx}}.signal` in its options.",
       addSignal: "Pass `signal: {{ctx}}.signal`.",
     },
   },
@@ -158,6 +160,42 @@ export default createRule<Options, MessageIds>({
       return parts.some((t) => t.getProperty("signal") !== undefined || t.flags & ts.TypeFlags.Any);
     }
 
+    // Whether fetch's first argument is a Request that carries a signal. One
+    // built in sight (`new Request(url, init)`, directly or through a
+    // variable assigned once) carries the signal of its init, else that of the
+    // request it copies; `new Request(url)` alone gets one that never aborts.
+    // Any other Request (known by its type) carries whatever its maker gave it.
+    function requestCarriesSignal(arg: TSESTree.Node, depth = 0): boolean {
+      const built = requestBuilt(unwrap(arg));
+      if (built) {
+        if (built.arguments.some((a) => a.type === AST_NODE_TYPES.SpreadElement)) return true;
+        const [input, init] = built.arguments;
+        if (init && carriesSignal(init)) return true;
+        return input !== undefined && depth < 4 && requestCarriesSignal(input, depth + 1);
+      }
+      if (!services) return false;
+      const type = services.getTypeAtLocation(arg);
+      const parts = type.isUnion() ? type.types : [type];
+      return parts.every(
+        (t) => t.getSymbol()?.name === "Request" && t.getProperty("signal") !== undefined,
+      );
+    }
+
+    function requestBuilt(node: TSESTree.Node): TSESTree.NewExpression | undefined {
+      if (node.type === AST_NODE_TYPES.NewExpression) {
+        const c = node.callee;
+        return c.type === AST_NODE_TYPES.Identifier && c.name === "Request" ? node : undefined;
+      }
+      if (node.type !== AST_NODE_TYPES.Identifier) return undefined;
+      const variable = findVariable(context, node);
+      const def = variable?.defs[0];
+      if (!variable || def?.type !== "Variable" || def.node.id !== def.name) return undefined;
+      if (!def.node.init) return undefined;
+      if (variable.references.filter((r) => r.isWrite()).length > 1) return undefined;
+      const init = unwrap(def.node.init);
+      return init.type === AST_NODE_TYPES.NewExpression ? requestBuilt(init) : undefined;
+    }
+
     function passesSignal(args: TSESTree.CallExpressionArgument[], at: OptionsAt): boolean {
       if (args.some((a) => a.type === AST_NODE_TYPES.SpreadElement)) return true;
       if (at === "last") return args.length > 1 && carriesSignal(args.at(-1));
@@ -190,9 +228,17 @@ export default createRule<Options, MessageIds>({
         if (spec === undefined) return;
         const at = checked.get(spec);
         if (at === undefined || passesSignal(node.arguments, at)) return;
-        const ctx = contextInScope(context, node);
-        if (ctx === undefined) return;
+        const [input] = node.arguments;
+        if (spec === "fetch" && input && requestCarriesSignal(input)) return;
+        const declaration = contextInScope(context, node);
+        if (declaration === undefined) return;
+        const ctx = declaration.name;
         const fn = context.sourceCode.getText(node.callee);
+        if (!resolvesTo(context, node, declaration)) {
+          // `ctx` here names another variable: no fix can say `ctx.signal`.
+          context.report({ node, messageId: "missingSignalShadowed", data: { fn, ctx } });
+          return;
+        }
         const apply = fix(node, at, ctx);
         context.report({
           node,

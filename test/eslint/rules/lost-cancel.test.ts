@@ -5,6 +5,15 @@ testRule("lost-cancel", rule, {
   typed: {
     valid: [
       {
+        name: "a method of the project's own named like a taproot function",
+        code: `
+import type { Context } from "taproot-context";
+const helpers = { withTimeout: (ctx: Context, ms: number) => [ctx, ms] as const };
+export function f(ctx: Context) {
+  helpers.withTimeout(ctx, 5);
+}`,
+      },
+      {
         name: "cancel called once the work is done",
         code: `
 import { withTimeout, type Context } from "taproot-context";
@@ -145,8 +154,73 @@ export async function f(p: Promise<number>) {
   return value;
 }`,
       },
+      {
+        name: "cancel of a pair chosen by a condition called once the work is done",
+        code: `
+import { withTimeout, withCancel, type Context } from "taproot-context";
+export async function load(parent: Context, url: string, slow: boolean) {
+  const [ctx, cancel] = slow ? withCancel(parent) : withTimeout(parent, 1_000);
+  try {
+    return await fetch(url, { signal: ctx.signal });
+  } finally {
+    cancel();
+  }
+}`,
+      },
+      {
+        name: "cancel bound by index in an object pattern and called",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function ping(parent: Context, url: string) {
+  const { 0: ctx, 1: cancel } = withTimeout(parent, 1_000);
+  using _timeout = cancel;
+  return (await fetch(url, { signal: ctx.signal })).ok;
+}`,
+      },
+      {
+        name: "array pattern that is all rest keeps the cancel function",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export function pair(parent: Context) {
+  const [...both] = withTimeout(parent, 1_000);
+  return both;
+}`,
+      },
+      {
+        name: "object pattern with a rest element keeps the cancel function",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export function split(parent: Context) {
+  const { 0: ctx, ...rest } = withTimeout(parent, 1_000);
+  return { ctx, rest };
+}`,
+      },
     ],
     invalid: [
+      {
+        name: "discarded through a namespace import of a re-exporting module",
+        code: `
+import * as lib from "./lib/timeouts.js";
+export function f(ctx: lib.Ctx) {
+  lib.timeoutAfter(ctx, 5);
+}`,
+        errors: [
+          {
+            messageId: "discarded",
+            line: 4,
+            data: { fn: "withTimeout", held: "the timer and the parent's reference" },
+          },
+        ],
+      },
+      {
+        name: "discarded through import = require()",
+        code: `
+import tp = require("taproot-context");
+export function f(ctx: tp.Context) {
+  tp.withTimeout(ctx, 5);
+}`,
+        errors: [{ messageId: "discarded", line: 4 }],
+      },
       {
         name: "cancel left out of the destructuring",
         code: `
@@ -292,6 +366,68 @@ export async function save(parent: Context, body: string, dryRun: boolean) {
 }`,
         errors: [{ messageId: "notUsedOnAllPaths", line: 4 }],
       },
+      {
+        name: "cancel never used when the pair is chosen by a condition",
+        code: `
+import { withTimeout, withCancel, type Context } from "taproot-context";
+export function pick(parent: Context, slow: boolean) {
+  const [ctx, cancel] = slow ? withCancel(parent) : withTimeout(parent, 1_000);
+  return ctx;
+}`,
+        errors: [
+          {
+            messageId: "neverUsed",
+            line: 4,
+            data: {
+              name: "cancel",
+              fn: "withCancel",
+              held: "the context and its parent's reference to it",
+            },
+          },
+        ],
+      },
+      {
+        name: "cancel never used when the pair is a fallback",
+        code: `
+import { withTimeout, type Context, type CancelFunc } from "taproot-context";
+export function pick(parent: Context, cached: [Context, CancelFunc] | undefined) {
+  const [ctx, cancel] = cached ?? withTimeout(parent, 1_000);
+  return ctx;
+}`,
+        errors: [{ messageId: "neverUsed", line: 4 }],
+      },
+      {
+        name: "cancel bound by index in an object pattern but never used",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export function child(parent: Context) {
+  const { 0: ctx, 1: cancel } = withTimeout(parent, 1_000);
+  return ctx;
+}`,
+        errors: [{ messageId: "neverUsed", line: 4 }],
+      },
+      {
+        name: "object pattern that binds only the context",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export function child(parent: Context) {
+  const { 0: ctx } = withTimeout(parent, 1_000);
+  return ctx;
+}`,
+        errors: [{ messageId: "discarded", line: 4 }],
+      },
+      {
+        name: "pairs chosen by a condition and both discarded",
+        code: `
+import { withTimeout, withCancel, type Context } from "taproot-context";
+export function both(parent: Context, slow: boolean) {
+  void (slow ? withCancel(parent) : withTimeout(parent, 1_000));
+}`,
+        errors: [
+          { messageId: "discarded", line: 4 },
+          { messageId: "discarded", line: 4 },
+        ],
+      },
     ],
   },
   untyped: {
@@ -305,6 +441,15 @@ export { ctx };`,
       },
     ],
     invalid: [
+      {
+        name: "discarded through import = require()",
+        code: `
+import tp = require("taproot-context");
+export function f(ctx: tp.Context) {
+  tp.withTimeout(ctx, 5);
+}`,
+        errors: [{ messageId: "discarded", line: 4 }],
+      },
       {
         code: `
 import { withCancel, background } from "taproot-context";
@@ -321,6 +466,26 @@ export function f(parent: context.Context, ok: boolean) {
   return ctx;
 }`,
         errors: [{ messageId: "notUsedOnAllPaths" }, { messageId: "returnWithoutCancel" }],
+      },
+      {
+        name: "cancel never used when the pair is chosen by a condition",
+        code: `
+import { withTimeout, withCancel, type Context } from "taproot-context";
+export function pick(parent: Context, slow: boolean) {
+  const [ctx, cancel] = slow ? withCancel(parent) : withTimeout(parent, 1_000);
+  return ctx;
+}`,
+        errors: [{ messageId: "neverUsed", line: 4 }],
+      },
+      {
+        name: "cancel bound by index in an object pattern but never used",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export function child(parent: Context) {
+  const { 0: ctx, 1: cancel } = withTimeout(parent, 1_000);
+  return ctx;
+}`,
+        errors: [{ messageId: "neverUsed", line: 4 }],
       },
     ],
   },

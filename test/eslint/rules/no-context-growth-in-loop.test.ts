@@ -139,6 +139,16 @@ export function ticks(ctx: context.Context, n: number) {
         errors: [{ messageId: "growth" }],
       },
       {
+        name: "a namespace import of a re-exporting module in a loop",
+        code: `
+import * as lib from "./lib/timeouts.js";
+export function each(ctx: lib.Ctx, xs: number[]) {
+  for (const x of xs) ctx = lib.attach(ctx, Symbol(), x);
+  return ctx;
+}`,
+        errors: [{ messageId: "growth", line: 4 }],
+      },
+      {
         name: "withTimeout pair assigned back in a loop",
         code: `
 import { withTimeout, type Context, type CancelFunc } from "taproot-context";

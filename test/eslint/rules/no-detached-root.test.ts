@@ -85,6 +85,45 @@ export const jobs = [1, 2].map((n) => withTimeout(background(), n * 1000));`,
     ],
     invalid: [
       {
+        name: "the context's name is shadowed in a callback: no suggestion",
+        code: `
+import { background, sleep, type Context } from "taproot-context";
+export function a(ctx: Context, items: string[]) {
+  items.forEach((ctx) => { void sleep(background(), ctx.length); });
+}`,
+        errors: [
+          {
+            messageId: "detachedFromShadowedParameter",
+            line: 4,
+            data: { fn: "background", ctx: "ctx" },
+            suggestions: [],
+          },
+        ],
+      },
+      {
+        name: "the context is reachable from a callback whose own parameter has another name",
+        code: `
+import { background, sleep, type Context } from "taproot-context";
+export function a(ctx: Context, items: string[]) {
+  items.forEach((item) => { void sleep(background(), item.length); });
+}`,
+        errors: [
+          {
+            messageId: "detachedFromParameter",
+            suggestions: [
+              {
+                messageId: "passContext",
+                output: `
+import { background, sleep, type Context } from "taproot-context";
+export function a(ctx: Context, items: string[]) {
+  items.forEach((item) => { void sleep(ctx, item.length); });
+}`,
+              },
+            ],
+          },
+        ],
+      },
+      {
         name: "background() inside a function that receives ctx",
         code: `
 import { background, type Context } from "taproot-context";
@@ -296,6 +335,12 @@ export function f(options: object) { return [options, background()]; }`,
       },
     ],
     invalid: [
+      {
+        code: `
+import { background, type Context } from "taproot-context";
+export function f(ctx: Context, xs: string[]) { return xs.map((ctx) => [ctx, background()]); }`,
+        errors: [{ messageId: "detachedFromShadowedParameter", suggestions: [] }],
+      },
       {
         code: `
 import { background, type Context } from "taproot-context";

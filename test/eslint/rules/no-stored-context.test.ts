@@ -63,6 +63,28 @@ export class Worker {
 }`,
       },
       {
+        name: "an array of contexts local to a function",
+        code: `
+import type { Context } from "taproot-context";
+export function first(ctx: Context, more: Context[]) {
+  const all: Context[] = [ctx, ...more];
+  return all[0];
+}`,
+      },
+      {
+        name: "a module-level WeakSet and a WeakMap keyed by contexts",
+        code: `
+import type { Context } from "taproot-context";
+export const seen: WeakSet<Context> = new WeakSet();
+export const ids: WeakMap<Context, number> = new WeakMap();`,
+      },
+      {
+        name: "a class field holding an array of something else",
+        code: `
+import type { Context } from "taproot-context";
+export class Jobs { handlers: ((ctx: Context) => void)[] = []; names: string[] = []; }`,
+      },
+      {
         name: "a WeakMap keyed by context holds it weakly",
         code: `
 import type { Context } from "taproot-context";
@@ -157,6 +179,68 @@ export function getCurrent() { return current; }`,
         errors: [{ messageId: "stored", line: 3 }],
       },
       {
+        name: "an array of contexts in a class field",
+        code: `
+import type { Context } from "taproot-context";
+export class Group { ctxs: Context[] = []; }`,
+        errors: [
+          {
+            messageId: "stored",
+            line: 3,
+            data: { where: "the collection in the class field `ctxs`" },
+          },
+        ],
+      },
+      {
+        name: "readonly arrays and generic array types in class fields",
+        code: `
+import type { Context } from "taproot-context";
+export class Group {
+  a: readonly Context[] = [];
+  b: Array<Context> = [];
+  c?: ReadonlyArray<Context>;
+  d: Set<Context> | undefined;
+}`,
+        errors: [
+          { messageId: "stored", line: 4 },
+          { messageId: "stored", line: 5 },
+          { messageId: "stored", line: 6 },
+          { messageId: "stored", line: 7 },
+        ],
+      },
+      {
+        name: "a module-level const array of contexts pushed into",
+        code: `
+import type { Context } from "taproot-context";
+export const list: Context[] = [];
+export function add(ctx: Context) { list.push(ctx); }`,
+        errors: [
+          { messageId: "stored", line: 3, data: { where: "the module-level collection `list`" } },
+        ],
+      },
+      {
+        name: "an array of contexts whose type is inferred",
+        code: `
+import { background } from "taproot-context";
+export class Pool { roots = [background(), background()]; }`,
+        errors: [{ messageId: "stored", line: 3 }],
+      },
+      {
+        name: "a collection type behind an alias",
+        code: `
+import type { Context } from "taproot-context";
+type Contexts = Context[];
+export class Group { members: Contexts = []; }`,
+        errors: [{ messageId: "stored", line: 4 }],
+      },
+      {
+        name: "a module-level Map of contexts with a written type is reported once",
+        code: `
+import type { Context } from "taproot-context";
+export const inFlight: Map<string, Context> = new Map();`,
+        errors: [{ messageId: "stored", line: 3 }],
+      },
+      {
         name: "a module-level Map of contexts",
         code: `
 import type { Context } from "taproot-context";
@@ -213,6 +297,12 @@ export class Poller { pair = withTimeout(background(), 1_000); ctx = this.pair[0
 import type { Context } from "taproot-context";
 export class A { run(ctx: Context) { return ctx; } }`,
       },
+      {
+        code: `
+import type { Context } from "taproot-context";
+export const seen: WeakSet<Context> = new WeakSet();
+export function f(ctxs: Context[]) { const copy: Context[] = [...ctxs]; return copy; }`,
+      },
     ],
     invalid: [
       {
@@ -220,6 +310,16 @@ export class A { run(ctx: Context) { return ctx; } }`,
 import type { Context } from "taproot-context";
 export class A { ctx?: Context; }`,
         errors: [{ messageId: "stored" }],
+      },
+      {
+        code: `
+import type { Context } from "taproot-context";
+export class G { ctxs: Context[] = []; }
+export const list: readonly Context[] = [];`,
+        errors: [
+          { messageId: "stored", line: 3 },
+          { messageId: "stored", line: 4 },
+        ],
       },
     ],
   },

@@ -97,6 +97,13 @@ export const ctx = placeholderContext();`,
         errors: [{ messageId: "todo" }],
       },
       {
+        name: "a namespace import of a re-exporting module, known by its declaration",
+        code: `
+import * as lib from "./lib/timeouts.js";
+export const ctx = lib.placeholderContext();`,
+        errors: [{ messageId: "todo" }],
+      },
+      {
         name: "each placeholder is listed",
         code: `
 import { todo, withTimeout } from "taproot-context";

@@ -27,6 +27,35 @@ export async function post(ctx: Context, body: string) {
 }`,
       },
       {
+        name: "fetch of a Request built with the context's signal",
+        code: `
+import type { Context } from "taproot-context";
+export async function get(ctx: Context, url: string) {
+  const req = new Request(url, { signal: ctx.signal });
+  return fetch(req);
+}
+export async function getInline(ctx: Context, url: string) {
+  return fetch(new Request(url, { signal: ctx.signal }));
+}`,
+      },
+      {
+        name: "fetch of a Request copied from one that carries the signal",
+        code: `
+import type { Context } from "taproot-context";
+export async function retry(ctx: Context, url: string) {
+  const first = new Request(url, { signal: ctx.signal });
+  return fetch(new Request(first, { headers: { "x-retry": "1" } }));
+}`,
+      },
+      {
+        name: "fetch of a Request made elsewhere carries its maker's signal",
+        code: `
+import type { Context } from "taproot-context";
+export async function forward(ctx: Context, req: Request) {
+  return fetch(req);
+}`,
+      },
+      {
         name: "a spread we cannot see into",
         code: `
 import type { Context } from "taproot-context";
@@ -98,6 +127,33 @@ export function f(ctx: Context) { return [ctx, fetch("/x")]; }`,
     ],
     invalid: [
       {
+        name: "the context's name is shadowed in a callback: no suggestion",
+        code: `
+import type { Context } from "taproot-context";
+export function b(ctx: Context, urls: string[]) {
+  return urls.map((ctx) => fetch(ctx));
+}`,
+        errors: [
+          {
+            messageId: "missingSignalShadowed",
+            line: 4,
+            data: { fn: "fetch", ctx: "ctx" },
+            suggestions: [],
+          },
+        ],
+      },
+      {
+        name: "a local context shadowed in a nested block: no suggestion",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function c(parent: Context, names: string[]) {
+  const [ctx, cancel] = withTimeout(parent, 1_000);
+  for (const ctx of names) await fetch("/users/" + ctx);
+  cancel();
+}`,
+        errors: [{ messageId: "missingSignalShadowed", line: 5, suggestions: [] }],
+      },
+      {
         name: "fetch without options",
         code: `
 import type { Context } from "taproot-context";
@@ -114,6 +170,32 @@ export async function getUser(ctx: Context, id: string) {
 import type { Context } from "taproot-context";
 export async function getUser(ctx: Context, id: string) {
   return fetch("https://api.example.com/users/" + id, { signal: ctx.signal });
+}`,
+              },
+            ],
+          },
+        ],
+      },
+      {
+        name: "fetch of a Request built without a signal",
+        code: `
+import type { Context } from "taproot-context";
+export async function get(ctx: Context, url: string) {
+  const req = new Request(url, { method: "POST" });
+  return fetch(req);
+}`,
+        errors: [
+          {
+            messageId: "missingSignal",
+            line: 5,
+            suggestions: [
+              {
+                messageId: "addSignal",
+                output: `
+import type { Context } from "taproot-context";
+export async function get(ctx: Context, url: string) {
+  const req = new Request(url, { method: "POST" });
+  return fetch(req, { signal: ctx.signal });
 }`,
               },
             ],
@@ -288,8 +370,40 @@ export async function f(ctx: Context) { return request("https://example.com", { 
 import type { Context } from "taproot-context";
 export function f(ctx: Context, init: RequestInit) { return fetch("/x", init); }`,
       },
+      {
+        code: `
+import type { Context } from "taproot-context";
+export function f(ctx: Context, url: string) {
+  const req = new Request(url, { signal: ctx.signal });
+  return [fetch(req), fetch(new Request(url, { signal: ctx.signal }))];
+}`,
+      },
     ],
     invalid: [
+      {
+        code: `
+import type { Context } from "taproot-context";
+export function b(ctx: Context, urls: string[]) { return urls.map((ctx) => fetch(ctx)); }`,
+        errors: [{ messageId: "missingSignalShadowed", suggestions: [] }],
+      },
+      {
+        code: `
+import type { Context } from "taproot-context";
+export function f(ctx: Context, url: string) { return fetch(new Request(url)); }`,
+        errors: [
+          {
+            messageId: "missingSignal",
+            suggestions: [
+              {
+                messageId: "addSignal",
+                output: `
+import type { Context } from "taproot-context";
+export function f(ctx: Context, url: string) { return fetch(new Request(url), { signal: ctx.signal }); }`,
+              },
+            ],
+          },
+        ],
+      },
       {
         code: `
 import type { Context } from "taproot-context";
