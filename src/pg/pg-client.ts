@@ -36,6 +36,34 @@ interface PgConnection {
   removeListener(event: string, listener: () => void): unknown;
 }
 
+/**
+ * guardErrors keeps a client that taproot checked out of a pool from
+ * crashing the process while taproot holds it. pg-pool stops listening for a
+ * client's 'error' once it is checked out, and node-postgres emits one when
+ * the connection dies (its backend terminated, the server gone): with no
+ * listener, an uncaught exception. The same error reaches the query running
+ * on the client, whose failure releases the client with it, so the pool
+ * drops it; the listener has nothing else to do. Returns the release to call
+ * instead of `release`: it stops listening first.
+ */
+export function guardErrors(
+  client: PgClient,
+  release: (error?: Error) => void,
+): (error?: Error) => void {
+  const events = client as unknown as {
+    on(event: "error", listener: () => void): unknown;
+    removeListener(event: "error", listener: () => void): unknown;
+  };
+  events.on("error", ignoreError);
+  return (error) => {
+    events.removeListener("error", ignoreError);
+    release(error);
+  };
+}
+
+/** ignoreError is the listener of guardErrors: the error is the running query's to report. */
+function ignoreError(): void {}
+
 /** pg-pool's Pool, as far as taproot/pg uses it. */
 export interface PgPool {
   connect(

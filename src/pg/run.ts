@@ -21,6 +21,7 @@ import { afterFunc, DeadlineExceeded, type Context } from "../index.js";
 import { sendCancelRequest } from "./cancel-request.js";
 import {
   cancelTarget,
+  guardErrors,
   queryClassOf,
   transactionStatus,
   type PgClient,
@@ -144,7 +145,7 @@ class Run {
         return;
       }
       this.client = client;
-      this.release = release;
+      this.release = guardErrors(client, release);
       this.submit();
     });
   }

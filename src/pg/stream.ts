@@ -11,7 +11,7 @@ import { afterFunc, type Context } from "../index.js";
 import { checkContext, describeValue } from "../validate.js";
 import { sendCancelRequest } from "./cancel-request.js";
 import { connect } from "./connect.js";
-import { cancelTarget, checkDb, isPool, type PgClient } from "./pg-client.js";
+import { cancelTarget, checkDb, guardErrors, isPool, type PgClient } from "./pg-client.js";
 
 /** pg-cursor's Cursor as far as this module uses it. */
 interface CursorLike {
@@ -133,6 +133,9 @@ class Portal {
     this.release = release;
     this.settled = new Promise((resolve) => (this.resolveSettled = resolve));
     batches.listen(this.connection());
+    // A connection that dies (its backend terminated, the server gone) ends
+    // the portal: its close would wait for a ReadyForQuery that never comes.
+    this.connection().on("end", this.onEnd);
   }
 
   connection(): ConnectionEvents {
@@ -168,7 +171,6 @@ class Portal {
     const connection = this.connection();
     connection.on("errorMessage", this.onError);
     connection.on("readyForQuery", this.onReady);
-    connection.on("end", this.onEnd);
     sendCancelRequest(target).then(
       () => {
         this.cancelOpen = false;
@@ -243,7 +245,10 @@ function start(
         return;
       }
       const pg = client as unknown as PgClient;
-      go(pg, (error) => client.release(error));
+      go(
+        pg,
+        guardErrors(pg, (error) => client.release(error)),
+      );
     }, fail);
   } else {
     go(db as PgClient, null);
@@ -313,10 +318,14 @@ export function stream<S extends object>(
     }
     const p = portal;
     p.withdraw();
-    destroy(error, (closeError) => {
+    // The stream closes once the portal has: closed by the server, or ended
+    // with its connection (then destroy() never calls back).
+    let closeError: Error | null | undefined;
+    destroy(error, (e) => {
+      closeError = e;
       p.closed();
-      p.settled.then(() => callback(closeError ?? error));
     });
+    p.settled.then(() => callback(closeError ?? error));
   };
   const stop = afterFunc(ctx, () => {
     portal?.cancelBatch();
@@ -413,7 +422,8 @@ export function cursor<R = unknown>(
       const p = portal;
       if (p === undefined) return;
       p.withdraw();
-      await new Promise<void>((resolve) => c.close(() => resolve()));
+      // Closed by the server, or ended with its connection (then close() never calls back).
+      await Promise.race([new Promise<void>((resolve) => c.close(() => resolve())), p.settled]);
       p.closed();
       await p.settled;
     }));

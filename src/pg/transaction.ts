@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from "pg";
 import { afterFunc, withCancel, type Context } from "../index.js";
 import { checkContext, describeValue } from "../validate.js";
 import { connect } from "./connect.js";
-import { checkDb, transactionStatus, type PgClient } from "./pg-client.js";
+import { checkDb, guardErrors, transactionStatus, type PgClient } from "./pg-client.js";
 import { runQuery, running } from "./run.js";
 
 const FN = "transaction(ctx, pool, fn)";
@@ -52,6 +52,8 @@ export async function transaction<T>(
   }
   const client = await connect(ctx, pool);
   const pg = client as unknown as PgClient;
+  // Every way out gives the connection back through this, which stops guarding it.
+  const release = guardErrors(pg, (error) => client.release(error));
   const [txCtx, cancel] = withCancel(ctx);
   // Set once ROLLBACK was sent (or the connection destroyed); the promise says whether it worked.
   let rollingBack: Promise<boolean> | undefined;
@@ -70,7 +72,7 @@ export async function transaction<T>(
     stopEarly();
     cancel();
     const clean = await rollback();
-    client.release(clean ? undefined : new Error("taproot: transaction connection destroyed"));
+    release(clean ? undefined : new Error("taproot: transaction connection destroyed"));
     throw ctx.err() ?? error;
   }
   // false: the context ended in the instant since the check, and the early rollback is on its way.
@@ -78,28 +80,28 @@ export async function transaction<T>(
   cancel(); // fn's context ends with the transaction
   if (early) {
     const clean = await rollback();
-    client.release(clean ? undefined : new Error("taproot: transaction connection destroyed"));
+    release(clean ? undefined : new Error("taproot: transaction connection destroyed"));
     throw ctx.err();
   }
   let result: { command?: string };
   try {
     result = (await simple(pg, "COMMIT")) as { command?: string };
   } catch (error) {
-    client.release(error as Error);
+    release(error as Error);
     throw error;
   }
   if (result.command === "ROLLBACK") {
     // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
-    client.release();
+    release();
     throw new Error(
       `${FN}: the transaction was rolled back, not committed: a statement in fn failed (its error was caught); ` +
         "let the error propagate, or use a savepoint",
     );
   }
   if (transactionStatus(pg) !== "I") {
-    client.release(new Error("taproot: connection not idle after COMMIT"));
+    release(new Error("taproot: connection not idle after COMMIT"));
   } else {
-    client.release();
+    release();
   }
   return value;
 }
