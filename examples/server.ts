@@ -32,17 +32,29 @@ import {
 import { every, serve, signalContext, ClientDisconnectedError } from "../src/node/index.js";
 import { query, transaction } from "../src/pg/index.js";
 
-const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
-const PORT = env("PORT", 8080);
-const POLL_MS = env("POLL_MS", 1_000);
-const WORKERS = env("WORKERS", 2);
-const JOB_MS = env("JOB_MS", 50);
-const GRACE_MS = env("GRACE_MS", 5_000);
-const QUERY_MS = env("QUERY_MS", 200);
-
 function log(message: string): void {
   console.log(`${new Date().toISOString()} ${message}`);
 }
+
+/** env reads a whole number of at least `least` from the environment (unset or empty: `fallback`), or exits saying what is wrong. */
+function env(name: string, fallback: number, least: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < least) {
+    log(
+      `examples/server.ts: ${name} must be a whole number of at least ${least}, got ${JSON.stringify(text)}`,
+    );
+    process.exit(1);
+  }
+  return value;
+}
+const PORT = env("PORT", 8080, 0);
+const POLL_MS = env("POLL_MS", 1_000, 1);
+const WORKERS = env("WORKERS", 2, 1);
+const JOB_MS = env("JOB_MS", 50, 0);
+const GRACE_MS = env("GRACE_MS", 5_000, 0);
+const QUERY_MS = env("QUERY_MS", 200, 0);
 
 const url = process.env.DATABASE_URL;
 if (url === undefined || url === "") {
@@ -55,7 +67,7 @@ const pool = new pg.Pool({ connectionString: url, max: 10 });
 pool.on("error", (err) => log(`pool: idle connection failed: ${err.message}`));
 
 /** The queue and the proof of work: a job is done when its completion row is committed. */
-await pool.query(`
+const schema = pool.query(`
   create table if not exists jobs (
     id bigserial primary key,
     payload text not null,
@@ -69,6 +81,13 @@ await pool.query(`
   );
   create index if not exists jobs_queued on jobs (id) where done_at is null;
 `);
+try {
+  await schema;
+} catch (err) {
+  log(`examples/server.ts: cannot set up the tables on DATABASE_URL: ${(err as Error).message}`);
+  await pool.end();
+  process.exit(1);
+}
 
 let served = 0;
 
@@ -76,21 +95,28 @@ async function handleRequest(ctx: Context, req: IncomingMessage, res: ServerResp
   const started = Date.now();
   let backendPid: number | undefined;
   try {
-    // The "database work": 200 ms on the server, canceled there if the client leaves.
-    const { rows } = await query(
-      ctx,
-      pool,
-      "select pg_backend_pid() as pid, pg_sleep($1), now() as at, $2::text as path",
-      [QUERY_MS / 1000, req.url ?? "/"],
-    );
-    backendPid = (rows[0] as { pid: number }).pid;
-    const n = ++served;
-    await query(ctx, pool, "insert into jobs (payload) values ($1)", [`receipt for request ${n}`]);
+    // One transaction, on one connection: the receipt is committed only if
+    // the client is still there at COMMIT, so an abandoned request enqueues
+    // nothing. (Two statements on the pool would take two checkouts, and an
+    // INSERT on its own commits even when its cancel comes too late.)
+    await transaction(ctx, pool, async (ctx, client) => {
+      // The "database work": 200 ms on the server, canceled there if the client leaves.
+      const { rows } = await query(
+        ctx,
+        client,
+        "select pg_backend_pid() as pid, pg_sleep($1), now() as at, $2::text as path",
+        [QUERY_MS / 1000, req.url ?? "/"],
+      );
+      backendPid = (rows[0] as { pid: number }).pid;
+      await query(ctx, client, "insert into jobs (payload) values ($1)", [
+        `receipt for request ${++served}`,
+      ]);
+    });
   } catch (err) {
     const why = cause(ctx);
     if (why instanceof ClientDisconnectedError) {
       log(
-        `${req.method} ${req.url}: client left after ${Date.now() - started} ms; its query was canceled on the server`,
+        `${req.method} ${req.url}: client left after ${Date.now() - started} ms; its query was canceled on the server and nothing was enqueued`,
       );
     } else {
       log(

@@ -119,6 +119,39 @@ describe("examples/server.ts on PostgreSQL", () => {
     );
   });
 
+  it("enqueues a receipt for exactly the requests it answered, whenever clients hang up", async () => {
+    const server = await start({ QUERY_MS: "50", POLL_MS: "600000" });
+    try {
+      const jobsBefore = await count("select count(*) from jobs");
+      // Clients that hang up around the moment the work ends: before, during
+      // and after its INSERT and COMMIT. Bounded: 60 requests, a few at once.
+      for (let round = 0; round < 15; round++) {
+        await Promise.all(
+          [0, 1, 2, 3].map(async (i) => {
+            const req = request({ port: server.port, path: `/r${round}-${i}` });
+            req.on("error", () => {}); // we hang up ourselves
+            req.end();
+            await delay(40 + round + i * 4);
+            req.destroy();
+          }),
+        );
+      }
+      await delay(500); // the last handlers log their outcome
+      const answered = server.output().match(/: 200 in \d+ ms/g)?.length ?? 0;
+      const left = server.output().match(/nothing was enqueued/g)?.length ?? 0;
+      const enqueued = (await count("select count(*) from jobs")) - jobsBefore;
+      assert.equal(
+        enqueued,
+        answered,
+        `${enqueued} receipts for ${answered} answered requests (${left} left)`,
+      );
+      assert.ok(left > 0, "no client left before its work was done (the test needs both kinds)");
+      assert.equal(await stopWith(server, "SIGTERM"), 0);
+    } finally {
+      server.child.kill("SIGKILL");
+    }
+  });
+
   it("cancels the handler's query on the server when the client disconnects, and logs it", async () => {
     const server = await start({ QUERY_MS: "20000", POLL_MS: "60000" });
     try {
@@ -147,7 +180,7 @@ describe("examples/server.ts on PostgreSQL", () => {
       }
       assert.match(
         server.output(),
-        /GET \/: client left after \d+ ms; its query was canceled on the server/,
+        /GET \/: client left after \d+ ms; its query was canceled on the server and nothing was enqueued/,
       );
       assert.equal(
         await count("select count(*) from jobs"),
