@@ -137,6 +137,19 @@ function grpcClient(url: string) {
   );
 }
 
+/**
+ * endsAtDeadline waits for a handler's context to end, and checks that it
+ * ended at its deadline, from the caller's header: DeadlineExceeded, caused
+ * by a RequestTimeoutError naming that header.
+ */
+async function endsAtDeadline(seen: Seen, version: "1.1" | "2"): Promise<void> {
+  await until(() => seen.ctx.err() !== null, 2_000, "the handler's context to end");
+  assert.equal(seen.ctx.err(), DeadlineExceeded, `${version}: err() = ${String(seen.ctx.err())}`);
+  const why = cause(seen.ctx);
+  assert.ok(why instanceof RequestTimeoutError, `${version}: cause = ${String(why)}`);
+  assert.equal(why.source, version === "1.1" ? "connect-timeout-ms" : "grpc-timeout");
+}
+
 /** rejection returns the ConnectError a call rejected with. */
 async function rejection(call: Promise<unknown>): Promise<ConnectError> {
   try {
@@ -203,15 +216,7 @@ describe("handlerContext (Connect server)", () => {
           seen.remaining !== null && seen.remaining <= 1_000,
           `remaining = ${seen.remaining}`,
         );
-        await until(() => seen.ctx.err() !== null, 2_000, "the handler's context to end");
-        assert.equal(
-          seen.ctx.err(),
-          DeadlineExceeded,
-          `${version}: err() = ${String(seen.ctx.err())}`,
-        );
-        const why = cause(seen.ctx);
-        assert.ok(why instanceof RequestTimeoutError, `${version}: cause = ${String(why)}`);
-        assert.equal(why.source, version === "1.1" ? "connect-timeout-ms" : "grpc-timeout");
+        await endsAtDeadline(seen, version);
       } finally {
         await server.close();
       }
@@ -231,14 +236,7 @@ describe("handlerContext (Connect server)", () => {
           const err = await rejection(client.sleep({ value: 10_000 }, { timeoutMs: 500 }));
           assert.equal(err.code, Code.DeadlineExceeded, `${version}: code = ${Code[err.code]}`);
           const seen = server.calls[i]!;
-          await until(() => seen.ctx.err() !== null, 2_000, "the handler's context to end");
-          assert.equal(
-            seen.ctx.err(),
-            DeadlineExceeded,
-            `${version}: err() = ${String(seen.ctx.err())}`,
-          );
-          const why = cause(seen.ctx);
-          assert.ok(why instanceof RequestTimeoutError, `${version}: cause = ${String(why)}`);
+          await endsAtDeadline(seen, version);
           await until(
             () => liveChildCount(root) === 0,
             2_000,
