@@ -277,7 +277,21 @@ const RETIRE_ATTEMPTS = 3;
  */
 export async function settle(sql: PostgresSql, reserved: ReservedSql, fate: Fate): Promise<void> {
   if (fate === "gone") return;
-  if (fate === "reuse" && (await endedError(sql)) === undefined) return reserved.release();
+  const ended = (await endedError(sql)) !== undefined;
+  if (fate === "reuse" && !ended) return reserved.release();
+  if (ended) {
+    // postgres.js 3.4 closes a connection at end() only at a ReadyForQuery
+    // that finds it no longer reserved: one released afterwards stays open,
+    // and end() never resolves (plain sql.reserve() does the same). So it is
+    // released with a last statement on its way, whose ReadyForQuery then
+    // closes it. A connection that might sit in a transaction ends with it.
+    const last = reserved.unsafe(fate === "reuse" ? "select 1" : "rollback").then(
+      () => undefined,
+      () => undefined,
+    );
+    reserved.release();
+    return last;
+  }
   for (let attempt = 0; attempt < RETIRE_ATTEMPTS; attempt++) {
     const error = await reserved.unsafe("set idle_session_timeout = 1").then(
       () => undefined,

@@ -358,6 +358,24 @@ describe("contextSql(ctx, sql)", () => {
     }
   });
 
+  it("lets sql.end() finish once the statements running under contexts have (contextSql and begin)", async () => {
+    for (const kind of ["contextSql", "begin"] as const) {
+      const sql = postgres(db.url, { max: 2, onnotice: () => {} });
+      await sql`select 1`;
+      const [ctx, cancel] = withTimeout(background(), 60_000);
+      const running =
+        kind === "contextSql"
+          ? contextSql(ctx, sql)`select pg_sleep(0.3)`
+          : begin(ctx, sql, async (_ctx, tx) => tx`select pg_sleep(0.3)`);
+      await sleep(100);
+      // postgres.js 3.4 alone never finishes end() for a reserved connection released after it.
+      const ended = await settledWithin(sql.end(), 5_000);
+      cancel();
+      assert.equal(ended, "resolved", `${kind}: sql.end() settled with ${String(ended)}`);
+      assert.ok(Array.isArray(await running), `${kind}: the running statement's rows`);
+    }
+  });
+
   it("throws a TypeError naming the function and the fix for bad input", async () => {
     const sql = postgres(db.url, { max: 1 });
     try {
