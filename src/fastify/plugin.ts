@@ -6,7 +6,7 @@ import type {
   HookHandlerDoneFunction,
 } from "fastify";
 import type { ServerResponse } from "node:http";
-import type { Http2Session } from "node:http2";
+import type { Socket } from "node:net";
 import fp from "fastify-plugin";
 import {
   afterFunc,
@@ -305,25 +305,26 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
 /** What the hammer needs of the app's server: a `node:http` one, or a `node:http2` one, which has no closeAllConnections(). */
 interface AnyServer {
   closeAllConnections?: () => void;
-  on(event: "session", listener: (session: Http2Session) => void): unknown;
+  on(event: "connection", listener: (socket: Socket) => void): unknown;
 }
 
 /**
  * connectionCloser returns what closes every connection of `server`, busy or
- * idle: `closeAllConnections()` over HTTP/1. An HTTP/2 server has none, its
- * connections being sessions, so its sessions are followed from now on (each
- * leaves the set at its 'close') and destroyed, which ends their streams.
+ * idle: `closeAllConnections()` over HTTP/1. An HTTP/2 server has none, so
+ * its sockets are followed from now on (each leaves the set at its 'close')
+ * and destroyed, which ends their sessions and streams: the TCP socket under
+ * TLS too, and so the HTTP/1 connections of a server with `allowHTTP1`.
  */
 function connectionCloser(server: AnyServer): () => void {
   const closeAll = server.closeAllConnections;
   if (typeof closeAll === "function") return () => closeAll.call(server);
-  const sessions = new Set<Http2Session>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
   });
   return () => {
-    for (const session of sessions) session.destroy();
+    for (const socket of sockets) socket.destroy();
   };
 }
 
@@ -344,7 +345,7 @@ function connectionCloser(server: AnyServer): () => void {
  * `app.close()` drains like taproot/node's `serve()`: no new connection is
  * accepted, requests in flight get the grace period, then their contexts are
  * canceled, and a second later the connections of handlers that ignored it
- * are closed (over HTTP/2, `Fastify({ http2: true })`, their sessions).
+ * are closed (over HTTP/2, `Fastify({ http2: true })`, their sockets).
  * `app.taproot` lists the requests in flight with their routes; pass it to
  * `debugHandler`, or set `debugPath`.
  *

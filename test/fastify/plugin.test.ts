@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
+import https from "node:https";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import Fastify, { type FastifyInstance } from "fastify";
 import {
@@ -273,6 +275,41 @@ describe("contextPlugin (Fastify 5)", () => {
       session?.destroy();
       await app.close().catch(() => {});
       process.off("uncaughtException", onUncaught);
+    }
+  });
+
+  it("over HTTP/2 with allowHTTP1, closes the HTTP/1 connections of handlers that ignore their context too", async () => {
+    const tls = {
+      key: readFileSync(new URL("../node/fixtures/tls-key.pem", import.meta.url)),
+      cert: readFileSync(new URL("../node/fixtures/tls-cert.pem", import.meta.url)),
+    };
+    const app = Fastify({ http2: true, https: { allowHTTP1: true, ...tls } });
+    try {
+      await app.register(contextPlugin, { shutdownTimeout: 50 });
+      app.get("/stuck", () => new Promise(() => {})); // never answers, never looks at request.ctx
+      await app.listen({ port: 0, host: "127.0.0.1" });
+      const { port } = app.server.address() as { port: number };
+      const request = https.get({
+        host: "127.0.0.1",
+        port,
+        path: "/stuck",
+        rejectUnauthorized: false,
+        agent: false,
+      });
+      const ended = new Promise<void>((resolve) => request.once("close", resolve));
+      request.on("error", () => {}); // the hammer's close is the point
+      await until(() => app.taproot.inflight().length === 1, 5_000, "the request to arrive");
+      const t0 = Date.now();
+      const closed = await Promise.race([
+        app.close().then(() => "closed"),
+        new Promise<string>((resolve) => setTimeout(resolve, 5_000, "still open after 5 s")),
+      ]);
+      assert.equal(closed, "closed", `app.close() = ${closed}, want closed (grace + ~1 s)`);
+      assert.ok(Date.now() - t0 < 5_000, "close() waited past the hammer");
+      await ended;
+      assert.deepEqual(await app.taproot.closed, { completed: 0, canceled: 1 });
+    } finally {
+      await app.close().catch(() => {});
     }
   });
 
