@@ -250,7 +250,7 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
     // As serve(): a reply not yet sent closes its connection, which would
     // otherwise stay open, idle, until the grace period runs out (Fastify
     // says so only to requests that arrive once close() has begun). HTTP/2
-    // has no such header: its sessions end at the hammer.
+    // has no such header: its connections end at the hammer.
     for (let l = tracker.requests.head; l !== null; l = l.newer) {
       const res = l.res as ServerResponse | undefined;
       if (l.req?.httpVersionMajor === 1 && res !== undefined && !res.headersSent) {

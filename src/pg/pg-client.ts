@@ -64,6 +64,20 @@ export function guardErrors(
 /** ignoreError is the listener of guardErrors: the error is the running query's to report. */
 function ignoreError(): void {}
 
+/**
+ * dequeue takes `submitted` (a Query or a cursor handed to client.query())
+ * out of the client's queue, where it waits behind another query on that
+ * client, and returns whether it was there. One that is not there is
+ * running, or on the wire already (pg's pipeline), or was never queued.
+ */
+export function dequeue(client: PgClient, submitted: unknown): boolean {
+  const queue = (client as PgClient & { _queryQueue?: unknown[] })._queryQueue;
+  const at = Array.isArray(queue) ? queue.indexOf(submitted) : -1;
+  if (at === -1) return false;
+  queue!.splice(at, 1);
+  return true;
+}
+
 /** pg-pool's Pool, as far as taproot/pg uses it. */
 export interface PgPool {
   connect(

@@ -231,12 +231,15 @@ export async function reserve(ctx: Context, sql: PostgresSql): Promise<ReservedS
     pending.then(
       (reserved) => {
         if (!stop()) return void settle(sql, reserved, "reuse");
-        // sql.end() was called while we waited: this connection would never close.
-        void endedError(sql).then((error) => {
-          if (error === undefined) return resolve(reserved);
-          reject(error);
-          return settle(sql, reserved, "retire");
-        });
+        // sql.end() may have been called while we waited: this connection would never close.
+        const answer = (state: "open" | Error): void => {
+          if (state === "open") return resolve(reserved);
+          reject(state);
+          void settle(sql, reserved, "retire");
+        };
+        const now = lifecycleOf(sql);
+        if (now.state === "probing") void now.known.then(answer);
+        else answer(now.state);
       },
       (error: unknown) => stop() && reject(error),
     );

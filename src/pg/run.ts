@@ -21,6 +21,7 @@ import { afterFunc, DeadlineExceeded, type Context } from "../index.js";
 import { sendCancelRequest } from "./cancel-request.js";
 import {
   cancelTarget,
+  dequeue,
   guardErrors,
   queryClassOf,
   transactionStatus,
@@ -276,10 +277,8 @@ class Run {
     )
       return true;
     if (client._activeQuery === this.submitted) return true;
-    const queued = client._queryQueue.indexOf(this.submitted);
-    if (queued === -1) return true; // in pg's pipeline queue: on the wire already
-    client._queryQueue.splice(queued, 1);
-    return false;
+    // Not in the queue: in pg's pipeline queue, on the wire already.
+    return !dequeue(client, this.submitted);
   }
 
   cancel(): void {

@@ -11,7 +11,7 @@ import { afterFunc, type Context } from "../index.js";
 import { checkContext, describeValue } from "../validate.js";
 import { sendCancelRequest } from "./cancel-request.js";
 import { connect } from "./connect.js";
-import { cancelTarget, checkDb, guardErrors, isPool, type PgClient } from "./pg-client.js";
+import { cancelTarget, checkDb, dequeue, guardErrors, isPool, type PgClient } from "./pg-client.js";
 
 /** pg-cursor's Cursor as far as this module uses it. */
 interface CursorLike {
@@ -150,10 +150,7 @@ class Portal {
    * it. Call it before closing.
    */
   withdraw(): void {
-    if (this.cursor.state !== "initialized") return;
-    const queue = (this.client as PgClient & { _queryQueue?: unknown[] })._queryQueue;
-    const at = Array.isArray(queue) ? queue.indexOf(this.submittable) : -1;
-    if (at !== -1) queue!.splice(at, 1);
+    if (this.cursor.state === "initialized") dequeue(this.client, this.submittable);
   }
 
   /** The context ended: cancel the batch if one is executing. Returns whether a cancel was sent. */
