@@ -26,7 +26,13 @@ import {
   type RequestContextOptions,
   type ShutdownResult,
 } from "../node/index.js";
-import { bindRequest, contextOf, RequestSet } from "../node/request-lifetime.js";
+import {
+  bindRequest,
+  contextOf,
+  RequestSet,
+  type RequestLifetime,
+} from "../node/request-lifetime.js";
+import { closeConnection } from "../node/serve.js";
 import { checkContext, checkMs, describeValue } from "../validate.js";
 
 /**
@@ -123,8 +129,10 @@ class Tracker implements TaprootFastify {
    * released by the response's close listener that layer already has, so
    * tracking a request costs no listener and no allocation of its own.
    */
-  readonly requests = new RequestSet(() => {
-    if (this.draining && !this.forced) this.result.completed++;
+  readonly requests = new RequestSet((l) => {
+    if (!this.draining) return;
+    if (!this.forced) this.result.completed++;
+    closeIfIdle(l, this.requests);
   });
   /** Set by preClose; from then on requests that end count as completed (or canceled). */
   draining = false;
@@ -300,6 +308,26 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
       page(request.raw, reply.raw);
     });
   }
+}
+
+/**
+ * closeIfIdle closes, during a drain, the HTTP/1 connection of a request
+ * just released if no other request of the app is in flight on it. A reply
+ * whose headers went out before close() began could not say
+ * `connection: close`, and Node closes idle connections only once, when
+ * close() starts: the client's keep-alive connection would otherwise hold
+ * close() open until the grace period ran out.
+ */
+function closeIfIdle(ctx: RequestLifetime, requests: RequestSet): void {
+  // Called by release() before it drops the request.
+  const req = ctx.req;
+  if (req === null || req.httpVersionMajor !== 1) return;
+  const socket = req.socket as Socket | null;
+  if (socket === null || socket.destroyed) return;
+  for (let l = requests.head; l !== null; l = l.newer) {
+    if (l !== ctx && l.req?.socket === socket) return;
+  }
+  closeConnection(socket);
 }
 
 /** What the hammer needs of the app's server: a `node:http` one, or a `node:http2` one, which has no closeAllConnections(). */

@@ -511,7 +511,7 @@ class Serving implements ContextServer {
  * whatever is still buffered, then release, where an immediate destroy could
  * reset a response still in the kernel's buffer.
  */
-function closeConnection(socket: Socket): void {
+export function closeConnection(socket: Socket): void {
   socket.end();
   if (socket.writableFinished) socket.destroy();
   else socket.once("finish", () => socket.destroy());

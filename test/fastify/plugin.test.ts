@@ -3,6 +3,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import https from "node:https";
 import { readFileSync } from "node:fs";
+import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
 import Fastify, { type FastifyInstance } from "fastify";
 import {
@@ -356,6 +357,40 @@ describe("contextPlugin (Fastify 5)", () => {
       }
     });
   }
+
+  it("closes a keep-alive connection once a reply streaming at close() has ended, not at the grace period's end", async () => {
+    const { app, port } = await start({ shutdownTimeout: 10_000 }, (app) => {
+      app.get("/stream", async (request, reply) => {
+        // The headers go out at once; the body takes 300 ms, so close() finds them sent.
+        const body = new PassThrough();
+        void (async () => {
+          body.write("first\n");
+          await sleep(request.ctx, 300).catch(() => {});
+          body.end("last\n");
+        })();
+        return reply.send(body);
+      });
+    });
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const response = get(port, "/stream", { agent });
+      await until(() => app.taproot.inflight().length === 1, 2_000, "the request to arrive");
+      // Headers sent before close(): no `connection: close` can reach this client.
+      await sleep(background(), 50);
+      const t0 = Date.now();
+      const closing = app.close();
+      const r = await response;
+      await closing;
+      const elapsed = Date.now() - t0;
+      assert.equal(r.status, 200, `status ${r.status}: ${r.body}`);
+      assert.equal(r.body, "first\nlast\n");
+      assert.ok(elapsed < 3_000, `close() took ${elapsed} ms, want ~250 (the rest of the reply)`);
+      assert.deepEqual(await app.taproot.closed, { completed: 1, canceled: 0 });
+    } finally {
+      agent.destroy();
+      await app.close();
+    }
+  });
 
   it("closes the app when options.context ends, and request contexts see its values", async () => {
     const user = createKey<string>("user");
