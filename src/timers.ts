@@ -101,7 +101,7 @@ export function ticker(ctx: Context, ms: number): AsyncIterable<number> {
   if (!(ms > 0)) {
     throw new RangeError(`${fn}: ms must be a positive period, got ${ms}`);
   }
-  return ticks(ctx, Math.max(ms, MIN_PERIOD_MS));
+  return ticks(fn, ctx, Math.max(ms, MIN_PERIOD_MS));
 }
 
 /**
@@ -126,11 +126,20 @@ export function nextTick(next: number, period: number, now: number): number {
   return later > now ? later : now + period;
 }
 
-async function* ticks(ctx: Context, period: number): AsyncGenerator<number, void, undefined> {
-  let next = performance.now() + period;
+async function* ticks(
+  fn: string,
+  ctx: Context,
+  period: number,
+): AsyncGenerator<number, void, undefined> {
+  // The schedule's own time: performance.now(), but never behind the tick a
+  // timer last fired for. A fake clock (node:test's mock.timers) fires
+  // timers without moving performance.now(); read alone, it would have each
+  // wait ask for one more period than the last.
+  let clock = performance.now();
+  let next = clock + period;
   for (;;) {
     try {
-      await sleepUntil("ticker(ctx, ms)", ctx, next);
+      await sleepUntil(fn, ctx, performance.now() + next - clock);
     } catch (err) {
       // ctx is done: the loop ends quietly. Anything else is surfaced.
       if (ctx.err() !== null) return;
@@ -138,6 +147,7 @@ async function* ticks(ctx: Context, period: number): AsyncGenerator<number, void
     }
     if (ctx.err() !== null) return;
     yield Date.now();
-    next = nextTick(next + period, period, performance.now());
+    clock = Math.max(performance.now(), next);
+    next = nextTick(next + period, period, clock);
   }
 }

@@ -136,6 +136,28 @@ describe("sleep", () => {
 });
 
 describe("ticker", () => {
+  test("ticks once a period under node:test's mock.timers, which does not move performance.now()", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const [ctx, cancel] = context.withCancel(bg);
+    let ticks = 0;
+    const run = (async () => {
+      for await (const _ of context.ticker(ctx, 100)) ticks++;
+    })();
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    try {
+      for (let period = 1; period <= 5; period++) {
+        await turn();
+        t.mock.timers.tick(100);
+        await turn();
+        assert.equal(ticks, period, `ticks after ${period * 100} ms of mocked time`);
+      }
+    } finally {
+      cancel();
+      await run;
+      t.mock.timers.reset();
+    }
+  });
+
   test("yields the time of each tick, in epoch ms", async () => {
     const [ctx, cancel] = context.withCancel(bg);
     const ticks: number[] = [];

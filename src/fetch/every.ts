@@ -101,12 +101,18 @@ export function every(
       `${name}: options.onError must be a function, got ${describeValue(onError)}`,
     );
   }
+  const immediate = opts?.immediate;
+  if (immediate !== undefined && typeof immediate !== "boolean") {
+    throw new TypeError(
+      `${name}: options.immediate must be true or false, got ${describeValue(immediate)}`,
+    );
+  }
   return run(
     ctx,
     Math.max(ms, MIN_INTERVAL_MS),
     fn,
     mode === "finish" ? withoutCancel(ctx) : ctx,
-    opts?.immediate === true,
+    immediate === true,
     onError,
   );
 }
@@ -154,10 +160,15 @@ async function loop(
 ): Promise<void> {
   // Ticks are monotonic readings; `epoch` turns them into wall-clock times for fn.
   const epoch = Date.now() - performance.now();
-  let next = performance.now() + (immediate ? 0 : ms);
+  // The schedule's own time: performance.now(), but never behind the tick a
+  // timer last fired for. A fake clock (node:test's mock.timers) fires
+  // timers without moving performance.now(); read alone, it would have each
+  // wait ask for one more interval than the last.
+  let clock = performance.now();
+  let next = clock + (immediate ? 0 : ms);
   while (ctx.err() === null) {
     try {
-      await sleepUntil(EVERY, ctx, next);
+      await sleepUntil(EVERY, ctx, performance.now() + (next - clock));
     } catch (err) {
       // ctx is done: sleep rejected with its err() and has cleared its timer.
       if (ctx.err() !== null) break;
@@ -173,6 +184,7 @@ async function loop(
       if (!expected) onError(err);
     }
     // The next boundary after now: a slow run skips the ticks it overran.
-    next = nextTick(tick + ms, ms, performance.now());
+    clock = Math.max(performance.now(), tick);
+    next = nextTick(tick + ms, ms, clock);
   }
 }

@@ -24,7 +24,10 @@ function checkRequest(request: unknown): asserts request is Request {
         ? `its url is ${describeValue(r.url)}, want a string`
         : typeof r.headers?.get !== "function"
           ? `its headers are ${describeValue(r.headers)}, want a Headers object`
-          : r.signal != null && typeof r.signal.aborted !== "boolean"
+          : r.signal != null &&
+              (typeof r.signal.aborted !== "boolean" ||
+                typeof r.signal.addEventListener !== "function" ||
+                typeof r.signal.removeEventListener !== "function")
             ? `its signal is ${describeValue(r.signal)}, want an AbortSignal`
             : undefined;
   if (why !== undefined) {
@@ -108,12 +111,24 @@ export function fetchHandler<A extends unknown[]>(
     else signal?.addEventListener("abort", onAbort);
     fetchContexts.set(request, ctx);
     try {
-      return await handler(ctx, request, ...rest);
+      const response = await handler(ctx, request, ...rest);
+      checkResult(response);
+      return response;
     } finally {
-      signal?.removeEventListener("abort", onAbort);
       ctx.end();
+      signal?.removeEventListener("abort", onAbort);
     }
   };
+}
+
+/** checkResult refuses a handler's result that is not a Response (an object with a numeric status and headers). */
+function checkResult(response: unknown): asserts response is Response {
+  const r = response as Partial<Response> | null | undefined;
+  if (r === null || typeof r !== "object" || typeof r.status !== "number" || r.headers == null) {
+    throw new TypeError(
+      `${CALL}: the handler must return a Response (or a promise of one), got ${describeValue(response)}; return e.g. new Response(body) or Response.json(value)`,
+    );
+  }
 }
 
 /**

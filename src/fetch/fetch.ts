@@ -60,6 +60,11 @@ export async function fetchWithContext(
   checkContext(FN, "ctx", ctx);
   checkOptions(FN, init, "init");
   const { propagateDeadline, fetch: fetchImpl = globalThis.fetch, ...rest } = init ?? {};
+  if (propagateDeadline !== undefined && typeof propagateDeadline !== "boolean") {
+    throw new TypeError(
+      `${FN}: init.propagateDeadline must be true or false, got ${describeValue(propagateDeadline)}`,
+    );
+  }
   if (typeof fetchImpl !== "function") {
     throw new TypeError(
       `${FN}: init.fetch must be a fetch function, got ${describeValue(fetchImpl)}; omit it to use the global fetch`,
@@ -103,16 +108,21 @@ export async function fetchWithContext(
   if (hooked !== undefined) request.headers = hooked;
   // --- end of header hooks ---
   // The caller's own signal: init.signal, else a Request's own (fetch
-  // follows a Request's signal unless init gives another, and so do we).
-  const own = init?.signal ?? (input instanceof Request ? input.signal : null);
+  // follows a Request's signal unless init gives another, and so do we; an
+  // explicit `signal: null` means none, as it does for fetch).
+  const own =
+    init?.signal !== undefined ? init.signal : input instanceof Request ? input.signal : null;
   if (!own) {
+    let res: Response;
     try {
-      return await fetchImpl(input, { ...request, signal: ctx.signal });
+      res = await fetchImpl(input, { ...request, signal: ctx.signal });
     } catch (err) {
       // Whatever fetch made of the abort (its own AbortError, a socket error
       // racing it), the caller asked for the context's verdict.
       throw ctx.err() ?? err;
     }
+    checkResponse(res);
+    return res;
   }
   // Both ctx and the caller's signal must abort the request and the reading
   // of its body: a child context that follows the signal, through taproot's
@@ -138,12 +148,27 @@ export async function fetchWithContext(
     release();
     throw ctx.err() ?? (own.aborted ? own.reason : err);
   }
+  try {
+    checkResponse(res);
+  } catch (err) {
+    release();
+    throw err;
+  }
   // The body is read under the same signal, after fetch resolved: the child
   // lives as long as the response can still be read. A response without a
   // body lets go now; one with a body when it is collected.
-  if (res.body === null) release();
+  if (res.body == null) release();
   else bodies.register(res, release);
   return res;
+}
+
+/** checkResponse refuses what an `init.fetch` resolved to when it is not a Response (an object with a numeric status). */
+function checkResponse(res: unknown): asserts res is Response {
+  if (res === null || typeof res !== "object" || typeof (res as Response).status !== "number") {
+    throw new TypeError(
+      `${FN}: init.fetch must resolve to a Response, got ${describeValue(res)}; pass a fetch implementation, or omit init.fetch to use the global fetch`,
+    );
+  }
 }
 
 /** Lets go of a child context once the response it guards is garbage. */

@@ -198,6 +198,35 @@ describe("every", () => {
     }
   });
 
+  it("runs once an interval under node:test's mock.timers, which does not move performance.now()", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const [ctx, cancel] = withCancel(background());
+    let runs = 0;
+    const done = every(ctx, 100, () => void runs++);
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    try {
+      for (let interval = 1; interval <= 5; interval++) {
+        await turn();
+        t.mock.timers.tick(100);
+        await turn();
+        assert.equal(runs, interval, `runs after ${interval * 100} ms of mocked time`);
+      }
+    } finally {
+      cancel();
+      await done;
+      t.mock.timers.reset();
+    }
+  });
+
+  it("refuses an immediate option that is not a boolean", () => {
+    for (const bad of ["yes", 1, null]) {
+      assert.throws(() => every(background(), 10, () => {}, { immediate: bad as never }), {
+        name: "TypeError",
+        message: /^every\(ctx, ms, fn, options\): options.immediate must be true or false, got /,
+      });
+    }
+  });
+
   it("refuses non-object options with a TypeError naming every", () => {
     for (const bad of [5, "finish", null, true]) {
       assert.throws(() => every(background(), 10, () => {}, bad as never), {

@@ -9,7 +9,14 @@ import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { background, cause, withCancel, withDeadline, withTimeout } from "../../src/index.js";
+import {
+  background,
+  cause,
+  withCancel,
+  withDeadline,
+  withTimeout,
+  type Context,
+} from "../../src/index.js";
 import { liveChildCount } from "../../src/introspect.js";
 import {
   ClientDisconnectedError,
@@ -268,6 +275,97 @@ describe("bad input", () => {
     })(like as never);
     assert.equal(await res.text(), "ok");
     assert.ok(deadline !== undefined, "the deadline header was read");
+  });
+
+  it("fetchWithContext refuses what an init.fetch resolves to when it is no Response, and keeps no child", async () => {
+    const [ctx, cancel] = withCancel(background());
+    try {
+      for (const returned of [undefined, null, "ok", { ok: true }]) {
+        for (const signal of [undefined, new AbortController().signal]) {
+          await assert.rejects(
+            fetchWithContext(ctx, "http://127.0.0.1:1/", {
+              signal,
+              fetch: (async () => returned) as never,
+            }),
+            {
+              name: "TypeError",
+              message:
+                /^fetchWithContext\(ctx, input, init\): init.fetch must resolve to a Response, got /,
+            },
+            `init.fetch resolving to ${String(returned)}, signal ${signal ? "given" : "absent"}`,
+          );
+        }
+      }
+      assert.equal(liveChildCount(ctx), 0, "children left under ctx");
+    } finally {
+      cancel();
+    }
+  });
+
+  it("fetchWithContext refuses a propagateDeadline that is not a boolean", async () => {
+    for (const value of ["false", 0, null]) {
+      await assert.rejects(
+        fetchWithContext(background(), "http://127.0.0.1:1/", {
+          propagateDeadline: value as never,
+          fetch: async () => new Response("sent"),
+        }),
+        {
+          name: "TypeError",
+          message:
+            /^fetchWithContext\(ctx, input, init\): init.propagateDeadline must be true or false, got /,
+        },
+        `propagateDeadline ${JSON.stringify(value)}`,
+      );
+    }
+  });
+
+  it("fetchWithContext with init.signal null does not follow a Request's own signal, as fetch does not", async () => {
+    const { url, server } = await okServer();
+    try {
+      const controller = new AbortController();
+      controller.abort(new Error("the Request's own reason"));
+      const request = new Request(url, { signal: controller.signal });
+      const res = await fetchWithContext(background(), request, { signal: null });
+      assert.equal(await res.text(), "ok");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("fetchHandler refuses a signal without listeners, and a handler that returns no Response", async () => {
+    const [root, cancel] = withCancel(background());
+    try {
+      const h = fetchHandler(async () => new Response("ok"), { context: root });
+      for (const signal of [{ aborted: false }, { aborted: false, addEventListener() {} }]) {
+        await assert.rejects(
+          h({ url: "http://localhost/", headers: new Headers(), signal } as never),
+          { name: "TypeError", message: /its signal is an object, want an AbortSignal/ },
+        );
+      }
+      let seen: Context | undefined;
+      for (const returned of [undefined, { status: 200 }, "ok"]) {
+        await assert.rejects(
+          fetchHandler(
+            async (ctx) => {
+              seen = ctx;
+              return returned as never;
+            },
+            { context: root },
+          )(new Request("http://localhost/")),
+          {
+            name: "TypeError",
+            message:
+              /^fetchHandler\(handler\)\(request\): the handler must return a Response \(or a promise of one\), got /,
+          },
+          `a handler returning ${JSON.stringify(returned)}`,
+        );
+        assert.notEqual(seen?.err(), null, "the request context is still live");
+      }
+      assert.equal(liveChildCount(root), 0, "request contexts left under options.context");
+    } finally {
+      cancel();
+    }
   });
 
   it("fetchHandler reads a client that leaves as a disconnect, and its context is found again", async () => {
