@@ -9,7 +9,7 @@
  * watches the queue's head (see DeadlineQueue). Node's own `setTimeout` and
  * `clearTimeout` per request cost as much as the rest of the request layer.
  */
-import { cancelable } from "../cancel.js";
+import { linkHoldingCancel, releaseHeldCancel } from "../held-cancel.js";
 import { CancelCtx, fire } from "../cancel-ctx.js";
 import { adopt, attach } from "../propagate.js";
 import { unlink } from "../child-list.js";
@@ -201,6 +201,7 @@ export class RequestCtx extends CancelCtx {
   override _release(): void {
     const queue = this._queue;
     if (queue !== null) queue.remove(this);
+    releaseHeldCancel(this);
   }
 
   /**
@@ -281,10 +282,11 @@ export function startRequestContext(
 ): void {
   // cancelable() would also make a cancel function (a bound function and its
   // dispose property): a request needs none but while something watches for
-  // leaked contexts (taproot-context/testing).
+  // leaked contexts (taproot-context/testing), and then held-cancel.ts holds
+  // it until the request ends.
   const facts = policy.facts;
   const owner = facts.owner;
-  if (hooks !== null) cancelable(policy.fn, ctx, policy.parent);
+  if (hooks !== null) linkHoldingCancel(policy.fn, ctx, policy.parent);
   else if (facts.user) attach(policy.fn, "options.context", ctx, policy.parent);
   else if (owner !== null) {
     if (owner._error === null) adopt(policy.fn, "options.context", owner, ctx);

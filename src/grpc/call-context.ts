@@ -9,7 +9,7 @@
  * pair.
  */
 import { CancelCtx } from "../cancel-ctx.js";
-import { cancelable } from "../cancel.js";
+import { linkHoldingCancel, releaseHeldCancel } from "../held-cancel.js";
 import { deadlineOf, type Context } from "../context.js";
 import { hooks } from "../debug-hooks.js";
 import { Canceled, DeadlineExceeded } from "../errors.js";
@@ -80,6 +80,7 @@ export class CallCtx extends CancelCtx {
       clearTimeout(this._timer);
       this._timer = null;
     }
+    releaseHeldCancel(this);
   }
 
   /** end cancels the context because the call is over (cause `Canceled`): the handler is done. */
@@ -133,8 +134,9 @@ export function newCallContext(parent: Context, call: ServerCall, fn: string): C
   const tracked = call as TrackedCall;
   const c = new CallCtx(parent, fn, tracked, epochMs(call.getDeadline()));
   // cancelable() would also make a cancel function: only needed while
-  // something watches for leaked contexts (taproot-context/testing).
-  if (hooks !== null) cancelable(fn, c, parent);
+  // something watches for leaked contexts (taproot-context/testing), and
+  // then held-cancel.ts holds it until the call ends.
+  if (hooks !== null) linkHoldingCancel(fn, c, parent);
   else if (parent instanceof CancelCtx && parent._error === null) adopt(fn, "parent", parent, c);
   else attach(fn, "parent", c, parent);
   if (c._error !== null) return c;

@@ -2,6 +2,7 @@ import type { Context } from "../context.js";
 import { isCancelable, kindOf, parentOf } from "../introspect.js";
 import { birthOf, watch } from "./hooks.js";
 import { Site } from "./site.js";
+import { checkOptions, describeValue } from "../validate.js";
 
 /**
  * TOO_MANY_CHILDREN is the code of the warning the guard emits when one
@@ -142,6 +143,20 @@ let current: Guard | null = null;
  */
 export function installGuard(options?: GuardOptions): Guard {
   const fn = "installGuard(options)";
+  checkOptions(fn, options);
+  for (const flag of ["enabled", "lostCancel", "stacks"] as const) {
+    const value = options?.[flag];
+    if (value !== undefined && typeof value !== "boolean") {
+      throw new TypeError(
+        `${fn}: options.${flag} must be true or false, got ${describeValue(value)}`,
+      );
+    }
+  }
+  if (options?.onWarning !== undefined && typeof options.onWarning !== "function") {
+    throw new TypeError(
+      `${fn}: options.onWarning must be a function (warning) => void, got ${describeValue(options.onWarning)}; leave it out to emit process warnings`,
+    );
+  }
   const enabled = options?.enabled ?? debugEnabled();
   const childLimit = options?.childLimit ?? envLimit() ?? 10_000;
   if (typeof childLimit !== "number" || !(childLimit >= 1)) {

@@ -13,6 +13,10 @@ import {
   installGuard,
 } from "../../src/testing/index.js";
 import type { TaprootWarning } from "../../src/testing/index.js";
+import { fetchHandler } from "../../src/fetch/index.js";
+import { serve } from "../../src/node/index.js";
+import { deferred, until } from "../helpers.js";
+import { get } from "../node/helpers.js";
 
 const bg = context.background();
 
@@ -221,6 +225,51 @@ describe("installGuard", () => {
     }
   });
 
+  test("stays quiet for request contexts in flight, which have no cancel function of the user's", async () => {
+    const warnings: TaprootWarning[] = [];
+    const guard = installGuard({ enabled: true, onWarning: (w) => warnings.push(w) });
+    const release = deferred();
+    const seen: context.Context[] = [];
+    const app = serve(
+      async (ctx, _req, res) => {
+        seen.push(ctx);
+        await release.promise;
+        res.end(String(ctx.err()));
+      },
+      { timeout: 60_000 },
+    );
+    const fetchInFlight = fetchHandler(
+      async (ctx) => {
+        seen.push(ctx);
+        await release.promise;
+        return new Response(String(ctx.err()));
+      },
+      { timeout: 60_000 },
+    )(new Request("http://localhost/"));
+    try {
+      const { port } = await app.listen(0, "127.0.0.1");
+      const answer = get(port, "/");
+      await until(() => seen.length === 2, 5_000, "both requests to reach their handlers");
+      // Time enough for a dropped cancel function to be collected and reported.
+      for (let round = 0; round < 10; round++) {
+        await collectGarbage();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      release.resolve();
+      assert.equal((await answer).body, "null");
+      assert.equal(await (await fetchInFlight).text(), "null");
+      assert.deepEqual(
+        warnings.map((w) => w.message.split("\n")[0]),
+        [],
+        "warnings for request contexts still in flight",
+      );
+    } finally {
+      release.resolve();
+      await app.shutdown();
+      guard.uninstall();
+    }
+  });
+
   test("uninstall restores the core's fast path; a second install replaces the first", () => {
     const a = installGuard({ enabled: true, onWarning() {} });
     const b = installGuard({ enabled: true, onWarning() {} });
@@ -228,6 +277,27 @@ describe("installGuard", () => {
     assert.equal(b.enabled, true);
     b.uninstall();
     assert.equal(hooks, null);
+  });
+
+  test("rejects options that are no object, and flags or an onWarning of the wrong type", () => {
+    for (const [options, message] of [
+      [5, /^installGuard\(options\): options must be an object, got 5 \(number\)/],
+      ["x", /^installGuard\(options\): options must be an object/],
+      [
+        { enabled: "yes" },
+        /^installGuard\(options\): options\.enabled must be true or false, got "yes"/,
+      ],
+      [{ stacks: "no" }, /^installGuard\(options\): options\.stacks must be true or false/],
+      [{ lostCancel: 0 }, /^installGuard\(options\): options\.lostCancel must be true or false/],
+      [{ onWarning: "log" }, /^installGuard\(options\): options\.onWarning must be a function/],
+    ] as const) {
+      assert.throws(
+        () => installGuard(options as never),
+        { name: "TypeError", message },
+        JSON.stringify(options),
+      );
+      assert.equal(hooks, null, `${JSON.stringify(options)} installed hooks`);
+    }
   });
 
   test("rejects a bad childLimit with a TypeError naming the option and the default", () => {
