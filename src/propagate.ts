@@ -107,11 +107,13 @@ export function attach(fn: string, param: string, child: ChildNode, parent: Cont
   let bridge = bridges.get(p);
   if (bridge === undefined) {
     const b = new Bridge(p);
-    bridges.set(p, b);
+    // Cached only once its done() took the subscription: a then() that
+    // throws must not leave a bridge that nothing will ever fire.
     (d as Promise<void>).then(
       () => b._fire(false, undefined),
       (reason: unknown) => b._fire(true, reason),
     );
+    bridges.set(p, b);
     bridge = b;
   }
   adopt(fn, param, bridge, child);

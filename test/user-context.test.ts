@@ -433,6 +433,33 @@ describe("a user's Context that breaks the interface", () => {
     }
   });
 
+  test("a done() whose then() throws once leaves nothing behind: later children still follow the parent", async () => {
+    let err: Error | null = null;
+    let subscriptions = 0;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const user = broken({
+      // A lazy thenable that fails its first subscription, as an adapter's may.
+      done: () => ({
+        then(onDone: () => void, onFail: (reason: unknown) => void) {
+          if (subscriptions++ === 0) throw new Error("subscription failed");
+          return settled.then(onDone, onFail);
+        },
+      }),
+      err: () => err,
+    });
+    assert.throws(() => context.withCancel(user), { message: "subscription failed" });
+    const [child, cancel] = context.withCancel(user);
+    let ran = false;
+    context.afterFunc(user, () => (ran = true));
+    err = context.Canceled;
+    settle();
+    await flush();
+    assert.equal(child.err(), context.Canceled, "the child did not follow its parent's end");
+    assert.equal(ran, true, "afterFunc did not run at the parent's end");
+    cancel();
+  });
+
   test("deadline() returning a number or an invalid Date is a TypeError naming the function", () => {
     for (const [bad, shown] of [
       [Date.now() + HOUR, "\\d+ \\(number\\)"],
