@@ -11,7 +11,6 @@ import type { CancelCtx } from "./cancel-ctx.js";
 import type { Context } from "./context.js";
 
 /** The cancel function of each live self-ending context made under the hooks; an entry leaves at the context's end. */
-// eslint-disable-next-line taproot/no-stored-context -- an entry leaves when its context ends (releaseHeldCancel)
 const heldCancels = new Map<CancelCtx, () => void>();
 
 /** linkHoldingCancel links `ctx` under `parent` as cancelable() does, and holds its cancel function until releaseHeldCancel(ctx). */
