@@ -204,7 +204,15 @@ export function serve(handler: Handler, options?: ServeOptions): ContextServer {
  * give every request a context with requestContext(req).
  */
 function checkServer(fn: string, server: unknown): void {
-  if (server instanceof HttpServer || server instanceof HttpsServer) return;
+  if (server instanceof HttpServer || server instanceof HttpsServer) {
+    // A handler of its own would answer the same requests: both would write each response.
+    if (server.listenerCount("request") > 0) {
+      throw new TypeError(
+        `${fn}: options.server already has a 'request' listener (a handler passed to createServer(), or server.on("request")); create it without one, e.g. http.createServer(), and let serve() call your handler`,
+      );
+    }
+    return;
+  }
   const name = (server as { constructor?: { name?: unknown } } | null)?.constructor?.name;
   if (name === "Http2Server" || name === "Http2SecureServer") {
     throw new TypeError(
@@ -266,6 +274,13 @@ class Serving implements ContextServer {
    * it to hold the shutdown open.
    */
   readonly #conns = new Set<Conn>();
+  /**
+   * Over TLS, every TCP connection, from its 'connection' to its 'close':
+   * one still in its handshake is in no other list, and would hold the
+   * shutdown open past its grace period (Node gives a handshake 120 s). The
+   * hammer destroys them with the rest. Empty for a plain HTTP server.
+   */
+  readonly #tcp = new Set<Socket>();
 
   constructor(handler: Handler, options: ServeOptions, policy: RequestPolicy, grace: number) {
     this.#handler = handler;
@@ -284,6 +299,12 @@ class Serving implements ContextServer {
     );
     // Over TLS the request's socket is the TLSSocket of 'secureConnection'.
     const connectionEvent = this.server instanceof HttpsServer ? "secureConnection" : "connection";
+    if (this.server instanceof HttpsServer) {
+      this.server.on("connection", (socket: Socket) => {
+        this.#tcp.add(socket);
+        socket.once("close", () => this.#tcp.delete(socket));
+      });
+    }
     this.server.on(connectionEvent, (socket: Conn) => {
       socket[kActive] = 0;
       socket[kOpenedAt] = Date.now();
@@ -376,7 +397,7 @@ class Serving implements ContextServer {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     // During a drain a keep-alive client must reconnect elsewhere.
-    if (this.#draining) res.setHeader("connection", "close");
+    if (this.#draining) this.#lastOnConnection(req, res);
     // The response is watched once the handler returns: one the handler
     // finished needs no listener (see Watch).
     const l = bindRequest(req, res, this.#policy, this.#requests, "caller");
@@ -443,13 +464,34 @@ class Serving implements ContextServer {
     res.end(`${STATUS_CODES[status]}\n`);
   }
 
+  /**
+   * lastOnConnection marks `res` as its connection's last response
+   * (`connection: close`), during a drain, and unmarks the responses still
+   * unsent before it on the same connection. Node closes a connection once a
+   * response that says close is sent, and would drop the responses to
+   * requests pipelined behind it.
+   */
+  #lastOnConnection(req: IncomingMessage, res: ServerResponse): void {
+    if (!res.headersSent) res.setHeader("connection", "close");
+    const socket = req.socket as Conn | null;
+    if (socket === null || !(socket[kActive]! > 0)) return;
+    for (let l = this.#requests.head; l !== null; l = l.newer) {
+      const earlier = l.res as ServerResponse | undefined;
+      if (earlier === res || earlier === undefined || earlier.headersSent) continue;
+      if ((l.req as IncomingMessage | null)?.socket === socket) earlier.removeHeader("connection");
+    }
+  }
+
   #startShutdown(): void {
     this.#draining = true;
     this.#stopBaseWatch?.();
+    // Only the newest response of each connection says close: Node would
+    // drop the responses pipelined behind one that does.
+    const newest = new Map<Socket | null, ServerResponse>();
     for (let l = this.#requests.head; l !== null; l = l.newer) {
-      const res = l.res as ServerResponse;
-      if (!res.headersSent) res.setHeader("connection", "close");
+      newest.set((l.req as IncomingMessage).socket, l.res as ServerResponse);
     }
+    for (const res of newest.values()) if (!res.headersSent) res.setHeader("connection", "close");
     // close() refuses new connections; its callback runs once the last one
     // is gone. Idle keep-alive connections are closed now, busy ones as their
     // last request ends, so a parked client cannot hold the shutdown open.
@@ -490,6 +532,7 @@ class Serving implements ContextServer {
     // connections of the others are closed.
     this.#hammer = setTimeout(() => {
       for (const socket of this.#conns) socket.destroy();
+      for (const socket of this.#tcp) socket.destroy();
     }, HAMMER_MS);
   }
 

@@ -240,6 +240,90 @@ describe("serve", () => {
     }
   });
 
+  it("destroys a TLS connection still in its handshake once the grace period is over", async () => {
+    const tls = {
+      key: readFileSync(new URL("./fixtures/tls-key.pem", import.meta.url)),
+      cert: readFileSync(new URL("./fixtures/tls-cert.pem", import.meta.url)),
+    };
+    const app = serve((_ctx, _req, res) => void res.end("ok"), {
+      server: https.createServer(tls),
+    });
+    const { port } = await app.listen(0, "127.0.0.1");
+    // A client that opens TCP and never starts its handshake.
+    const silent = net.connect(port, "127.0.0.1");
+    silent.on("error", () => {});
+    const gone = new Promise((resolve) => silent.once("close", resolve));
+    await new Promise((resolve) => silent.once("connect", resolve));
+    const [grace, cancel] = withTimeout(background(), 300);
+    try {
+      const t0 = Date.now();
+      await app.shutdown(grace);
+      const elapsed = Date.now() - t0;
+      assert.ok(elapsed < 4_000, `shutdown took ${elapsed} ms, want the grace + ~1 s`);
+      await gone;
+    } finally {
+      cancel();
+      silent.destroy();
+    }
+  });
+
+  it("delivers every response pipelined on a connection when a drain starts", async () => {
+    const app = serve(async (ctx, req, res) => {
+      // The first is slow; the two behind it finish first and wait for their turn on the socket.
+      await sleep(ctx, req.url === "/1" ? 300 : 10);
+      res.end(`body${req.url}`);
+    });
+    const { port } = await app.listen(0, "127.0.0.1");
+    const socket = net.connect(port, "127.0.0.1");
+    let reply = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (reply += chunk));
+    const ended = new Promise((resolve) => socket.once("close", resolve));
+    socket.write(
+      "GET /1 HTTP/1.1\r\nhost: x\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\nGET /3 HTTP/1.1\r\nhost: x\r\n\r\n",
+    );
+    await until(() => app.inflight().length === 3, 2_000, "three requests in flight");
+    const result = await app.shutdown();
+    await ended;
+    assert.deepEqual(
+      [...reply.matchAll(/body\/\d/g)].map((m) => m[0]),
+      ["body/1", "body/2", "body/3"],
+      `reply = ${JSON.stringify(reply)}`,
+    );
+    assert.deepEqual(result, { completed: 3, canceled: 0 });
+  });
+
+  it("says connection: close on the last response pipelined on a connection, not on those before it", async () => {
+    const release = deferred();
+    const app = serve(async (_ctx, _req, res) => {
+      await release.promise;
+      res.end("ok");
+    });
+    const { port } = await app.listen(0, "127.0.0.1");
+    const socket = net.connect(port, "127.0.0.1");
+    let reply = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (reply += chunk));
+    const ended = new Promise((resolve) => socket.once("close", resolve));
+    socket.write("GET /1 HTTP/1.1\r\nhost: x\r\n\r\n");
+    await until(() => app.inflight().length === 1, 2_000, "the first request");
+    const stopped = app.shutdown();
+    // Pipelined once the drain has begun: the first response must not close the connection under it.
+    socket.write("GET /2 HTTP/1.1\r\nhost: x\r\n\r\n");
+    await until(() => app.inflight().length === 2, 2_000, "the second request");
+    release.resolve();
+    await ended;
+    const heads = reply.split(/(?=HTTP\/1\.1 )/).map((response) => response.split("\r\n\r\n")[0]);
+    assert.equal(heads.length, 2, `reply = ${JSON.stringify(reply)}`);
+    assert.doesNotMatch(
+      heads[0]!,
+      /connection: close/i,
+      "the first response closed the connection",
+    );
+    assert.match(heads[1]!, /connection: close/i, "the last response did not say close");
+    assert.deepEqual(await stopped, { completed: 2, canceled: 0 });
+  });
+
   it("rejects listen() on a port in use, and explains bad arguments", async () => {
     const a = serve(() => {});
     const b = serve(() => {});
@@ -304,7 +388,7 @@ describe("serve", () => {
     await stopped;
   });
 
-  it("refuses an HTTP/2 server, pointing at requestContext, and anything that is no server", () => {
+  it("refuses an HTTP/2 server, pointing at requestContext, a server with a handler of its own, and anything that is no server", () => {
     assert.throws(() => serve(() => {}, { server: http2.createServer() as never }), {
       name: "TypeError",
       message:
@@ -314,6 +398,18 @@ describe("serve", () => {
       name: "TypeError",
       message: /options.server must be an http.Server or https.Server .* got an object/,
     });
+    // A server with a handler of its own: both would answer every request.
+    const own = http.createServer((_req, res) => res.end("its own"));
+    assert.throws(() => serve(() => {}, { server: own }), {
+      name: "TypeError",
+      message:
+        /^serve\(handler, options\): options.server already has a 'request' listener .*http.createServer\(\)/,
+    });
+    assert.equal(
+      own.listenerCount("request"),
+      1,
+      "serve() added a listener to a server it refused",
+    );
     for (const bad of [5, "fast", () => {}, null]) {
       assert.throws(() => serve(() => {}, bad as never), {
         name: "TypeError",
