@@ -19,8 +19,9 @@
 const nextTurn: ((f: () => void) => unknown) | undefined =
   typeof setImmediate === "function" ? setImmediate : undefined;
 
-/** The time read in this turn (epoch ms); valid while `fresh` is true. */
+/** The time read in this turn (epoch ms), and the monotonic clock's reading beside it; valid while `fresh` is true. */
 let turnTime = 0;
+let turnMonotonic = 0;
 /** Set by the first read of a turn; cleared once the turn is over, by the immediate that read scheduled. */
 let fresh = false;
 
@@ -28,17 +29,33 @@ function expire(): void {
   fresh = false;
 }
 
-/**
- * requestTime returns the current time in epoch ms as of this turn of the
- * event loop: the first call of a turn reads `Date.now()`, the others reuse
- * it.
- */
-export function requestTime(): number {
-  if (fresh) return turnTime;
+/** read takes this turn's readings of both clocks. */
+function read(): void {
   turnTime = Date.now();
+  turnMonotonic = performance.now();
   if (nextTurn !== undefined) {
     fresh = true;
     nextTurn(expire);
   }
+}
+
+/**
+ * requestTime returns the current time in epoch ms as of this turn of the
+ * event loop: the first call of a turn reads `Date.now()`, the others reuse
+ * it. It dates a request (its deadline as `deadline()` reports it, its
+ * arrival); what times a request out is the monotonic reading.
+ */
+export function requestTime(): number {
+  if (!fresh) read();
   return turnTime;
+}
+
+/**
+ * requestMonotonic returns `performance.now()` as of this turn, read with
+ * requestTime's: request deadlines expire by it, so a wall clock stepped back
+ * or forward neither stretches nor cuts a request's time budget.
+ */
+export function requestMonotonic(): number {
+  if (!fresh) read();
+  return turnMonotonic;
 }

@@ -20,7 +20,7 @@ import { Canceled, DeadlineExceeded } from "../errors.js";
 import { cancelOrDeadlineLabel } from "./deadline-label.js";
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 import { headerBudget } from "./deadline-header.js";
-import { requestTime } from "./request-clock.js";
+import { requestMonotonic, requestTime } from "./request-clock.js";
 import { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
 
 /**
@@ -186,12 +186,15 @@ export class RequestCtx extends CancelCtx {
   /** The next and previous deadline in the same queue; null when first/last or not queued. */
   _later: RequestCtx | null;
   _sooner: RequestCtx | null;
+  /** When the queued deadline expires, on the monotonic clock (performance.now() ms); set by DeadlineQueue.add, read only while queued. */
+  _expiresAt: number;
 
   constructor(policy: RequestPolicy) {
     super(policy.parent, parentDeadline(policy));
     this._queue = null;
     this._later = null;
     this._sooner = null;
+    this._expiresAt = 0;
   }
 
   override _label(): string {
@@ -242,7 +245,7 @@ export class RequestCtx extends CancelCtx {
     if (this._error !== null) return;
     const q = this._queue;
     if (q !== null && q.source !== "timeout") {
-      if ((this._deadline as number) - Date.now() <= slackMs(q.ms)) {
+      if (this._expiresAt - performance.now() <= slackMs(q.ms)) {
         this._cancel(DeadlineExceeded, q.cause());
         return;
       }
@@ -323,7 +326,10 @@ type Timer = ReturnType<typeof setTimeout>;
  * its creation time plus the same `ms`). One timer waits for the head; it is
  * not moved when the head leaves early, only re-aimed when it fires, so a
  * request costs two links and no timer call. The timer is unref'd, like
- * every deadline timer of taproot: it never keeps a process alive.
+ * every deadline timer of taproot: it never keeps a process alive. Expiry
+ * goes by the monotonic clock (`_expiresAt`), as the core's deadline timers
+ * do: a wall clock stepped back would otherwise stretch every budget by as
+ * much.
  */
 export class DeadlineQueue {
   /** The earliest and the latest deadline queued; null when empty. Each leaves when it ends. */
@@ -333,7 +339,7 @@ export class DeadlineQueue {
   tail: RequestCtx | null = null;
   /** Armed for the head's deadline (or earlier) while the queue is not empty. */
   timer: Timer | undefined = undefined;
-  /** When `timer` fires (epoch ms); Infinity when unarmed. */
+  /** When `timer` fires (monotonic ms, as `_expiresAt`); Infinity when unarmed. */
   armedFor = Infinity;
   /** The cause shared by every request of this queue that times out, made on the first. */
   #cause: RequestTimeoutError | undefined;
@@ -357,13 +363,15 @@ export class DeadlineQueue {
       ctx._cancel(DeadlineExceeded, this.cause());
       return;
     }
+    const expiresAt = requestMonotonic() + this.ms;
+    ctx._expiresAt = expiresAt;
     ctx._queue = this;
     const t = this.tail;
     ctx._sooner = t;
     if (t === null) this.head = ctx;
     else t._later = ctx;
     this.tail = ctx;
-    if (this.armedFor === Infinity) this.arm(dl);
+    if (this.armedFor === Infinity) this.arm(expiresAt);
   }
 
   remove(ctx: RequestCtx): void {
@@ -389,7 +397,11 @@ export class DeadlineQueue {
 
   arm(at: number): void {
     this.armedFor = at;
-    const t = setTimeout(expireHead, Math.min(Math.max(at - Date.now(), 1), MAX_TIMER_MS), this);
+    const t = setTimeout(
+      expireHead,
+      Math.min(Math.max(at - performance.now(), 1), MAX_TIMER_MS),
+      this,
+    );
     (t as { unref?: () => void }).unref?.();
     this.timer = t;
   }
@@ -399,14 +411,14 @@ export class DeadlineQueue {
 function expireHead(q: DeadlineQueue): void {
   q.timer = undefined;
   q.armedFor = Infinity;
-  const now = Date.now();
+  const now = performance.now();
   let c = q.head;
-  while (c !== null && (c._deadline as number) <= now) {
+  while (c !== null && c._expiresAt <= now) {
     // _cancel releases c, which unlinks it from the queue.
     c._cancel(DeadlineExceeded, q.cause());
     c = q.head;
   }
-  if (c !== null) q.arm(c._deadline as number);
+  if (c !== null) q.arm(c._expiresAt);
 }
 
 /**

@@ -183,6 +183,7 @@ export class RequestLifetime {
     this._queue = null;
     this._later = null;
     this._sooner = null;
+    this._expiresAt = 0;
     // Its own.
     this.req = req;
     this.res = res;

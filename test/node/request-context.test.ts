@@ -180,6 +180,33 @@ describe("requestContext", () => {
     }
   });
 
+  it("keeps options.timeout when the wall clock is stepped back mid-request", async () => {
+    const realNow = Date.now;
+    const done = deferred<number>();
+    const server = http.createServer((req, res) => {
+      const ctx = requestContext(req, res, { timeout: 300 });
+      const t0 = performance.now();
+      // An NTP correction of 5 s back, just after the request arrived.
+      Date.now = () => realNow() - 5_000;
+      void ctx.done()?.then(() => {
+        done.resolve(performance.now() - t0);
+        res.end();
+      });
+    });
+    const { port, close } = await loopback(server);
+    try {
+      void get(port);
+      const elapsed = await done.promise;
+      assert.ok(
+        elapsed >= 250 && elapsed < 2_000,
+        `the 300 ms budget ended after ${Math.round(elapsed)} ms`,
+      );
+    } finally {
+      Date.now = realNow;
+      await close();
+    }
+  });
+
   it("explains a missing response and a bad request", () => {
     const req = new http.IncomingMessage(null as never);
     assert.throws(() => requestContext(req), {
