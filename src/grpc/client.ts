@@ -148,6 +148,10 @@ function cancelCall(w: { settled: boolean; call: ClientCall | null }): void {
  * rejects with `ctx.err()` (`DeadlineExceeded` at the deadline, `Canceled`
  * otherwise), as a Go client's `err` reads; any other failure rejects with
  * grpc-js's `ServiceError`. A `ctx` already done rejects without a call.
+ * `metadata`, when given, is a grpc-js `Metadata` (pass `undefined` to give
+ * `options` without it). A streaming method rejects with a TypeError: call
+ * it yourself with {@link callOptions} and pass the call to
+ * {@link bindCall}.
  *
  * @example
  * ```ts
@@ -170,7 +174,7 @@ export function unaryCall<Res = unknown>(
   const fn = "unaryCall(ctx, client, method, request)";
   checkContext(fn, "ctx", ctx);
   const f = (client as Record<string, unknown> | null | undefined)?.[method] as
-    ((...args: unknown[]) => unknown) | undefined;
+    (((...args: unknown[]) => unknown) & StreamFlags) | undefined;
   if (typeof f !== "function") {
     return Promise.reject(
       new TypeError(
@@ -178,6 +182,8 @@ export function unaryCall<Res = unknown>(
       ),
     );
   }
+  const wrong = badArguments(fn, method, f, metadata, options);
+  if (wrong !== null) return Promise.reject(wrong);
   const before = ctx.err();
   if (before !== null) return Promise.reject(before);
   // callOptions' rule, on epoch ms: no Date made per call (grpc-js takes either).
@@ -188,12 +194,95 @@ export function unaryCall<Res = unknown>(
   return new Promise<Res>((resolve, reject) => {
     const w = new UnaryWatch<Res>(ctx, deadline, resolve, reject);
     const done: Callback<Res> = (err, value) => w.settle(err, value);
-    w.call = (
-      metadata === undefined
-        ? f.call(client, request, opts, done)
-        : f.call(client, request, metadata, opts, done)
-    ) as ClientCall;
+    try {
+      w.call = (
+        metadata === undefined
+          ? f.call(client, request, opts, done)
+          : f.call(client, request, metadata, opts, done)
+      ) as ClientCall;
+    } catch (err) {
+      // grpc-js checks its arguments with instanceof: a Metadata made by
+      // another copy of @grpc/grpc-js than the client's passes the check
+      // above and fails there.
+      w.settled = true;
+      reject(refused(fn, method, err));
+      return;
+    }
     // As bindCall: the context's end cancels the call; a context done by now cancels it at once.
     if (!w.settled) attach(fn, "ctx", w, ctx);
   });
+}
+
+/** The flags grpc-js sets on every method of a generated client (make-client.ts). */
+interface StreamFlags {
+  requestStream?: unknown;
+  responseStream?: unknown;
+}
+
+/** How to call each kind of streaming method instead, for unaryCall's error. */
+const INSTEAD: Record<string, string> = {
+  "server-streaming": "(request, callOptions(ctx))",
+  "client-streaming": "(callOptions(ctx), callback)",
+  bidirectional: "(callOptions(ctx))",
+};
+
+/**
+ * badArguments returns the TypeError for what unaryCall cannot call, or
+ * null: a method that streams (grpc-js marks each method
+ * of a generated client with `requestStream`/`responseStream`; called as
+ * unary, a server stream never answers and a client stream throws grpc-js's
+ * bare "Incorrect arguments passed"), metadata that is no grpc-js Metadata
+ * (grpc-js tells the two optional arguments apart by instanceof), or options
+ * that are no object.
+ */
+function badArguments(
+  fn: string,
+  method: string,
+  f: StreamFlags,
+  metadata: unknown,
+  options: unknown,
+): TypeError | null {
+  const name = `client.${String(method)}`;
+  if (f.requestStream === true || f.responseStream === true) {
+    const kind =
+      f.requestStream !== true
+        ? "server-streaming"
+        : f.responseStream !== true
+          ? "client-streaming"
+          : "bidirectional";
+    return new TypeError(
+      `${fn}: ${name} is a ${kind} method, and unaryCall calls unary methods only; call ${name}${INSTEAD[kind]} and pass the call to bindCall(ctx, call)`,
+    );
+  }
+  if (metadata !== undefined && !isMetadata(metadata)) {
+    return new TypeError(
+      `${fn}: metadata must be a grpc-js Metadata (new grpc.Metadata()), got ${describeValue(metadata)}; pass undefined for none (call options go after it: unaryCall(ctx, client, method, request, undefined, options))`,
+    );
+  }
+  if (options !== undefined && (typeof options !== "object" || options === null)) {
+    return new TypeError(
+      `${fn}: options must be an object of grpc-js call options, got ${describeValue(options)}; leave it out for the defaults`,
+    );
+  }
+  return null;
+}
+
+/** isMetadata tells a grpc-js Metadata by its methods (another copy of grpc-js makes another class). */
+function isMetadata(value: unknown): boolean {
+  const m = value as { getMap?: unknown; clone?: unknown } | null;
+  return (
+    typeof value === "object" &&
+    m !== null &&
+    typeof m.getMap === "function" &&
+    typeof m.clone === "function"
+  );
+}
+
+/** refused wraps what grpc-js threw at unaryCall's arguments in an error that names unaryCall. */
+function refused(fn: string, method: string, err: unknown): unknown {
+  if (!(err instanceof Error) || err.message !== "Incorrect arguments passed") return err;
+  return new TypeError(
+    `${fn}: client.${String(method)} refused its arguments ("${err.message}"); metadata must be a Metadata of the same @grpc/grpc-js the client was made with`,
+    { cause: err },
+  );
 }

@@ -31,6 +31,7 @@ import {
   handleUnary,
   unaryCall,
 } from "../../src/grpc/index.js";
+import { liveChildCount } from "../../src/introspect.js";
 import { useEchoServer, type Message } from "./echo.js";
 
 /** What the server saw of each call: its context, and every "cancelled" event grpc-js emitted. */
@@ -331,6 +332,15 @@ describe("streaming", () => {
   });
 });
 
+/** within settles as `p` does, or rejects after `ms` ms saying it was still pending. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 describe("client helpers", () => {
   test("callOptions keeps the earlier deadline and the other options", () => {
     const [ctx, cancel] = withTimeout(background(), 10_000);
@@ -367,6 +377,72 @@ describe("client helpers", () => {
     } finally {
       cancel();
     }
+  });
+
+  test("unaryCall refuses a streaming method and sends nothing, so canceling its context later is harmless", async () => {
+    const [ctx, cancel] = withCancel(background());
+    const before = seen.length;
+    try {
+      for (const [method, kind] of [
+        ["count", "server-streaming"],
+        ["collect", "client-streaming"],
+        ["chat", "bidirectional"],
+      ] as const) {
+        await assert.rejects(
+          within(unaryCall(ctx, echo.client, method, { text: "3" }), 2_000, `unaryCall(${method})`),
+          (err: Error) => {
+            assert.ok(
+              err instanceof TypeError,
+              `unaryCall(${method}) rejected with ${String(err)}, want a TypeError`,
+            );
+            assert.match(
+              err.message,
+              new RegExp(
+                `^unaryCall\\(ctx, client, method, request\\): client\\.${method} is a ${kind} method.*bindCall\\(ctx, call\\)`,
+              ),
+            );
+            return true;
+          },
+        );
+        assert.equal(
+          liveChildCount(ctx),
+          0,
+          `liveChildCount(ctx) after unaryCall(${method}), want 0`,
+        );
+      }
+    } finally {
+      cancel(); // crashed the process with an unhandled 'error' event when a stream was open
+    }
+    await settled();
+    assert.equal(seen.length, before, "calls the server saw, want none");
+  });
+
+  test("unaryCall refuses metadata that is no grpc-js Metadata, and options that are no object", async () => {
+    await assert.rejects(
+      unaryCall(background(), echo.client, "say", { text: "hi" }, {}),
+      /^TypeError: unaryCall\(ctx, client, method, request\): metadata must be a grpc-js Metadata \(new grpc.Metadata\(\)\), got an object; pass undefined for none/,
+    );
+    await assert.rejects(
+      unaryCall(background(), echo.client, "say", { text: "hi" }, undefined, 5 as never),
+      /^TypeError: unaryCall\(ctx, client, method, request\): options must be an object of grpc-js call options, got 5 \(number\)/,
+    );
+    // Shaped like a Metadata (as one from another copy of grpc-js is), yet not grpc-js's own.
+    const lookalike = { getMap: () => ({}), clone: () => lookalike };
+    await assert.rejects(
+      unaryCall(background(), echo.client, "say", { text: "hi" }, lookalike),
+      /^TypeError: unaryCall\(ctx, client, method, request\): client\.say refused its arguments \("Incorrect arguments passed"\); metadata must be a Metadata of the same @grpc\/grpc-js/,
+    );
+    const metadata = new grpc.Metadata();
+    metadata.set("x-tenant", "acme");
+    const got = await unaryCall<Message>(
+      background(),
+      echo.client,
+      "say",
+      { text: "md" },
+      metadata,
+      {},
+    );
+    assert.equal(got.text, "echo md", "a call with real Metadata and options");
   });
 
   test("bad arguments fail with the function's name and the fix", async () => {
