@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
 import https from "node:https";
+import net from "node:net";
 import { readFileSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
@@ -389,6 +390,39 @@ describe("contextPlugin (Fastify 5)", () => {
     } finally {
       agent.destroy();
       await app.close();
+    }
+  });
+
+  it("delivers every reply pipelined on a connection when app.close() begins", async () => {
+    const { app, port } = await start({ shutdownTimeout: 10_000 }, (app) => {
+      app.get("/:n", async (request) => {
+        const n = (request.params as { n: string }).n;
+        // The first is slow; the two behind it are ready first and wait for their turn.
+        await sleep(request.ctx, n === "1" ? 300 : 10);
+        return `body${n}`;
+      });
+    });
+    const socket = net.connect(port, "127.0.0.1");
+    let reply = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (reply += chunk));
+    socket.on("error", () => {});
+    const ended = new Promise((resolve) => socket.once("close", resolve));
+    socket.write(
+      "GET /1 HTTP/1.1\r\nhost: x\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\nGET /3 HTTP/1.1\r\nhost: x\r\n\r\n",
+    );
+    try {
+      await until(() => app.taproot.inflight().length === 3, 2_000, "three requests in flight");
+      await app.close();
+      await ended;
+      assert.deepEqual(
+        [...reply.matchAll(/body\d/g)].map((m) => m[0]),
+        ["body1", "body2", "body3"],
+        `reply = ${JSON.stringify(reply)}`,
+      );
+      assert.deepEqual(await app.taproot.closed, { completed: 3, canceled: 0 });
+    } finally {
+      socket.destroy();
     }
   });
 
