@@ -143,8 +143,9 @@ function failed<Res>(ctx: CallCtx, callback: Respond<Res>, err: unknown): void {
  * promise of it), into a grpc-js unary handler: `ctx` is the call's
  * {@link callContext}, ended when the handler settles. A thrown
  * `DeadlineExceeded` or `Canceled` is sent as DEADLINE_EXCEEDED or
- * CANCELLED; an error with a numeric `code` (a grpc-js `ServiceError` or
- * `{ code, details }`) as that status; anything else as UNKNOWN.
+ * CANCELLED; an error whose `code` is a gRPC error status, 1 to 16 (a
+ * grpc-js `ServiceError` or `{ code, details }`), as that status; anything
+ * else, a DOMException or a `code` of 0 among them, as UNKNOWN.
  *
  * @example
  * ```ts

@@ -45,8 +45,11 @@ export function epochMs(deadline: Date | number | undefined): number {
  * toStatus turns what a handler threw into the status sent to the caller:
  * the context's errors as CANCELLED and DEADLINE_EXCEEDED (what a Go server
  * sends for `context.Canceled` and `context.DeadlineExceeded`), an error
- * that carries an integer `code` as that status (grpc-js reads its
- * `details` and `metadata`), anything else as UNKNOWN with its message.
+ * whose `code` is a gRPC error status, an integer from 1 to 16, as that
+ * status (grpc-js reads its `details` and `metadata`), anything else as
+ * UNKNOWN with its message. A `code` of 0 would report the failure as OK,
+ * one past 16 is no status at all, and a DOMException's `code` is a legacy
+ * DOM number (AbortError's 20, NotFoundError's 8) that only looks like one.
  */
 export function toStatus(error: unknown): GrpcStatus {
   if (error === DeadlineExceeded) {
@@ -54,6 +57,21 @@ export function toStatus(error: unknown): GrpcStatus {
   }
   if (error === Canceled) return { code: Status.CANCELLED, details: Canceled.message };
   const code = (error as { code?: unknown } | null | undefined)?.code;
-  if (typeof code === "number" && Number.isInteger(code)) return error as GrpcStatus;
+  if (
+    typeof code === "number" &&
+    Number.isInteger(code) &&
+    code >= 1 &&
+    code <= MAX_STATUS &&
+    !isDOMException(error)
+  ) {
+    return error as GrpcStatus;
+  }
   return { code: Status.UNKNOWN, details: error instanceof Error ? error.message : String(error) };
+}
+
+/** The last gRPC status code, UNAUTHENTICATED. */
+const MAX_STATUS = 16;
+
+function isDOMException(error: unknown): boolean {
+  return typeof DOMException === "function" && error instanceof DOMException;
 }

@@ -58,12 +58,27 @@ function nextCall(): Promise<Seen> {
   return new Promise((resolve) => started.push(resolve));
 }
 
+/** What the handlers throw for a request whose text is `throw <name>`, made anew per call. */
+const thrown: Record<string, () => unknown> = {
+  "code 0": () => Object.assign(new Error("failed with code 0"), { code: 0 }),
+  "code 20": () => Object.assign(new Error("failed with code 20"), { code: 20 }),
+  AbortError: () => new DOMException("aborted by the handler", "AbortError"),
+  // Its legacy code is 11, OUT_OF_RANGE's number.
+  InvalidStateError: () => new DOMException("bad state", "InvalidStateError"),
+};
+
+function throwIfAsked(text: string): void {
+  const make = text.startsWith("throw ") ? thrown[text.slice(6)] : undefined;
+  if (make !== undefined) throw make();
+}
+
 const echo = useEchoServer(() => ({
   say: handleUnary(async (ctx, call: grpc.ServerUnaryCall<Message, Message>) => {
     const s = record(ctx, call);
     try {
       if (call.request.text === "fail")
         throw { code: grpc.status.NOT_FOUND, details: "no such text" };
+      throwIfAsked(call.request.text);
       if (call.request.waitMs) await sleep(ctx, call.request.waitMs);
       return { text: `echo ${call.request.text}` };
     } finally {
@@ -73,6 +88,10 @@ const echo = useEchoServer(() => ({
   count: handleServerStream(async (ctx, call: grpc.ServerWritableStream<Message, Message>) => {
     const s = record(ctx, call);
     try {
+      if (call.request.text.startsWith("throw ")) {
+        call.write({ text: "first" });
+        throwIfAsked(call.request.text);
+      }
       const n = Number(call.request.text);
       for (let i = 0; i < n; i++) {
         call.write({ text: String(i) });
@@ -216,6 +235,19 @@ describe("unary", () => {
     );
   });
 
+  test("an error whose code is no gRPC error status (0, 20, a DOMException's) reaches the client as UNKNOWN", async () => {
+    for (const name of Object.keys(thrown)) {
+      await assert.rejects(
+        unaryCall(background(), echo.client, "say", { text: `throw ${name}` }),
+        (err: grpc.ServiceError) => {
+          assert.equal(err.code, grpc.status.UNKNOWN, `${name}: code = ${err.code}, want UNKNOWN`);
+          assert.equal(err.details, (thrown[name]!() as Error).message, `${name}: details`);
+          return true;
+        },
+      );
+    }
+  });
+
   test("a context already done rejects at once and sends nothing", async () => {
     const [ctx, cancel] = withCancel(background());
     cancel();
@@ -315,6 +347,25 @@ describe("streaming", () => {
       );
     } finally {
       cancel();
+    }
+  });
+
+  test("a stream whose handler throws an error with code 0 or a DOMException ends UNKNOWN, never OK", async () => {
+    for (const name of Object.keys(thrown)) {
+      const f = echo.client.count as (m: Message) => grpc.ClientReadableStream<Message>;
+      const stream = f.call(echo.client, { text: `throw ${name}` });
+      const got: string[] = [];
+      stream.on("data", (m: Message) => got.push(m.text));
+      stream.on("error", () => {}); // the status says it (once() would reject on "error")
+      const status = await new Promise<grpc.StatusObject>((resolve) =>
+        stream.on("status", resolve),
+      );
+      assert.deepEqual(got, ["first"], `${name}: messages before the failure`);
+      assert.equal(
+        status.code,
+        grpc.status.UNKNOWN,
+        `${name}: the stream's status = ${status.code} (${status.details}), want UNKNOWN`,
+      );
     }
   });
 
