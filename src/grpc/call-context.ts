@@ -140,6 +140,14 @@ export function newCallContext(parent: Context, call: ServerCall, fn: string): C
   else if (parent instanceof CancelCtx && parent._error === null) adopt(fn, "parent", parent, c);
   else attach(fn, "parent", c, parent);
   if (c._error !== null) return c;
+  // A deadline already past (grpc-timeout "0m" or "1n", or one over 2^31-1
+  // ms, which grpc-js's `timeout | 0` wraps into the past) ends the context
+  // at once, as withDeadline does: grpc-js's own timer sends
+  // DEADLINE_EXCEEDED a millisecond later.
+  if (c._callDeadline <= Date.now()) {
+    c._cancel(DeadlineExceeded, DeadlineExceeded);
+    return c;
+  }
   if (call.cancelled) {
     c.cancelled();
     return c;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import http2 from "node:http2";
 import { describe, test } from "node:test";
 import type * as grpc from "@grpc/grpc-js";
 import { cause, DeadlineExceeded, type CancelFunc, type Context } from "../../src/index.js";
@@ -97,5 +98,41 @@ describe("callContext", () => {
       );
     }
     await done;
+  });
+
+  test("a call whose deadline is already past reads DeadlineExceeded from the start", async () => {
+    // What a grpc-js client sends for 30 days ("2592000S"), the server's
+    // grpc-js wraps into the past (`timeout | 0`); "0m" and "1n" are past on arrival.
+    const session = http2.connect(`http://127.0.0.1:${echo.port}`);
+    try {
+      for (const timeout of ["0m", "1n", "2592000S"]) {
+        const seen = nextCall();
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/taproot.test.Echo/Say",
+          "content-type": "application/grpc",
+          te: "trailers",
+          "grpc-timeout": timeout,
+        });
+        stream.on("data", () => {});
+        stream.end(Buffer.from([0, 0, 0, 0, 3, 0x0a, 0x01, 0x61])); // Message { text: "a" }
+        const s = await seen;
+        for (const [ctx] of s.contexts) {
+          assert.equal(
+            ctx.err(),
+            DeadlineExceeded,
+            `grpc-timeout ${timeout}: ctx.err() when the handler started = ${String(ctx.err())} (deadline ${(ctx.deadline()?.getTime() ?? NaN) - Date.now()} ms from now), want DeadlineExceeded`,
+          );
+        }
+        assert.equal(
+          s.call.listenerCount("cancelled"),
+          0,
+          "cancelled listeners on a call born done",
+        );
+        await new Promise((resolve) => stream.on("close", resolve));
+      }
+    } finally {
+      session.close();
+    }
   });
 });

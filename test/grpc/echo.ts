@@ -23,6 +23,8 @@ export const Echo = (grpc.loadPackageDefinition(definition) as any).taproot.test
 export interface EchoFixture {
   /** A client on the server's port; read it in tests, after the before() hook ran. */
   readonly client: grpc.Client & Record<string, unknown>;
+  /** The server's port on 127.0.0.1, for a test that speaks raw HTTP/2 to it. */
+  readonly port: number;
 }
 
 /**
@@ -39,11 +41,12 @@ export function useEchoServer(
 ): EchoFixture {
   let server: grpc.Server | undefined;
   let client: (grpc.Client & Record<string, unknown>) | undefined;
+  let port = 0;
   before(async () => {
     server = new grpc.Server();
     server.addService(Echo.service, implementation());
     const running = server;
-    const port = await new Promise<number>((resolve, reject) =>
+    port = await new Promise<number>((resolve, reject) =>
       running.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
         err ? reject(err) : resolve(p),
       ),
@@ -61,6 +64,11 @@ export function useEchoServer(
       if (client === undefined)
         throw new Error("useEchoServer(): client read before the before() hook made it");
       return client;
+    },
+    get port() {
+      if (port === 0)
+        throw new Error("useEchoServer(): port read before the before() hook bound it");
+      return port;
     },
   };
 }
