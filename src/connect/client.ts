@@ -9,7 +9,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { DeadlineExceeded, withSignal, type Context } from "../index.js";
-import { checkContext } from "../validate.js";
+import { checkContext, checkOptions, isContext } from "../validate.js";
 import {
   CONNECT_TIMEOUT,
   GRPC_TIMEOUT,
@@ -51,7 +51,14 @@ export const contextKey = createContextKey<Context | undefined>(undefined, {
  * ```
  */
 export function callOptions(ctx: Context, init?: CallOptions): CallOptions {
-  checkContext("callOptions(ctx, init)", "ctx", ctx);
+  const fn = "callOptions(ctx, init)";
+  checkContext(fn, "ctx", ctx);
+  if (isContext(init)) {
+    throw new TypeError(
+      `${fn}: init must be Connect call options, got a Context; pass one context, as ctx, and the call's options (or nothing) after it`,
+    );
+  }
+  checkOptions(fn, init, "init");
   const options: CallOptions = { ...init };
   options.contextValues = (init?.contextValues ?? createContextValues()).set(contextKey, ctx);
   const deadline = ctx.deadline();

@@ -15,7 +15,7 @@ import {
   type Context,
 } from "../index.js";
 import { ClientDisconnectedError, RequestTimeoutError } from "../node/index.js";
-import { checkContext, describeValue } from "../validate.js";
+import { checkContext, checkOptions, describeValue, isContext } from "../validate.js";
 
 /**
  * CallState is what one call on the server knows of its taproot context:
@@ -73,10 +73,14 @@ export interface HandlerInterceptorOptions {
  * ```
  */
 export function handlerInterceptor(options?: HandlerInterceptorOptions): Interceptor {
-  const parent = options?.context ?? background();
-  if (options?.context !== undefined) {
-    checkContext("handlerInterceptor(options)", "options.context", options.context);
+  const fn = "handlerInterceptor(options)";
+  if (isContext(options)) {
+    throw new TypeError(
+      `${fn}: options must be an object, got a Context; pass { context: ctx } to make it the parent of every call's context`,
+    );
   }
+  const parent = checkOptions(fn, options)?.context ?? background();
+  if (options?.context !== undefined) checkContext(fn, "options.context", options.context);
   return (next) => async (req) => {
     const state = new CallState(parent, true);
     req.contextValues.set(callKey, state);

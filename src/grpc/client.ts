@@ -3,7 +3,7 @@ import { unlink } from "../child-list.js";
 import { deadlineOf } from "../context.js";
 import { DeadlineExceeded, afterFunc, type Context } from "../index.js";
 import { attach } from "../propagate.js";
-import { checkContext, describeValue } from "../validate.js";
+import { checkContext, checkOptions, describeValue, isContext } from "../validate.js";
 import { DEADLINE_SLACK_MS, Status, deadlinePassed, epochMs } from "./status.js";
 import type { ClientCall, ClientCallOptions, GrpcStatus } from "./types.js";
 
@@ -21,9 +21,15 @@ import type { ClientCall, ClientCallOptions, GrpcStatus } from "./types.js";
  * ```
  */
 export function callOptions<O extends ClientCallOptions>(ctx: Context, options?: O): O {
-  checkContext("callOptions(ctx, options)", "ctx", ctx);
+  const fn = "callOptions(ctx, options)";
+  checkContext(fn, "ctx", ctx);
+  if (isContext(options)) {
+    throw new TypeError(
+      `${fn}: options must be grpc-js call options, got a Context; pass one context, as ctx, and the call's options (or nothing) after it`,
+    );
+  }
   const mine = ctx.deadline();
-  const given = options ?? ({} as O);
+  const given = checkOptions(fn, options) ?? ({} as O);
   if (mine === undefined || epochMs(given.deadline) <= mine.getTime()) return given;
   return { ...given, deadline: mine };
 }

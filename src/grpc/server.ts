@@ -1,6 +1,6 @@
 import type { CancelFunc, Context } from "../index.js";
 import { background } from "../index.js";
-import { checkContext, describeValue } from "../validate.js";
+import { checkContext, checkOptions, describeValue, isContext } from "../validate.js";
 import { newCallContext, type CallCtx } from "./call-context.js";
 import { toStatus } from "./status.js";
 import type { GrpcStatus, ServerCall, ServerWritable } from "./types.js";
@@ -86,9 +86,15 @@ export interface HandlerOptions {
 type Respond<Res> = (error: GrpcStatus | null, value?: Res | null) => void;
 
 function parentOf(fn: string, options: HandlerOptions | undefined): Context {
-  if (options?.context === undefined) return background();
-  checkContext(fn, "options.context", options.context);
-  return options.context;
+  if (isContext(options)) {
+    throw new TypeError(
+      `${fn}: options must be an object, got a Context; pass { context: ctx } to make it the parent of every call's context`,
+    );
+  }
+  const parent = checkOptions(fn, options)?.context;
+  if (parent === undefined) return background();
+  checkContext(fn, "options.context", parent);
+  return parent;
 }
 
 function checkHandler(fn: string, f: unknown): void {

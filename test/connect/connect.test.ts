@@ -291,6 +291,26 @@ describe("handlerContext (Connect server)", () => {
     }
   });
 
+  it("handlerInterceptor refuses options that are no object, and a Context given bare", () => {
+    for (const bad of [5, null]) {
+      assert.throws(
+        () => handlerInterceptor(bad as never),
+        /^TypeError: handlerInterceptor\(options\): options must be an object, got .*; leave it out for the defaults$/,
+        `handlerInterceptor(${String(bad)})`,
+      );
+    }
+    const [root, stop] = withCancel(background());
+    try {
+      // Before, the Context was dropped and every call's parent was background().
+      assert.throws(
+        () => handlerInterceptor(root as never),
+        /^TypeError: handlerInterceptor\(options\): options must be an object, got a Context; pass \{ context: ctx \}/,
+      );
+    } finally {
+      stop();
+    }
+  });
+
   it("rejects something that is not a HandlerContext", () => {
     assert.throws(
       () => handlerContext({} as HandlerContext),
@@ -384,6 +404,25 @@ describe("callOptions and callInterceptor (Connect client)", () => {
       } finally {
         await server.close();
       }
+    }
+  });
+
+  it("callOptions refuses init that is no object, and a Context in its place", () => {
+    const [ctx, cancel] = withTimeout(background(), 60_000);
+    try {
+      for (const bad of [5, "x", null]) {
+        assert.throws(
+          () => callOptions(ctx, bad as never),
+          /^TypeError: callOptions\(ctx, init\): init must be an object, got .*; leave it out for the defaults$/,
+          `callOptions(ctx, ${String(bad)})`,
+        );
+      }
+      assert.throws(
+        () => callOptions(ctx, ctx as never),
+        /^TypeError: callOptions\(ctx, init\): init must be Connect call options, got a Context/,
+      );
+    } finally {
+      cancel();
     }
   });
 

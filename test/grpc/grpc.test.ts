@@ -496,6 +496,35 @@ describe("client helpers", () => {
     assert.equal(got.text, "echo md", "a call with real Metadata and options");
   });
 
+  test("options that are no object, or a Context given bare, are refused with the fix", () => {
+    const [ctx, cancel] = withCancel(background());
+    try {
+      const handler = (): void => {};
+      for (const bad of [5, "ctx", null]) {
+        assert.throws(
+          () => handleUnary(handler, bad as never),
+          /^TypeError: handleUnary\(handler, options\): options must be an object, got .*; leave it out for the defaults$/,
+          `handleUnary(handler, ${String(bad)})`,
+        );
+      }
+      // Before, the Context was dropped and every call's parent was background().
+      assert.throws(
+        () => handleServerStream(handler, ctx as never),
+        /^TypeError: handleServerStream\(handler, options\): options must be an object, got a Context; pass \{ context: ctx \}/,
+      );
+      assert.throws(
+        () => callOptions(ctx, 5 as never),
+        /^TypeError: callOptions\(ctx, options\): options must be an object, got 5 \(number\)/,
+      );
+      assert.throws(
+        () => callOptions(ctx, ctx as never),
+        /^TypeError: callOptions\(ctx, options\): options must be grpc-js call options, got a Context/,
+      );
+    } finally {
+      cancel();
+    }
+  });
+
   test("bad arguments fail with the function's name and the fix", async () => {
     assert.throws(
       () => callContext(background(), {} as never),
