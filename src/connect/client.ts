@@ -9,7 +9,8 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { DeadlineExceeded, withSignal, type Context } from "../index.js";
-import { checkContext, checkOptions, isContext } from "../validate.js";
+import { MAX_TIMER_MS } from "../deadline.js";
+import { checkContext, checkOptions, describeValue, isContext } from "../validate.js";
 import {
   CONNECT_TIMEOUT,
   GRPC_TIMEOUT,
@@ -41,7 +42,10 @@ export const contextKey = createContextKey<Context | undefined>(undefined, {
  * also goes in `timeoutMs`, which Connect sends to the server
  * (`connect-timeout-ms` or `grpc-timeout`) so the callee's context ends when
  * the caller's does. `init`'s own options are kept; its `timeoutMs` can only
- * shorten the call. The context's signal is deliberately not the call's
+ * shorten the call. A context with more than 2^31-1 ms (about 24.8 days)
+ * left gets no `timeoutMs` (Connect's timer cannot wait that long and would
+ * fail the call at once): {@link callInterceptor} sends the deadline and ends
+ * the call at it. The context's signal is deliberately not the call's
  * `signal`: Connect would report its deadline as `canceled`, and drop the
  * context's error.
  *
@@ -59,14 +63,26 @@ export function callOptions(ctx: Context, init?: CallOptions): CallOptions {
     );
   }
   checkOptions(fn, init, "init");
+  const given = init?.timeoutMs;
+  if (given !== undefined && (typeof given !== "number" || Number.isNaN(given))) {
+    throw new TypeError(
+      `${fn}: init.timeoutMs must be a number of milliseconds, got ${describeValue(given)}; leave it out to take the context's remaining time`,
+    );
+  }
   const options: CallOptions = { ...init };
   options.contextValues = (init?.contextValues ?? createContextValues()).set(contextKey, ctx);
   const deadline = ctx.deadline();
-  if (deadline !== undefined) {
-    // Whole milliseconds, rounded down: the callee never gets more time than is left.
-    const left = Math.max(0, Math.floor(deadline.getTime() - Date.now()));
-    options.timeoutMs = init?.timeoutMs === undefined ? left : Math.min(left, init.timeoutMs);
-  }
+  if (deadline === undefined) return options;
+  // Whole milliseconds, rounded down: the callee never gets more time than is left.
+  const left = Math.max(0, Math.floor(deadline.getTime() - Date.now()));
+  if (given !== undefined && given <= left) return options;
+  // Connect waits for timeoutMs with one setTimeout, which cannot wait past
+  // 2^31-1 ms (about 24.8 days) and fires after 1 ms instead, failing the
+  // call at once. Past that, no timeoutMs: callInterceptor still sends the
+  // remaining time in the deadline header, and the context's own timer,
+  // which chains timers for far deadlines, ends the call at the deadline.
+  if (left > MAX_TIMER_MS) delete options.timeoutMs;
+  else options.timeoutMs = left;
   return options;
 }
 

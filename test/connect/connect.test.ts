@@ -407,6 +407,26 @@ describe("callOptions and callInterceptor (Connect client)", () => {
     }
   });
 
+  it("a context with 30 days left keeps its call alive, and the server still gets its deadline", async () => {
+    const server = await start("1.1");
+    const days30 = 30 * 24 * 3_600_000;
+    const [ctx, cancel] = withTimeout(background(), days30);
+    try {
+      // Connect's own timer for a timeoutMs past 2^31-1 ms fired after 1 ms and failed the call.
+      const res = await connectClient(server.url).sleep({ value: 50 }, callOptions(ctx));
+      assert.equal(res.value, "slept 50", "the call's answer");
+      const seen = server.calls[0]!;
+      assert.ok(
+        seen.remaining !== null && seen.remaining > days30 - 60_000 && seen.remaining <= days30,
+        `server's remaining = ${seen.remaining} ms, want about 30 days`,
+      );
+      assert.equal(ctx.err(), null, "the client's context after the call");
+    } finally {
+      cancel();
+      await server.close();
+    }
+  });
+
   it("callOptions refuses init that is no object, and a Context in its place", () => {
     const [ctx, cancel] = withTimeout(background(), 60_000);
     try {
@@ -421,6 +441,13 @@ describe("callOptions and callInterceptor (Connect client)", () => {
         () => callOptions(ctx, ctx as never),
         /^TypeError: callOptions\(ctx, init\): init must be Connect call options, got a Context/,
       );
+      for (const bad of [Number.NaN, "100"]) {
+        assert.throws(
+          () => callOptions(ctx, { timeoutMs: bad as never }),
+          /^TypeError: callOptions\(ctx, init\): init\.timeoutMs must be a number of milliseconds, got /,
+          `callOptions(ctx, { timeoutMs: ${String(bad)} })`,
+        );
+      }
     } finally {
       cancel();
     }
