@@ -38,11 +38,12 @@ export const contextKey = createContextKey<Context | undefined>(undefined, {
 /**
  * callOptions returns Connect call options that carry `ctx` to
  * {@link callInterceptor} (under {@link contextKey}), which must be installed
- * on the transport: it aborts the call when `ctx` is done. Its remaining time
- * also goes in `timeoutMs`, which Connect sends to the server
- * (`connect-timeout-ms` or `grpc-timeout`) so the callee's context ends when
- * the caller's does. `init`'s own options are kept; its `timeoutMs` can only
- * shorten the call. A context with more than 2^31-1 ms (about 24.8 days)
+ * on the transport: it aborts the call when `ctx` is done, and sends the
+ * remaining time to the server (`connect-timeout-ms` or `grpc-timeout`) so
+ * the callee's context ends when the caller's does. `timeoutMs` is set 10 ms
+ * past the context's deadline, a backstop: Connect's own timer, firing first,
+ * would reject with its own error and drop the context's. `init`'s own
+ * options are kept; its `timeoutMs` can only shorten the call. A context with more than 2^31-1 ms (about 24.8 days)
  * left gets no `timeoutMs` (Connect's timer cannot wait that long and would
  * fail the call at once): {@link callInterceptor} sends the deadline and ends
  * the call at it. The context's signal is deliberately not the call's
@@ -73,18 +74,32 @@ export function callOptions(ctx: Context, init?: CallOptions): CallOptions {
   options.contextValues = (init?.contextValues ?? createContextValues()).set(contextKey, ctx);
   const deadline = ctx.deadline();
   if (deadline === undefined) return options;
-  // Whole milliseconds, rounded down: the callee never gets more time than is left.
-  const left = Math.max(0, Math.floor(deadline.getTime() - Date.now()));
-  if (given !== undefined && given <= left) return options;
+  // Connect's timer is a backstop, set a little after the context's
+  // deadline: once it fires, Connect rejects with its own deadline_exceeded
+  // (cause undefined) whatever the interceptor throws, and the context's
+  // verdict is lost. callInterceptor lowers the header to the whole
+  // milliseconds left, so the callee never gets more time than is left.
+  const backstop = Math.max(0, Math.ceil(deadline.getTime() - Date.now())) + DEADLINE_SLACK_MS;
+  if (given !== undefined && given <= backstop) return options;
   // Connect waits for timeoutMs with one setTimeout, which cannot wait past
   // 2^31-1 ms (about 24.8 days) and fires after 1 ms instead, failing the
   // call at once. Past that, no timeoutMs: callInterceptor still sends the
   // remaining time in the deadline header, and the context's own timer,
   // which chains timers for far deadlines, ends the call at the deadline.
-  if (left > MAX_TIMER_MS) delete options.timeoutMs;
-  else options.timeoutMs = left;
+  if (backstop > MAX_TIMER_MS) delete options.timeoutMs;
+  else options.timeoutMs = backstop;
   return options;
 }
+
+/**
+ * How far apart Connect's deadline and the context's may be. Node's timers
+ * count from the event loop's cached clock, so of two timers for the same
+ * deadline either may fire first by a millisecond or two: callOptions sets
+ * Connect's this much after the context's, and a deadline_exceeded this close
+ * to the context's deadline (from the server, whose deadline the header set
+ * a little earlier) is the context's.
+ */
+const DEADLINE_SLACK_MS = 10;
 
 /**
  * callInterceptor returns a client-side Connect interceptor (for a
@@ -127,7 +142,7 @@ export function callInterceptor(): Interceptor {
     } catch (err) {
       // Whatever the transport made of the abort (Connect reads any abort
       // reason as canceled), the caller asked for the context's answer.
-      throw ctx.err() !== null ? verdict(ctx) : err;
+      throw judge(ctx, err);
     }
     if (!res.stream) return res;
     return { ...res, message: judged(ctx, res.message) };
@@ -139,8 +154,24 @@ async function* judged<T>(ctx: Context, messages: AsyncIterable<T>): AsyncIterab
   try {
     yield* messages;
   } catch (err) {
-    throw ctx.err() !== null ? verdict(ctx) : err;
+    throw judge(ctx, err);
   }
+}
+
+/**
+ * judge is what a call that failed with `err` rejects with: the context's
+ * verdict when the context is done, or when Connect reports the deadline
+ * and the context's has all but passed; else `err` itself.
+ */
+function judge(ctx: Context, err: unknown): unknown {
+  if (ctx.err() !== null) return verdict(ctx);
+  if (err instanceof ConnectError && err.code === Code.DeadlineExceeded) {
+    const deadline = ctx.deadline();
+    if (deadline !== undefined && deadline.getTime() - Date.now() <= DEADLINE_SLACK_MS) {
+      return verdict(ctx, true);
+    }
+  }
+  return err;
 }
 
 /** verdict is the ConnectError a call ended by `ctx` rejects with, its cause `ctx.err()`. */

@@ -407,6 +407,45 @@ describe("callOptions and callInterceptor (Connect client)", () => {
     }
   });
 
+  it("a call failed at its context's deadline always carries the context's DeadlineExceeded", async () => {
+    const server = await start("1.1");
+    try {
+      const client = connectClient(server.url);
+      await client.sleep({ value: 1 }); // the connection first
+      const causes: string[] = [];
+      const note = (what: string, err: ConnectError): void => {
+        if (err.code !== Code.DeadlineExceeded || err.cause !== DeadlineExceeded) {
+          causes.push(`${what}: code ${Code[err.code]}, cause ${String(err.cause)}`);
+        }
+      };
+      for (let i = 0; i < 50; i++) {
+        // With timeoutMs the whole ms left, rounded down, Connect's timer beat
+        // the context's by a millisecond in about one call of fifteen.
+        const [ctx, cancel] = withTimeout(background(), 10);
+        note(
+          `unary, call ${i}`,
+          await rejection(client.sleep({ value: 10_000 }, callOptions(ctx))),
+        );
+        cancel();
+      }
+      for (let i = 0; i < 10; i++) {
+        const [ctx, cancel] = withTimeout(background(), 30);
+        note(
+          `stream, call ${i}`,
+          await rejection(
+            (async () => {
+              for await (const _ of client.ticks({ value: 1_000 }, callOptions(ctx)));
+            })(),
+          ),
+        );
+        cancel();
+      }
+      assert.deepEqual(causes, [], "calls whose error was not the context's DeadlineExceeded");
+    } finally {
+      await server.close();
+    }
+  });
+
   it("a context with 30 days left keeps its call alive, and the server still gets its deadline", async () => {
     const server = await start("1.1");
     const days30 = 30 * 24 * 3_600_000;
