@@ -29,6 +29,8 @@ class CallState {
   ctx: Context | undefined = undefined;
   /** Set once the response is complete (the handler returned, or its stream ended), by handlerInterceptor. */
   finished = false;
+  /** Set by followSpent while no abort will tell of the response's end; called by handlerInterceptor then. */
+  onFinish: (() => void) | undefined = undefined;
   constructor(
     // eslint-disable-next-line taproot/no-stored-context -- the parent of this one call
     readonly parent: Context,
@@ -93,6 +95,7 @@ export function handlerInterceptor(options?: HandlerInterceptorOptions): Interce
     if (!res.stream) {
       // Unary: the response is complete; Connect aborts the signal just after.
       state.finished = true;
+      state.onFinish?.();
       return res;
     }
     return { ...res, message: finishing(res.message, state) };
@@ -107,6 +110,7 @@ async function* finishing<T>(messages: AsyncIterable<T>, state: CallState): Asyn
     throw toConnectError(err, state);
   }
   state.finished = true;
+  state.onFinish?.();
 }
 
 /**
@@ -137,7 +141,9 @@ const DEADLINE_SLACK_MS = 50;
  * is canceled
  * - at the call's deadline, the caller's `timeoutMs()` (err
  *   `DeadlineExceeded`, cause `RequestTimeoutError`), also when the caller
- *   hangs up a moment before it, as callers do at their deadline;
+ *   hangs up a moment before it, as callers do at their deadline (one
+ *   past 2^31-1 ms, which Connect's own timer reports after 1 ms, is kept
+ *   by the context's own timer);
  * - when the client leaves (cause `ClientDisconnectedError`, or the
  *   `ConnectError` of an HTTP/2 reset), or the handler fails (cause: its
  *   error), or the server's `shutdownSignal` aborts (cause: its reason);
@@ -204,25 +210,37 @@ export function handlerContext(hctx: HandlerContext): Context {
       cancel();
       return;
     }
+    const linked = hctx as LinkedSignals;
+    // Why the call ended: completion, the shutdown, a client leaving, an error.
+    const end = (why: unknown): void => {
+      if (call.finished) cancel();
+      else if (isShutdown(linked, why)) cancel(why);
+      else if (call.watched && isPlainAbort(why)) {
+        const url = new URL(hctx.url);
+        cancel(new ClientDisconnectedError(hctx.requestMethod, url.pathname + url.search));
+      } else cancel(why);
+    };
     const reason: unknown = hctx.signal.reason;
-    // Connect's own deadline timer fires at our deadline, and a caller that
-    // hangs up just before it gave up at it: let ours say DeadlineExceeded,
-    // then release `outer` from the parent (canceling it now would end
-    // `ctx` as Canceled instead).
-    if (
-      left !== undefined &&
-      ((reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) ||
-        (ctx.deadline() as Date).getTime() - Date.now() <= DEADLINE_SLACK_MS)
-    ) {
-      afterFunc(ctx, cancel);
-      return;
+    if (left !== undefined) {
+      const toGo = (ctx.deadline() as Date).getTime() - Date.now();
+      const timedOut = reason instanceof ConnectError && reason.code === Code.DeadlineExceeded;
+      // Connect's deadline timer is one setTimeout, which cannot wait past
+      // 2^31-1 ms and fires after 1 ms instead: that is no deadline (ours
+      // chains timers), and the spent signal can no longer tell of the end.
+      if (timedOut && toGo > DEADLINE_SLACK_MS) {
+        followSpent(ctx, call, linked, end, cancel);
+        return;
+      }
+      // Connect's own deadline timer fires at our deadline, and a caller
+      // that hangs up just before it gave up at it: let ours say
+      // DeadlineExceeded, then release `outer` from the parent (canceling it
+      // now would end `ctx` as Canceled instead).
+      if (timedOut || toGo <= DEADLINE_SLACK_MS) {
+        afterFunc(ctx, cancel);
+        return;
+      }
     }
-    if (call.watched && isPlainAbort(reason)) {
-      const url = new URL(hctx.url);
-      cancel(new ClientDisconnectedError(hctx.requestMethod, url.pathname + url.search));
-      return;
-    }
-    cancel(reason);
+    end(reason);
   };
   // Connect aborts the signal at the end of every call, so the listener always
   // goes with it. Without `{ once: true }`: a signal aborts only once, and
@@ -230,6 +248,61 @@ export function handlerContext(hctx: HandlerContext): Context {
   if (hctx.signal.aborted) onAbort();
   else hctx.signal.addEventListener("abort", onAbort);
   return ctx;
+}
+
+/**
+ * The signals Connect links into `HandlerContext.signal`: createHandlerContext
+ * copies its init, these among it, onto the context. Not in Connect's types,
+ * so each is checked before use; without them a shutdown reads as its reason's
+ * kind, and a spent signal (see followSpent) waits for the response's end.
+ */
+interface LinkedSignals {
+  readonly requestSignal?: unknown;
+  readonly shutdownSignal?: unknown;
+}
+
+/**
+ * isShutdown tells whether `reason` is the server's shutdownSignal's: Connect
+ * passes that signal's reason on as is, and one aborted without a reason has
+ * an AbortError of its own, another object than the request's.
+ */
+function isShutdown(linked: LinkedSignals, reason: unknown): boolean {
+  const shutdown = linked.shutdownSignal;
+  return shutdown instanceof AbortSignal && shutdown.aborted && shutdown.reason === reason;
+}
+
+/**
+ * followSpent ends `ctx` by what `HandlerContext.signal` would have told,
+ * after a false deadline spent it: the response's end (handlerInterceptor
+ * calls `call.onFinish`), the request's close and the server's shutdown (the
+ * signals behind it). Its deadline still ends it, by its own timer. All of
+ * it is released when `ctx` ends.
+ */
+function followSpent(
+  ctx: Context,
+  call: CallState,
+  linked: LinkedSignals,
+  end: (reason: unknown) => void,
+  cancel: () => void,
+): void {
+  const signals = [linked.requestSignal, linked.shutdownSignal].filter(
+    (s): s is AbortSignal => s instanceof AbortSignal,
+  );
+  const already = signals.find((s) => s.aborted);
+  if (already !== undefined) {
+    end(already.reason);
+    return;
+  }
+  function onAbort(this: AbortSignal): void {
+    end(this.reason);
+  }
+  for (const s of signals) s.addEventListener("abort", onAbort);
+  call.onFinish = cancel;
+  afterFunc(ctx, () => {
+    for (const s of signals) s.removeEventListener("abort", onAbort);
+    call.onFinish = undefined;
+    cancel(); // releases `outer` from the parent when the deadline ended `ctx`
+  });
 }
 
 /** isPlainAbort tells an abort without a reason of its own (Node's response closing) from an error. */

@@ -59,11 +59,12 @@ interface Server {
 /** start serves Sleeper on loopback, over HTTP/1.1 (Connect) or cleartext HTTP/2 (gRPC). */
 async function start(
   version: "1.1" | "2",
-  options: { interceptors?: Interceptor[] } = {},
+  options: { interceptors?: Interceptor[]; shutdownSignal?: AbortSignal } = {},
 ): Promise<Server> {
   const calls: Seen[] = [];
   const handler = connectNodeAdapter({
     interceptors: options.interceptors ?? [handlerInterceptor()],
+    ...(options.shutdownSignal === undefined ? {} : { shutdownSignal: options.shutdownSignal }),
     routes: (router) =>
       router.service(Sleeper, {
         async sleep(req, hctx) {
@@ -270,6 +271,75 @@ describe("handlerContext (Connect server)", () => {
       );
     } finally {
       await server.close();
+    }
+  });
+
+  it("ends as the server's shutdownSignal says, with its reason, also when it has none", async () => {
+    for (const reason of [undefined, new Error("server shutting down")]) {
+      const shutdown = new AbortController();
+      const server = await start("1.1", { shutdownSignal: shutdown.signal });
+      try {
+        const call = connectClient(server.url).sleep({ value: 10_000 });
+        await until(() => server.calls.length === 1, 2_000, "the call to arrive");
+        shutdown.abort(reason);
+        await rejection(call);
+        const seen = server.calls[0]!;
+        await until(() => seen.ctx.err() !== null, 2_000, "the handler's context to end");
+        assert.equal(seen.ctx.err(), Canceled);
+        assert.equal(
+          cause(seen.ctx),
+          shutdown.signal.reason,
+          `abort(${String(reason)}): cause = ${String(cause(seen.ctx))}, want the shutdownSignal's reason`,
+        );
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it("a deadline past 2^31-1 ms, which Connect's own timer cannot wait for, keeps the context to the end of the call", async () => {
+    const days30 = 30 * 24 * 3_600_000;
+    for (const version of ["1.1", "2"] as const) {
+      const [root, stop] = withCancel(background());
+      const server = await start(version, {
+        interceptors: [handlerInterceptor({ context: root })],
+      });
+      const [ctx, cancel] = withTimeout(background(), days30);
+      try {
+        const client = version === "1.1" ? connectClient(server.url) : grpcClient(server.url);
+        // Connect's timer fires after 1 ms: the context lived on, and was never ended.
+        const res = await client.sleep({ value: 50 }, callOptions(ctx));
+        assert.equal(res.value, "slept 50");
+        const seen = server.calls[0]!;
+        assert.equal(seen.errBeforeReply, "null", `${version}: err() before the reply`);
+        await until(() => seen.ctx.err() !== null, 2_000, `${version}: the context to end`);
+        assert.equal(
+          cause(seen.ctx),
+          Canceled,
+          `${version}: cause = ${String(cause(seen.ctx))}, want Canceled (completion)`,
+        );
+        await until(() => liveChildCount(root) === 0, 2_000, `${version}: nothing left under root`);
+
+        // A client that leaves is still a disconnect, though the signal that tells of it is spent.
+        const leaving = new AbortController();
+        const call = client.sleep({ value: 10_000 }, callOptions(ctx, { signal: leaving.signal }));
+        await until(() => server.calls.length === 2, 2_000, `${version}: the call to arrive`);
+        await new Promise((resolve) => setTimeout(resolve, 20)); // past Connect's 1 ms
+        leaving.abort();
+        await rejection(call);
+        const second = server.calls[1]!;
+        await until(() => second.ctx.err() !== null, 2_000, `${version}: the context to end`);
+        const why = cause(second.ctx);
+        assert.ok(
+          version === "1.1" ? why instanceof ClientDisconnectedError : why instanceof ConnectError,
+          `${version}: cause = ${String(why)}, want the client leaving`,
+        );
+        await until(() => liveChildCount(root) === 0, 2_000, `${version}: nothing left under root`);
+      } finally {
+        cancel();
+        await server.close();
+        stop();
+      }
     }
   });
 
