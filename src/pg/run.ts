@@ -28,7 +28,7 @@ import {
   type PgClient,
   type PgPool,
 } from "./pg-client.js";
-import { timedQuery } from "./statement-timeout.js";
+import { controlsTransaction, timedQuery } from "./statement-timeout.js";
 
 /** How long after the cancel connection closed a query may still run before the cancel is sent again. */
 const RESEND_MS = 100;
@@ -164,7 +164,14 @@ class Run {
     const callback: Callback = (error, result) => this.answer(error, result);
     const Query = queryClassOf(client);
     let query: Submitted | undefined;
-    if (this.timed && this.deadline !== undefined) {
+    // A failed transaction ("E") refuses the prefix along with anything but what
+    // ends it, and what ends it runs bare (statement-timeout.ts).
+    if (
+      this.timed &&
+      this.deadline !== undefined &&
+      transactionStatus(client) !== "E" &&
+      !controlsTransaction(this.text)
+    ) {
       this.idleBefore = transactionStatus(client) === "I";
       query = timedQuery(Query, this.text, this.values, this.deadline - Date.now(), callback);
       this.serverDeadline = query !== undefined;

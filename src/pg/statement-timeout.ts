@@ -18,6 +18,11 @@
 // Inside a transaction (`BEGIN` already sent) the same prefix is a plain
 // `SET LOCAL`, which holds until COMMIT or ROLLBACK.
 //
+// Statements that end a transaction (COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT,
+// …) get no prefix: in a failed transaction PostgreSQL refuses everything
+// else, the prefix included (25P02), so it would stop the very ROLLBACK that
+// recovers. They are left to the CancelRequest.
+//
 // node-postgres has no hook for this, so the query is a subclass of the
 // client's own Query class (`Client.Query`, so this module imports nothing of
 // `pg` at run time) that writes the prefix and hides its replies.
@@ -119,4 +124,81 @@ export function timedQuery(
     query.text = `SET LOCAL statement_timeout = ${timeout}; ${text}`;
   }
   return query;
+}
+
+/** Statements PostgreSQL still runs in a failed transaction (postgres.c, IsTransactionExitStmt): COMMIT, END, ROLLBACK, ABORT, PREPARE TRANSACTION. */
+const TRANSACTION_CONTROL = new Set(["commit", "end", "rollback", "abort", "prepare transaction"]);
+
+/** A cheap first look: text without any of these words holds no transaction control. */
+const MAY_CONTROL = /commit|end|rollback|abort|prepare/i;
+
+/**
+ * controlsTransaction tells whether one of the statements in `text` is one
+ * that must run without the statement_timeout prefix (see
+ * TRANSACTION_CONTROL). It reads the first word of each statement, skipping
+ * comments and what is quoted ('…', E'…', "…", $tag$…$tag$), so a keyword in
+ * a string or a function body does not count. When unsure (a statement that
+ * only looks like one, as the END of `BEGIN ATOMIC … END`) it says true:
+ * the statement then runs without a server deadline, and the CancelRequest
+ * still enforces the context's.
+ */
+export function controlsTransaction(text: string): boolean {
+  if (!MAY_CONTROL.test(text)) return false;
+  const n = text.length;
+  let i = 0;
+  let atStart = true; // no word of the current statement read yet
+  while (i < n) {
+    const ch = text[i] as string;
+    const next = text[i + 1];
+    if (ch === "-" && next === "-") {
+      const eol = text.indexOf("\n", i);
+      i = eol === -1 ? n : eol + 1;
+    } else if (ch === "/" && next === "*") {
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        const pair = text.slice(i, i + 2);
+        if (pair === "/*") depth++;
+        else if (pair === "*/") depth--;
+        i += pair === "/*" || pair === "*/" ? 2 : 1;
+      }
+    } else if (ch === ";") {
+      atStart = true;
+      i++;
+    } else if (/\s/.test(ch)) {
+      i++;
+    } else if (ch === "'" || ch === '"') {
+      atStart = false;
+      // E'…' takes backslash escapes; '' (or "") inside is two quoted runs back to back.
+      const escapes = ch === "'" && i > 0 && /[eE]/.test(text[i - 1] as string);
+      i++;
+      while (i < n && text[i] !== ch) i += escapes && text[i] === "\\" ? 2 : 1;
+      i++;
+    } else if (ch === "$" && (i === 0 || !/[\w$]/.test(text[i - 1] as string))) {
+      atStart = false;
+      const tag = /^\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$/.exec(text.slice(i, i + 64));
+      if (tag === null) {
+        i++; // a parameter ($1) or an operator
+      } else {
+        const end = text.indexOf(tag[0], i + tag[0].length);
+        i = end === -1 ? n : end + tag[0].length;
+      }
+    } else if (/[A-Za-z_]/.test(ch)) {
+      const word = /^[A-Za-z_][\w$]*/.exec(text.slice(i, i + 64))![0];
+      if (atStart) {
+        let key = word.toLowerCase();
+        if (key === "prepare") {
+          const rest = /^\s+(\w+)/.exec(text.slice(i + word.length, i + word.length + 64));
+          key = `prepare ${rest?.[1]?.toLowerCase() ?? ""}`;
+        }
+        if (TRANSACTION_CONTROL.has(key)) return true;
+        atStart = false;
+      }
+      i += word.length;
+    } else {
+      atStart = false;
+      i++;
+    }
+  }
+  return false;
 }

@@ -201,6 +201,25 @@ describe("query(ctx, db, text, values)", () => {
     await p.end();
   });
 
+  it("under a deadline, ROLLBACK and COMMIT end a failed transaction you began yourself", async () => {
+    const p = pool(1);
+    const client = await p.connect();
+    const [ctx, cancel] = withTimeout(background(), 10_000);
+    for (const end of ["ROLLBACK", "COMMIT"]) {
+      await query(background(), client, "BEGIN");
+      await assert.rejects(
+        query(ctx, client, "select 1/0"),
+        (e: { code?: string }) => e.code === "22012",
+      );
+      const ended = await query(ctx, client, end);
+      assert.equal(ended.command, "ROLLBACK", `${end} answered ${ended.command}, want ROLLBACK`);
+      assert.equal(client.getTransactionStatus(), "I", `after ${end}: still in the transaction`);
+    }
+    cancel();
+    client.release();
+    await p.end();
+  });
+
   it("a statement that cannot run in a transaction block still runs under a deadline", async () => {
     const p = pool(1);
     await query(background(), p, "create table vac (x int)");

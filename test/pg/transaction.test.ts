@@ -227,6 +227,31 @@ describe("transaction(ctx, pool, fn)", () => {
     await p.end();
   });
 
+  it("under a deadline, a savepoint recovers from a failed statement and the transaction commits", async () => {
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    await fixture.admin.query("truncate items");
+    const [ctx, cancel] = withTimeout(background(), 10_000);
+    const got = await transaction(ctx, p, async (ctx, client) => {
+      await query(ctx, client, "insert into items (name) values ('a')");
+      await query(ctx, client, "savepoint s1");
+      await assert.rejects(
+        query(ctx, client, "insert into items (name) values (null)"),
+        (e: { code?: string }) => e.code === "23502",
+      );
+      await query(ctx, client, "rollback to savepoint s1");
+      await query(ctx, client, "insert into items (name) values ('b')");
+      // The statements after the recovery still carry the deadline to the server.
+      const seen = await query(ctx, client, "select current_setting('statement_timeout') as t");
+      assert.match(seen.rows[0]!.t, /^\d+ms$/);
+      return "committed";
+    });
+    cancel();
+    assert.equal(got, "committed");
+    assert.deepEqual(await names(), ["a", "b"]);
+    await settled(p, { total: 1, idle: 1, waiting: 0 });
+    await p.end();
+  });
+
   it("a COMMIT answered with ROLLBACK (a failed statement whose error fn caught) rejects", async () => {
     const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     await fixture.admin.query("truncate items");
