@@ -25,7 +25,10 @@ const FN = "query(ctx, db, text, values)";
  *   next query on it is safe.
  * - `ctx` has a deadline: the remaining time goes to the server as the
  *   statement's `statement_timeout` in the same round trip, so the query
- *   stops at its deadline even if this process dies.
+ *   stops at its deadline even if this process dies. Transaction control
+ *   (BEGIN, COMMIT, ROLLBACK [TO SAVEPOINT], …) and statements in a failed
+ *   transaction go without it, so a BEGIN does not cap the transaction it
+ *   opens and a ROLLBACK can recover; the CancelRequest enforces theirs.
  *
  * A server error (a constraint, a syntax error) rejects with the driver's
  * error, as `pool.query` does.

@@ -164,8 +164,8 @@ class Run {
     const callback: Callback = (error, result) => this.answer(error, result);
     const Query = queryClassOf(client);
     let query: Submitted | undefined;
-    // A failed transaction ("E") refuses the prefix along with anything but what
-    // ends it, and what ends it runs bare (statement-timeout.ts).
+    // Transaction control runs bare (statement-timeout.ts says why), and so does
+    // anything in a failed transaction ("E"), which refuses all but what ends it.
     if (
       this.timed &&
       this.deadline !== undefined &&

@@ -18,10 +18,15 @@
 // Inside a transaction (`BEGIN` already sent) the same prefix is a plain
 // `SET LOCAL`, which holds until COMMIT or ROLLBACK.
 //
-// Statements that end a transaction (COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT,
-// …) get no prefix: in a failed transaction PostgreSQL refuses everything
-// else, the prefix included (25P02), so it would stop the very ROLLBACK that
-// recovers. They are left to the CancelRequest.
+// Transaction control gets no prefix; the CancelRequest alone enforces its
+// deadline:
+// - what ends a transaction (COMMIT, ROLLBACK, ROLLBACK TO SAVEPOINT, …): in a
+//   failed transaction PostgreSQL refuses everything else, the prefix
+//   included (25P02), so it would stop the very ROLLBACK that recovers;
+// - what opens one (BEGIN, START TRANSACTION): it turns the implicit
+//   transaction into the caller's explicit one, so the `SET LOCAL` would
+//   outlive the query and cap every later statement of that transaction;
+// - SAVEPOINT and RELEASE, for the same rule (they take no time).
 //
 // node-postgres has no hook for this, so the query is a subclass of the
 // client's own Query class (`Client.Query`, so this module imports nothing of
@@ -126,11 +131,26 @@ export function timedQuery(
   return query;
 }
 
-/** Statements PostgreSQL still runs in a failed transaction (postgres.c, IsTransactionExitStmt): COMMIT, END, ROLLBACK, ABORT, PREPARE TRANSACTION. */
-const TRANSACTION_CONTROL = new Set(["commit", "end", "rollback", "abort", "prepare transaction"]);
+/**
+ * The first words of transaction control: what PostgreSQL still runs in a
+ * failed transaction (postgres.c, IsTransactionExitStmt: COMMIT, END,
+ * ROLLBACK, ABORT, PREPARE TRANSACTION), what opens a transaction (BEGIN,
+ * START TRANSACTION), and SAVEPOINT and RELEASE.
+ */
+const TRANSACTION_CONTROL = new Set([
+  "commit",
+  "end",
+  "rollback",
+  "abort",
+  "prepare transaction",
+  "begin",
+  "start",
+  "savepoint",
+  "release",
+]);
 
 /** A cheap first look: text without any of these words holds no transaction control. */
-const MAY_CONTROL = /commit|end|rollback|abort|prepare/i;
+const MAY_CONTROL = /commit|end|rollback|abort|prepare|begin|start|savepoint|release/i;
 
 /**
  * controlsTransaction tells whether one of the statements in `text` is one

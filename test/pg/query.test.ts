@@ -220,6 +220,30 @@ describe("query(ctx, db, text, values)", () => {
     await p.end();
   });
 
+  it("BEGIN under a deadline does not cap the statements of the transaction it opens", async () => {
+    const p = pool(1);
+    const client = await p.connect();
+    for (const begin of [
+      "BEGIN",
+      "start transaction isolation level read committed",
+      "select 1; begin",
+    ]) {
+      const [short, cancel] = withTimeout(background(), 100);
+      await query(short, client, begin);
+      cancel();
+      assert.equal(client.getTransactionStatus(), "T", `after ${begin}: not in a transaction`);
+      const { rows } = await query(background(), client, "show statement_timeout");
+      assert.equal(rows[0]!.statement_timeout, "0", `after ${begin} under a 100 ms deadline`);
+      if (begin === "BEGIN") {
+        // Past the BEGIN's deadline, a statement under a context without one runs to its end.
+        await query(background(), client, "select pg_sleep(1)");
+      }
+      await query(background(), client, "ROLLBACK");
+    }
+    client.release();
+    await p.end();
+  });
+
   it("a statement that cannot run in a transaction block still runs under a deadline", async () => {
     const p = pool(1);
     await query(background(), p, "create table vac (x int)");
