@@ -268,7 +268,21 @@ function checkSubmittable(fn: string, what: string, value: unknown, stream: bool
       : "new Cursor(text, values) from pg-cursor";
     throw new TypeError(`${fn}: ${what} must be ${example}, got ${describeValue(value)}`);
   }
+  // A portal runs once: a second reader of the same one gets another's rows,
+  // or none, and its connection goes back with the backend still active.
+  const c = stream ? (v as QueryStreamLike).cursor : (value as CursorLike);
+  if (taken.has(value as object) || taken.has(c) || c.state !== "initialized") {
+    const fresh = stream ? "new QueryStream(text, values)" : "new Cursor(text, values)";
+    throw new TypeError(
+      `${fn}: ${what} was already used (given to stream() or cursor(), or submitted); a ${stream ? "QueryStream" : "Cursor"} runs once, so make a ${fresh} for each call`,
+    );
+  }
+  taken.add(value as object);
+  taken.add(c);
 }
+
+/** Every QueryStream and Cursor taken by stream() or cursor(), so a second call with one is refused. */
+const taken = new WeakSet<object>();
 
 /**
  * stream runs pg-query-stream's `queryStream` on `db` under `ctx` and returns

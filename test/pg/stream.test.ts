@@ -235,6 +235,54 @@ describe("cursor(ctx, db, cursor)", () => {
     });
   }
 
+  it("refuses a Cursor or QueryStream used before, without touching the pool; the first still reads right", async () => {
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 2 });
+    let acquired = 0;
+    p.on("acquire", () => acquired++);
+    const c = new Cursor("select 1 as x");
+    const first = cursor(background(), p, c);
+    assert.throws(() => cursor(background(), p, c), {
+      name: "TypeError",
+      message:
+        /^cursor\(ctx, db, cursor\): cursor was already used .*make a new Cursor\(text, values\) for each call/,
+    });
+    assert.deepEqual(await first.read(5), [{ x: 1 }]);
+    await first.close();
+    assert.equal(acquired, 1, "checkouts, want 1: the refused call must not check one out");
+
+    const qs = new QueryStream("select g from generate_series(1, 3) g");
+    const s = stream(background(), p, qs);
+    assert.throws(() => stream(background(), p, qs), {
+      name: "TypeError",
+      message:
+        /^stream\(ctx, db, queryStream\): queryStream was already used .*make a new QueryStream\(text, values\) for each call/,
+    });
+    assert.throws(() => cursor(background(), p, qs.cursor), /cursor was already used/);
+    const rows: unknown[] = [];
+    for await (const row of s) rows.push(row);
+    assert.deepEqual(rows, [{ g: 1 }, { g: 2 }, { g: 3 }]);
+
+    // A Cursor you submitted yourself is as used.
+    const client = await p.connect();
+    const mine = client.query(new Cursor("select 2 as y"));
+    assert.throws(() => cursor(background(), p, mine), /cursor was already used/);
+    await new Promise<void>((resolve) => mine.close(() => resolve()));
+    client.release();
+
+    // Every connection went back idle: both serve a query.
+    const [ctx, cancel] = withTimeout(background(), 5_000);
+    const both = await Promise.all([
+      query(ctx, p, "select 2 as y"),
+      query(ctx, p, "select 3 as y"),
+    ]);
+    cancel();
+    assert.deepEqual(
+      both.map((r) => r.rows[0]),
+      [{ y: 2 }, { y: 3 }],
+    );
+    await p.end();
+  });
+
   it("read(rows) takes a whole number of rows, 1 or more", async () => {
     const reader = cursor(background(), fixture.admin, new Cursor("select 1 as n"));
     for (const rows of [0, -1, 1.5, Number.NaN, "10", undefined, 2 ** 32]) {
