@@ -33,7 +33,7 @@ const FN = "begin(ctx, sql, fn)";
  * terminated instead, which rolls back too.
  *
  * `ctx`'s deadline becomes `SET LOCAL statement_timeout` with the time left
- * (pipelined in front of each statement, no extra round trip; capped at the
+ * (sent in front of each statement, one round trip; capped at the
  * largest value PostgreSQL takes), so the server ends the transaction's
  * statements at the deadline even if this process dies. The `ctx` given to
  * `fn` ends with the transaction: a statement `fn` did not await is
@@ -122,7 +122,7 @@ async function transact<T>(
       const err = txCtx.err();
       if (err !== null) throw err;
       // SET LOCAL statement_timeout to the time left, in front of each
-      // statement (pipelined): the server stops it at the deadline, and the
+      // statement: the server stops it at the deadline, and the
       // CancelRequest waits out the server's own timeout first.
       return execute<R>(txCtx, runner, build, statementTimeoutMs(txCtx, FN), true);
     });

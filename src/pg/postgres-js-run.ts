@@ -122,38 +122,52 @@ function nearDeadline(ctx: Context): boolean {
  * uses, and resolves when the caller may be answered: when the statement
  * settles, or (ctx done) once the cancel has been sent and the statement
  * ended or was given up on. `timeoutMs`, when set, is sent first as
- * `SET [LOCAL] statement_timeout`, and reset after (outside a transaction):
- * one write, no extra round trip, since postgres.js pipelines the three.
- * With `timeoutMs` the server enforces the deadline, so at the deadline the
- * CancelRequest waits DEADLINE_GRACE_MS for the server's own timeout.
+ * `SET [LOCAL] statement_timeout`, and reset after (outside a transaction,
+ * pipelined behind the statement). With `timeoutMs` the server enforces the
+ * deadline, so at the deadline the CancelRequest waits DEADLINE_GRACE_MS for
+ * the server's own timeout.
+ *
+ * The SET is awaited, one round trip, before the statement is sent: postgres.js
+ * builds a statement only as it goes on the wire, and one it cannot build (an
+ * undefined parameter, 65534+ parameters, a misused helper) fails the query
+ * then active instead (connection.js execute(): errored()). Pipelined behind
+ * the SET, the statement would stay queued with nothing sent for it, never
+ * settle, and hand every later statement on the connection its predecessor's
+ * answer. Sent alone, it rejects with postgres.js's own error.
  */
-export function execute<T>(
+export async function execute<T>(
   ctx: Context,
   runner: Runner,
   build: (runner: Runner) => PendingQuery<never>,
   timeoutMs: number | undefined,
   local: boolean,
 ): Promise<Outcome<T>> {
-  const prelude =
+  const preludeOk =
     timeoutMs === undefined
       ? undefined
-      : runner.unsafe(`set ${local ? "local " : ""}statement_timeout = ${timeoutMs}`).execute();
-  const statement = build(runner);
-  statement.execute();
-  const reset =
+      : await runner.unsafe(`set ${local ? "local " : ""}statement_timeout = ${timeoutMs}`).then(
+          () => true,
+          () => false,
+        );
+  const reset = (): Promise<boolean> | undefined =>
     timeoutMs === undefined || local
       ? undefined
-      : runner.unsafe("reset statement_timeout").execute();
-
+      : runner.unsafe("reset statement_timeout").then(
+          () => true,
+          () => false,
+        );
+  const early = ctx.err();
+  if (early !== null) {
+    // ctx ended during the SET: the statement is not sent.
+    const resetOk = reset();
+    const fate = (async (): Promise<Fate> =>
+      [preludeOk ?? true, (await resetOk) ?? true].every(Boolean) ? "reuse" : "retire")();
+    return { ok: false, value: undefined, error: early, fate, gaveUp: false };
+  }
+  const statement = build(runner);
+  statement.execute();
   // The prelude and the RESET are ours; their errors only decide the fate.
-  const preludeOk = prelude?.then(
-    () => true,
-    () => false,
-  );
-  const resetOk = reset?.then(
-    () => true,
-    () => false,
-  );
+  const resetOk = reset();
 
   return new Promise<Outcome<T>>((resolve) => {
     // Set when ctx ends before the statement settled: the cancel's promise,
@@ -166,10 +180,21 @@ export function execute<T>(
       await statementDone;
       const sent = cancelClosed !== undefined;
       if (sent) await cancelClosed;
-      const ok = [(await preludeOk) ?? true, (await resetOk) ?? true].every(Boolean);
+      const ok = [preludeOk ?? true, (await resetOk) ?? true].every(Boolean);
       const s = settled!;
       if (!s.ok && isConnectionError(s.value)) return "gone";
       if (!ok) return "retire";
+      if (!s.ok && !isServerError(s.value)) {
+        // postgres.js refused the statement before sending it and wrote a
+        // Sync in its place. The next statement must not be pipelined behind
+        // that Sync: one that also fails to build would fail the Sync's query,
+        // not itself, and never settle. An empty statement waits it out.
+        const drained = await runner.unsafe("").then(
+          () => true,
+          () => false,
+        );
+        if (!drained) return "retire";
+      }
       if (!sent) return "reuse";
       // A cancel was sent: reuse only if it was spent on this statement.
       return !s.ok && (s.value as { code?: unknown }).code === QUERY_CANCELED ? "reuse" : "retire";

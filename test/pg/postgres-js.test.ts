@@ -376,6 +376,41 @@ describe("contextSql(ctx, sql)", () => {
     }
   });
 
+  it("rejects a statement postgres.js cannot build with its own error, under a deadline too, and keeps the connection", async () => {
+    for (const kind of ["contextSql", "contextSql with deadline", "begin with deadline"] as const) {
+      const application = `unbuilt_${kind.replaceAll(" ", "_")}`;
+      const sql = postgres(db.url, {
+        max: 1,
+        onnotice: () => {},
+        connection: { application_name: application },
+      });
+      const [ctx, cancel] =
+        kind === "contextSql" ? withCancel(background()) : withTimeout(background(), 60_000);
+      // An undefined parameter, as from a JavaScript caller: postgres.js refuses it unsent.
+      const missing = undefined as unknown as number;
+      const want = await sql`select ${missing} as x`.catch((err: unknown) => err);
+      // Twice in a row: the second must not be pipelined behind what the first left.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const bad =
+          kind === "begin with deadline"
+            ? begin(ctx, sql, async (_ctx, tx) => tx`select ${missing} as x`)
+            : contextSql(ctx, sql)`select ${missing} as x`;
+        const got = await settledWithin(bad, 5_000);
+        assert.equal(
+          (got as { code?: unknown }).code,
+          (want as { code?: unknown }).code,
+          `${kind} #${attempt}: settled with ${String(got)}, want ${String(want)}`,
+        );
+      }
+      const next = await settledWithin(contextSql(ctx, sql)`select 1 as one`, 5_000);
+      assert.equal(next, "resolved", `${kind}: the next statement settled with ${String(next)}`);
+      assert.deepEqual(await inTransaction(application), [], `${kind}: sessions in a transaction`);
+      cancel();
+      const ended = await settledWithin(sql.end(), 5_000);
+      assert.equal(ended, "resolved", `${kind}: sql.end() settled with ${String(ended)}`);
+    }
+  });
+
   it("throws a TypeError naming the function and the fix for bad input", async () => {
     const sql = postgres(db.url, { max: 1 });
     try {
