@@ -197,10 +197,19 @@ function watch(known: Promise<"open" | Error>): Lifecycle {
   return life;
 }
 
-/** endedError resolves with the error postgres.js gives statements on an ended `sql`, or undefined while it is open. */
+/**
+ * endedError resolves with the error postgres.js gives statements on an ended
+ * `sql`, or undefined while it is open. An "open" from a probe that sql.end()
+ * has since replaced is stale (it was queued before the end), so the current
+ * record is asked again: at most once more per end() call.
+ */
 async function endedError(sql: PostgresSql): Promise<Error | undefined> {
-  const state = await lifecycleOf(sql).known;
-  return state === "open" ? undefined : state;
+  for (;;) {
+    const life = lifecycleOf(sql);
+    const state = life.state === "probing" ? await life.known : life.state;
+    if (state !== "open") return state;
+    if (lifecycleOf(sql) === life) return undefined;
+  }
 }
 
 /** probe sends an empty statement through `sql` (no round trip to a backend's executor) and says whether postgres.js refused it as ended. */
@@ -223,8 +232,10 @@ function probe(sql: PostgresSql): Promise<"open" | Error> {
  */
 export async function reserve(ctx: Context, sql: PostgresSql): Promise<ReservedSql> {
   const life = lifecycleOf(sql);
-  if (life.state === "probing") await untilDone(ctx, life.known);
-  if (life.state instanceof Error) throw life.state;
+  if (life.state !== "open") {
+    const ended = await untilDone(ctx, endedError(sql));
+    if (ended !== undefined) throw ended;
+  }
   const pending = sql.reserve();
   return new Promise<ReservedSql>((resolve, reject) => {
     const stop = afterFunc(ctx, () => reject(ctx.err()));
@@ -232,14 +243,14 @@ export async function reserve(ctx: Context, sql: PostgresSql): Promise<ReservedS
       (reserved) => {
         if (!stop()) return void settle(sql, reserved, "reuse");
         // sql.end() may have been called while we waited: this connection would never close.
-        const answer = (state: "open" | Error): void => {
-          if (state === "open") return resolve(reserved);
-          reject(state);
+        const answer = (ended: Error | undefined): void => {
+          if (ended === undefined) return resolve(reserved);
+          reject(ended);
           void settle(sql, reserved, "retire");
         };
-        const now = lifecycleOf(sql);
-        if (now.state === "probing") void now.known.then(answer);
-        else answer(now.state);
+        const now = lifecycleOf(sql).state;
+        if (now === "open") answer(undefined);
+        else void endedError(sql).then(answer);
       },
       (error: unknown) => stop() && reject(error),
     );

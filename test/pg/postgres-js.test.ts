@@ -358,6 +358,32 @@ describe("contextSql(ctx, sql)", () => {
     }
   });
 
+  it("rejects the first statement with CONNECTION_ENDED when sql.end() follows at once, and opens nothing", async () => {
+    for (const kind of ["contextSql", "begin"] as const) {
+      const application = `end_first_${kind}`;
+      const sql = postgres(db.url, { max: 1, connection: { application_name: application } });
+      await sql`select 1`;
+      const [ctx, cancel] = withTimeout(background(), 60_000);
+      const first =
+        kind === "contextSql"
+          ? contextSql(ctx, sql)`select 1`
+          : begin(ctx, sql, async (_ctx, tx) => tx`select 1`);
+      const ended = await settledWithin(sql.end(), 5_000);
+      const got = await settledWithin(first, 5_000);
+      cancel();
+      assert.equal(ended, "resolved", `${kind}: sql.end() settled with ${String(ended)}`);
+      assert.equal(
+        (got as { code?: unknown }).code,
+        "CONNECTION_ENDED",
+        `${kind}: the statement settled with ${String(got)}, want CONNECTION_ENDED`,
+      );
+      assert.ok(
+        await waitFor(async () => (await sessionsOf(application)) === 0, 5_000),
+        `${kind}: sessions of the ended sql = ${await sessionsOf(application)}, want 0`,
+      );
+    }
+  });
+
   it("lets sql.end() finish once the statements running under contexts have (contextSql and begin)", async () => {
     for (const kind of ["contextSql", "begin"] as const) {
       const sql = postgres(db.url, { max: 2, onnotice: () => {} });
