@@ -166,13 +166,14 @@ class Run {
     let query: Submitted | undefined;
     // Transaction control runs bare (statement-timeout.ts says why), and so does
     // anything in a failed transaction ("E"), which refuses all but what ends it.
+    const status = this.timed ? transactionStatus(client) : null;
     if (
       this.timed &&
       this.deadline !== undefined &&
-      transactionStatus(client) !== "E" &&
+      status !== "E" &&
       !controlsTransaction(this.text)
     ) {
-      this.idleBefore = transactionStatus(client) === "I";
+      this.idleBefore = status === "I";
       query = timedQuery(Query, this.text, this.values, this.deadline - Date.now(), callback);
       this.serverDeadline = query !== undefined;
     }
