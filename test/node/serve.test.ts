@@ -28,6 +28,23 @@ function connections(server: http.Server): Promise<number> {
   );
 }
 
+/** rawConnection opens a TCP connection to the server, for requests written by hand: what it has received so far, and its close. */
+function rawConnection(port: number): {
+  socket: net.Socket;
+  reply: () => string;
+  ended: Promise<unknown>;
+} {
+  const socket = net.connect(port, "127.0.0.1");
+  let received = "";
+  socket.setEncoding("utf8");
+  socket.on("data", (chunk: string) => (received += chunk));
+  return {
+    socket,
+    reply: () => received,
+    ended: new Promise((resolve) => socket.once("close", resolve)),
+  };
+}
+
 describe("serve", () => {
   it("drains on shutdown: requests that finish in the grace period get 200, the rest are canceled", async () => {
     const contexts = new Map<string, Context>();
@@ -274,11 +291,7 @@ describe("serve", () => {
       res.end(`body${req.url}`);
     });
     const { port } = await app.listen(0, "127.0.0.1");
-    const socket = net.connect(port, "127.0.0.1");
-    let reply = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => (reply += chunk));
-    const ended = new Promise((resolve) => socket.once("close", resolve));
+    const { socket, reply, ended } = rawConnection(port);
     socket.write(
       "GET /1 HTTP/1.1\r\nhost: x\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\nGET /3 HTTP/1.1\r\nhost: x\r\n\r\n",
     );
@@ -286,9 +299,9 @@ describe("serve", () => {
     const result = await app.shutdown();
     await ended;
     assert.deepEqual(
-      [...reply.matchAll(/body\/\d/g)].map((m) => m[0]),
+      [...reply().matchAll(/body\/\d/g)].map((m) => m[0]),
       ["body/1", "body/2", "body/3"],
-      `reply = ${JSON.stringify(reply)}`,
+      `reply = ${JSON.stringify(reply())}`,
     );
     assert.deepEqual(result, { completed: 3, canceled: 0 });
   });
@@ -300,11 +313,7 @@ describe("serve", () => {
       res.end("ok");
     });
     const { port } = await app.listen(0, "127.0.0.1");
-    const socket = net.connect(port, "127.0.0.1");
-    let reply = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => (reply += chunk));
-    const ended = new Promise((resolve) => socket.once("close", resolve));
+    const { socket, reply, ended } = rawConnection(port);
     socket.write("GET /1 HTTP/1.1\r\nhost: x\r\n\r\n");
     await until(() => app.inflight().length === 1, 2_000, "the first request");
     const stopped = app.shutdown();
@@ -313,8 +322,10 @@ describe("serve", () => {
     await until(() => app.inflight().length === 2, 2_000, "the second request");
     release.resolve();
     await ended;
-    const heads = reply.split(/(?=HTTP\/1\.1 )/).map((response) => response.split("\r\n\r\n")[0]);
-    assert.equal(heads.length, 2, `reply = ${JSON.stringify(reply)}`);
+    const heads = reply()
+      .split(/(?=HTTP\/1\.1 )/)
+      .map((response) => response.split("\r\n\r\n")[0]);
+    assert.equal(heads.length, 2, `reply = ${JSON.stringify(reply())}`);
     assert.doesNotMatch(
       heads[0]!,
       /connection: close/i,
