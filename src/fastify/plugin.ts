@@ -5,7 +5,6 @@ import type {
   FastifyRequest,
   HookHandlerDoneFunction,
 } from "fastify";
-import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import fp from "fastify-plugin";
 import {
@@ -259,16 +258,7 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
     // otherwise stay open, idle, until the grace period runs out (Fastify
     // says so only to requests that arrive once close() has begun). HTTP/2
     // has no such header: its connections end at the hammer.
-    // Only the newest reply of each connection says close: Node would drop
-    // the replies to requests pipelined behind one that does.
-    const newest = new Map<Socket | null, ServerResponse>();
-    for (let l = tracker.requests.head; l !== null; l = l.newer) {
-      const res = l.res as ServerResponse | undefined;
-      if (l.req?.httpVersionMajor === 1 && res !== undefined) {
-        newest.set(l.req.socket as Socket | null, res);
-      }
-    }
-    for (const res of newest.values()) if (!res.headersSent) res.setHeader("connection", "close");
+    tracker.requests.closeConnectionsAfterNewest();
     // The grace period is a deadline, as serve()'s: Infinity never ends, and
     // one past setTimeout's 2^31−1 ms chains timers instead of firing at once.
     const [grace, cancelGrace] = withTimeout(background(), graceMs);

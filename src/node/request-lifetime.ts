@@ -107,6 +107,23 @@ export class RequestSet {
     this.count++;
   }
 
+  /**
+   * closeConnectionsAfterNewest marks, at the start of a drain, the newest
+   * unsent HTTP/1 response of each connection in the set `connection: close`,
+   * and only that one: Node ends a connection once a response that says close
+   * is sent, and would drop the responses pipelined behind it.
+   */
+  closeConnectionsAfterNewest(): void {
+    const newest = new Map<Socket | null, ServerResponse>();
+    for (let l = this.head; l !== null; l = l.newer) {
+      const req = l.req;
+      if (req !== null && req.httpVersionMajor === 1 && l.res !== undefined) {
+        newest.set(req.socket as Socket | null, l.res as ServerResponse);
+      }
+    }
+    for (const res of newest.values()) if (!res.headersSent) res.setHeader("connection", "close");
+  }
+
   remove(ctx: RequestLifetime): void {
     if (ctx.older === null) this.head = ctx.newer;
     else ctx.older.newer = ctx.newer;

@@ -485,13 +485,7 @@ class Serving implements ContextServer {
   #startShutdown(): void {
     this.#draining = true;
     this.#stopBaseWatch?.();
-    // Only the newest response of each connection says close: Node would
-    // drop the responses pipelined behind one that does.
-    const newest = new Map<Socket | null, ServerResponse>();
-    for (let l = this.#requests.head; l !== null; l = l.newer) {
-      newest.set((l.req as IncomingMessage).socket, l.res as ServerResponse);
-    }
-    for (const res of newest.values()) if (!res.headersSent) res.setHeader("connection", "close");
+    this.#requests.closeConnectionsAfterNewest();
     // close() refuses new connections; its callback runs once the last one
     // is gone. Idle keep-alive connections are closed now, busy ones as their
     // last request ends, so a parked client cannot hold the shutdown open.
