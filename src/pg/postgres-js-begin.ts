@@ -10,8 +10,10 @@ import {
   type PostgresSql,
 } from "./postgres-js.js";
 import {
+  clearLeakedTimeout,
   execute,
   isConnectionError,
+  nearDeadline,
   statementTimeoutMs,
   timedOutAtDeadline,
   type Fate,
@@ -106,6 +108,12 @@ async function transact<T>(
   // fn's context: ends with the transaction, so a statement fn left running
   // when it threw (or returned) is canceled rather than awaited.
   const [txCtx, cancelTx] = withCancel(ctx);
+  // The connection's fate once COMMIT or ROLLBACK succeeded: they ran under
+  // the transaction's SET LOCAL statement_timeout, so near the deadline they
+  // may have left a statement timeout for the connection's next caller
+  // (statement-timeout.ts, CLEAR_LEAKED_TIMEOUT); it is cleared here first.
+  const fateAfterEnd = (fate: Fate): Promise<Fate> | Fate =>
+    fate === "reuse" && nearDeadline(ctx) ? clearLeakedTimeout(runner) : fate;
   // Resolves with the last statement's fate once it fully settled (its
   // cancel included): the next statement, and the ROLLBACK, wait for it.
   let queue: Promise<Fate> = Promise.resolve("reuse");
@@ -172,7 +180,7 @@ async function transact<T>(
     const fate = await queue;
     if (fate === "gone") throw ctx.err() ?? error;
     const rolledBack = await rollBack(reserved);
-    await settle(sql, reserved, rolledBack === "reuse" ? fate : rolledBack);
+    await settle(sql, reserved, rolledBack === "reuse" ? await fateAfterEnd(fate) : rolledBack);
     throw ctx.err() ?? error;
   }
   ended = true;
@@ -191,7 +199,7 @@ async function transact<T>(
     if (timedOutAtDeadline(ctx, error)) throw DeadlineExceeded;
     throw error;
   }
-  await settle(sql, reserved, fate);
+  await settle(sql, reserved, await fateAfterEnd(fate));
   // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
   if (command === "ROLLBACK") throw notCommitted();
   return result;

@@ -16,7 +16,11 @@
 import type { PendingQuery, Sql } from "postgres";
 import { deadlineOf } from "../context.js";
 import { afterFunc, DeadlineExceeded, type Context } from "../index.js";
-import { MAX_STATEMENT_TIMEOUT_MS } from "./statement-timeout.js";
+import {
+  CLEAR_LEAKED_TIMEOUT,
+  MAX_STATEMENT_TIMEOUT_MS,
+  nearDeadline as deadlineNear,
+} from "./statement-timeout.js";
 
 /** A reserved connection, or the transaction scope of `sql.begin`. */
 export type Runner = Pick<Sql, "unsafe"> &
@@ -99,9 +103,6 @@ export function statementTimeoutMs(ctx: Context, fn: string): number | undefined
 /** How long past the deadline a statement with a server deadline may run before a CancelRequest is sent. */
 const DEADLINE_GRACE_MS = 50;
 
-/** How close to its deadline a context is when a 57014 from our statement_timeout is taken as that deadline. */
-const DEADLINE_SLACK_MS = 50;
-
 /**
  * timedOutAtDeadline tells a statement our statement_timeout stopped (57014)
  * at ctx's deadline: the deadline is the reason, as the context will say.
@@ -110,11 +111,30 @@ export function timedOutAtDeadline(ctx: Context, error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === QUERY_CANCELED && nearDeadline(ctx);
 }
 
-function nearDeadline(ctx: Context): boolean {
+/** nearDeadline tells whether ctx's deadline passed or is about to (statement-timeout.ts). */
+export function nearDeadline(ctx: Context): boolean {
   if (ctx.err() === DeadlineExceeded) return true;
   // Read before by statementTimeoutMs, which refused a deadline() that is not a Date.
-  const deadline = deadlineOf("contextSql(ctx, sql)", ctx);
-  return deadline !== undefined && deadline - Date.now() <= DEADLINE_SLACK_MS;
+  return deadlineNear(deadlineOf("contextSql(ctx, sql)", ctx));
+}
+
+/**
+ * clearLeakedTimeout runs an empty query on a connection whose timed
+ * statement or transaction ended near its deadline, before anyone else may
+ * use it: a statement timeout PostgreSQL carried over fails this query
+ * instead of the next caller's (statement-timeout.ts, CLEAR_LEAKED_TIMEOUT).
+ * It resolves with the connection's fate.
+ */
+export function clearLeakedTimeout(runner: Runner): Promise<Fate> {
+  return runner.unsafe(CLEAR_LEAKED_TIMEOUT).then(
+    () => "reuse",
+    (error: unknown): Fate => {
+      if (isConnectionError(error)) return "gone";
+      return isServerError(error) && (error as { code?: unknown }).code === QUERY_CANCELED
+        ? "reuse"
+        : "retire";
+    },
+  );
 }
 
 /**
@@ -156,12 +176,20 @@ export async function execute<T>(
           () => true,
           () => false,
         );
-  const early = ctx.err();
+  // Outside a transaction the RESET is the last timed command: near the
+  // deadline it may have left a statement timeout for the next caller. (In a
+  // transaction, begin clears one after COMMIT or ROLLBACK.)
+  const reuse = (): Promise<Fate> | Fate =>
+    timeoutMs !== undefined && !local && nearDeadline(ctx) ? clearLeakedTimeout(runner) : "reuse";
+  // A SET refused at the deadline (a statement timeout carried over from the
+  // statement before, in a transaction) is the deadline too, even before the
+  // context's own timer has run.
+  const early = ctx.err() ?? (preludeOk === false && nearDeadline(ctx) ? DeadlineExceeded : null);
   if (early !== null) {
     // ctx ended during the SET: the statement is not sent.
     const resetOk = reset();
     const fate = (async (): Promise<Fate> =>
-      [preludeOk ?? true, (await resetOk) ?? true].every(Boolean) ? "reuse" : "retire")();
+      [preludeOk ?? true, (await resetOk) ?? true].every(Boolean) ? reuse() : "retire")();
     return { ok: false, value: undefined, error: early, fate, gaveUp: false };
   }
   const statement = build(runner);
@@ -195,9 +223,10 @@ export async function execute<T>(
         );
         if (!drained) return "retire";
       }
-      if (!sent) return "reuse";
       // A cancel was sent: reuse only if it was spent on this statement.
-      return !s.ok && (s.value as { code?: unknown }).code === QUERY_CANCELED ? "reuse" : "retire";
+      const spent = !s.ok && (s.value as { code?: unknown }).code === QUERY_CANCELED;
+      if (sent && !spent) return "retire";
+      return reuse();
     };
 
     const answer = (gaveUp: boolean): void => {

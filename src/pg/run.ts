@@ -28,7 +28,12 @@ import {
   type PgClient,
   type PgPool,
 } from "./pg-client.js";
-import { controlsTransaction, timedQuery } from "./statement-timeout.js";
+import {
+  CLEAR_LEAKED_TIMEOUT,
+  controlsTransaction,
+  nearDeadline,
+  timedQuery,
+} from "./statement-timeout.js";
 
 /** How long after the cancel connection closed a query may still run before the cancel is sent again. */
 const RESEND_MS = 100;
@@ -38,8 +43,6 @@ const RESEND_MS = 100;
  * first (the same instant, measured from a later start), with no race at all.
  */
 const DEADLINE_GRACE_MS = 50;
-/** A 57014 this close to the deadline came from our statement_timeout; the context's own timer is about to fire. */
-const DEADLINE_SLACK_MS = 50;
 
 /**
  * The diagnostics channel `taproot-context:pg:cancel` gets one message per
@@ -214,11 +217,7 @@ class Run {
         this.submit();
         return;
       }
-      if (
-        code === "57014" &&
-        this.serverDeadline &&
-        (this.deadline as number) - Date.now() <= DEADLINE_SLACK_MS
-      ) {
+      if (code === "57014" && this.serverDeadline && nearDeadline(this.deadline)) {
         // Our statement_timeout beat the context's own timer: report the deadline, as
         // the context will in a moment.
         this.state = State.Finished;
@@ -228,8 +227,21 @@ class Run {
       }
       this.state = State.Settled;
       this.stop();
-      // As pool.query does: a connection that saw an error leaves the pool.
-      if (this.release !== null) this.release(error ?? undefined);
+      // Ended near its deadline, the query may have left a statement timeout
+      // for the connection's next command: ours clears it first.
+      const clear = this.serverDeadline && nearDeadline(this.deadline);
+      const release = this.release;
+      if (release === null) {
+        // Queued now, it runs before anything the caller sends next.
+        if (clear) void clearLeakedTimeout(this.client as PgClient);
+      } else if (error === null && clear) {
+        void clearLeakedTimeout(this.client as PgClient).then((clean) =>
+          release(clean ? undefined : new Error("taproot: connection destroyed after a query")),
+        );
+      } else {
+        // As pool.query does: a connection that saw an error leaves the pool.
+        release(error ?? undefined);
+      }
       if (error !== null) this.reject(error);
       else this.resolve(result);
       return;
@@ -370,6 +382,22 @@ class Run {
     }
     if (this.release === null) this.reject(this.ctx.err());
   }
+}
+
+/**
+ * clearLeakedTimeout runs an empty query on a client whose timed statement
+ * or transaction ended near its deadline, before anyone else's command: a
+ * statement timeout PostgreSQL carried over fails this query instead
+ * (statement-timeout.ts, CLEAR_LEAKED_TIMEOUT). It resolves true when the
+ * connection is clean (the query ran, or took the leaked 57014), false when
+ * it failed otherwise and should be destroyed.
+ */
+export function clearLeakedTimeout(client: PgClient): Promise<boolean> {
+  return new Promise((resolve) => {
+    client.query(CLEAR_LEAKED_TIMEOUT, undefined, (error) => {
+      resolve(error === null || (error as { code?: unknown }).code === "57014");
+    });
+  });
 }
 
 function noStop(): boolean {

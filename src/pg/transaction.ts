@@ -1,9 +1,11 @@
 import type { Pool, PoolClient } from "pg";
+import { deadlineOf } from "../context.js";
 import { afterFunc, withCancel, type Context } from "../index.js";
 import { checkContext, describeValue } from "../validate.js";
 import { connect } from "./connect.js";
 import { checkDb, guardErrors, transactionStatus, type PgClient } from "./pg-client.js";
-import { runQuery, running } from "./run.js";
+import { clearLeakedTimeout, runQuery, running } from "./run.js";
+import { nearDeadline } from "./statement-timeout.js";
 
 const FN = "transaction(ctx, pool, fn)";
 
@@ -50,6 +52,7 @@ export async function transaction<T>(
       `${FN}: fn must be an async function (ctx, client) => …, got ${describeValue(fn)}`,
     );
   }
+  const deadline = deadlineOf(FN, ctx);
   const client = await connect(ctx, pool);
   const pg = client as unknown as PgClient;
   // Every way out gives the connection back through this, which stops guarding it.
@@ -57,7 +60,7 @@ export async function transaction<T>(
   const [txCtx, cancel] = withCancel(ctx);
   // Set once ROLLBACK was sent (or the connection destroyed); the promise says whether it worked.
   let rollingBack: Promise<boolean> | undefined;
-  const rollback = () => (rollingBack ??= rollBack(pg));
+  const rollback = () => (rollingBack ??= rollBack(pg, deadline));
   // The context ending while fn dawdles between statements: roll back now.
   const stopEarly = afterFunc(ctx, () => {
     rollback();
@@ -100,6 +103,9 @@ export async function transaction<T>(
   }
   if (transactionStatus(pg) !== "I") {
     release(new Error("taproot: connection not idle after COMMIT"));
+  } else if (nearDeadline(deadline) && !(await clearLeakedTimeout(pg))) {
+    // COMMIT ran under the transaction's SET LOCAL statement_timeout.
+    release(new Error("taproot: connection destroyed after COMMIT"));
   } else {
     release();
   }
@@ -110,9 +116,11 @@ export async function transaction<T>(
  * rollBack waits for our queries still running on the client (they are being
  * canceled with the context), then sends ROLLBACK. It resolves true when the
  * connection is idle and out of any transaction, false when it was or must be
- * destroyed.
+ * destroyed. Near `deadline`, ROLLBACK (under the transaction's SET LOCAL
+ * statement_timeout) may leave a statement timeout behind, which is cleared
+ * before the connection goes back.
  */
-async function rollBack(client: PgClient): Promise<boolean> {
+async function rollBack(client: PgClient, deadline: number | undefined): Promise<boolean> {
   const pending = running.get(client);
   if (pending !== undefined && pending.size > 0) await Promise.allSettled([...pending]);
   if (client._ending === true || client._queryable === false) return false;
@@ -126,7 +134,7 @@ async function rollBack(client: PgClient): Promise<boolean> {
     await client.end().catch(() => {});
     return false;
   }
-  return true;
+  return !nearDeadline(deadline) || clearLeakedTimeout(client);
 }
 
 /** simple sends a statement outside any context (COMMIT, ROLLBACK); with `timeoutMs`, a hang ends the client. */

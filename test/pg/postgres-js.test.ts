@@ -14,6 +14,7 @@ import {
 import { begin } from "../../src/pg/postgres-js-begin.js";
 import { contextSql } from "../../src/pg/postgres-js.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
+import { nearDeadlineRuns } from "./near-deadline.js";
 
 /** Thirty days: farther than statement_timeout's largest value, 2^31 - 1 ms (about 24.8 days). */
 const THIRTY_DAYS_MS = 30 * 24 * 3600 * 1000;
@@ -437,6 +438,39 @@ describe("contextSql(ctx, sql)", () => {
     }
   });
 
+  it("after a statement that ended near its deadline, clears a statement timeout the server may carry over", async () => {
+    // PostgreSQL can carry a statement_timeout that fired at a statement's very
+    // end over to the connection's next command, another caller's; taproot
+    // sends an empty query of its own first when the deadline is that near.
+    const sent: string[] = [];
+    const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
+    try {
+      const [far, cancelFar] = withTimeout(background(), 60_000);
+      await contextSql(far, sql)`select 1 as far`;
+      cancelFar();
+      await sql`select 2 as next_caller`;
+      const farReset = sent.indexOf("reset statement_timeout");
+      assert.deepEqual(
+        sent.slice(farReset + 1),
+        ["select 2 as next_caller"],
+        `far from the deadline, sent ${JSON.stringify(sent)}`,
+      );
+      const near = await nearDeadlineRuns(sent, async (ctx) => {
+        await contextSql(ctx, sql)`select 1 as near`;
+        await sql`select 2 as next_caller`;
+      });
+      const reset = near.indexOf("reset statement_timeout");
+      const next = near.findIndex((text) => text.includes("next_caller"));
+      assert.ok(reset >= 0 && next > reset, `sent ${JSON.stringify(near)}`);
+      assert.ok(
+        near.slice(reset + 1, next).includes(""),
+        `no empty query between the RESET and the next caller: ${JSON.stringify(near)}`,
+      );
+    } finally {
+      await sql.end();
+    }
+  });
+
   it("throws a TypeError naming the function and the fix for bad input", async () => {
     const sql = postgres(db.url, { max: 1 });
     try {
@@ -622,7 +656,7 @@ describe("begin(ctx, sql, fn)", () => {
         assert.equal(
           err,
           DeadlineExceeded,
-          `transaction ${id}: begin rejected with ${String(err)}`,
+          `transaction ${id}: begin rejected with ${String(err)} (on ${JSON.stringify((err as { query?: unknown }).query)})`,
         );
         outcome = "DeadlineExceeded";
       } finally {
@@ -634,6 +668,9 @@ describe("begin(ctx, sql, fn)", () => {
       while (rounds < 2_000 && Date.now() < budget) {
         const i = rounds++;
         await Promise.all([one(2 * i, (i % 60) / 10), one(2 * i + 1, ((i + 30) % 60) / 10)]);
+        // Another caller's statements on the same two connections never see a
+        // statement timeout left over from a transaction.
+        await Promise.all([sql`select 1`, sql`select 2`]);
         await sleep(5);
         assert.deepEqual(
           await inTransaction(application),
@@ -648,6 +685,49 @@ describe("begin(ctx, sql, fn)", () => {
     }
     t.diagnostic(`${rounds} rounds: ${JSON.stringify(Object.fromEntries(outcomes))}`);
     assert.ok(rounds >= 100, `only ${rounds} rounds in the time budget`);
+  });
+
+  it("after a transaction that ended near its deadline, clears a statement timeout the server may carry over", async () => {
+    const sent: string[] = [];
+    const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
+    try {
+      const [far, cancelFar] = withTimeout(background(), 60_000);
+      await begin(far, sql, async (_ctx, tx) => tx`select 1 as far`);
+      cancelFar();
+      await sql`select 2 as next_caller`;
+      assert.deepEqual(
+        sent.slice(sent.indexOf("commit") + 1),
+        ["select 2 as next_caller"],
+        `far from the deadline, sent ${JSON.stringify(sent)}`,
+      );
+      const near = await nearDeadlineRuns(sent, async (ctx) => {
+        await begin(ctx, sql, async (_ctx, tx) => tx`select 1 as near`);
+        await sql`select 2 as next_caller`;
+      });
+      const commit = near.indexOf("commit");
+      const next = near.findIndex((text) => text.includes("next_caller"));
+      assert.ok(commit >= 0 && next > commit, `sent ${JSON.stringify(near)}`);
+      assert.deepEqual(near.slice(commit + 1, next), [""], "between COMMIT and the next caller");
+      // Ended by the deadline instead: the ROLLBACK is followed by the same.
+      sent.length = 0;
+      const [ctx, cancel] = withTimeout(background(), 300);
+      await assert.rejects(
+        begin(ctx, sql, async (_ctx, tx) => tx`select pg_sleep(30)`),
+        (err) => err === DeadlineExceeded,
+      );
+      cancel();
+      await sql`select 3 as next_caller`;
+      const rollback = sent.indexOf("rollback");
+      const after = sent.findIndex((text) => text.includes("next_caller"));
+      assert.ok(rollback >= 0 && after > rollback, `sent ${JSON.stringify(sent)}`);
+      assert.deepEqual(
+        sent.slice(rollback + 1, after),
+        [""],
+        "between ROLLBACK and the next caller",
+      );
+    } finally {
+      await sql.end();
+    }
   });
 
   it("cancels a statement fn left running when fn throws, and rolls back at once", async () => {

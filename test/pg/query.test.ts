@@ -14,6 +14,7 @@ import {
 import { query } from "../../src/pg/index.js";
 import { delay, pollUntil } from "../helpers.js";
 import { useTestDatabase } from "./database.js";
+import { nearDeadlineRuns, recordTexts } from "./near-deadline.js";
 
 /** settingMs reads a time setting as PostgreSQL shows it ("9987ms", or "10s" for a whole number of seconds) in ms. */
 function settingMs(shown: string): number {
@@ -250,6 +251,40 @@ describe("query(ctx, db, text, values)", () => {
     const [ctx, cancel] = withTimeout(background(), 10_000);
     await query(ctx, p, "vacuum vac");
     cancel();
+    await p.end();
+  });
+
+  it("after a query that ended near its deadline, clears a statement timeout the server may carry over", async () => {
+    // PostgreSQL can carry a statement_timeout that fired at a statement's very
+    // end over to the connection's next command, another caller's; taproot
+    // sends an empty query of its own first when the deadline is that near.
+    const p = pool(1);
+    const texts = recordTexts(p);
+    const [far, cancelFar] = withTimeout(background(), 60_000);
+    await query(far, p, "select 1 as far");
+    cancelFar();
+    await p.query("select 1");
+    assert.ok(!texts.includes(""), `far from the deadline, sent ${JSON.stringify(texts)}`);
+    const near = await nearDeadlineRuns(texts, async (ctx) => {
+      await query(ctx, p, "select 1 as near");
+      await p.query("select 2 as next_caller");
+    });
+    const timed = near.findIndex((text) => text.includes("as near"));
+    const next = near.findIndex((text) => text.includes("next_caller"));
+    assert.ok(timed >= 0 && next > timed, `sent ${JSON.stringify(near)}`);
+    assert.deepEqual(near.slice(timed + 1, next), [""], "between the query and the next caller");
+    // On a client the caller holds, the empty query is queued before the caller's next one.
+    const client = await p.connect();
+    try {
+      const held = await nearDeadlineRuns(texts, async (ctx) => {
+        await query(ctx, client, "select 1 as near");
+        await client.query("select 2 as next_caller");
+      });
+      const at = held.findIndex((text) => text.includes("as near"));
+      assert.deepEqual(held.slice(at + 1), ["", "select 2 as next_caller"]);
+    } finally {
+      client.release();
+    }
     await p.end();
   });
 

@@ -11,6 +11,7 @@ import {
 import { connect, query, transaction } from "../../src/pg/index.js";
 import { delay } from "../helpers.js";
 import { useTestDatabase } from "./database.js";
+import { nearDeadlineRuns, recordTexts } from "./near-deadline.js";
 
 const fixture = useTestDatabase({ max: 1 }, (admin) =>
   admin.query("create table items (id serial primary key, name text not null)"),
@@ -158,6 +159,37 @@ describe("transaction(ctx, pool, fn)", () => {
     await p.end();
   });
 
+  it("after a transaction that ended near its deadline, clears a statement timeout the server may carry over", async () => {
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    const texts = recordTexts(p);
+    const [far, cancelFar] = withTimeout(background(), 60_000);
+    await transaction(far, p, (ctx, client) => query(ctx, client, "select 1 as far"));
+    cancelFar();
+    assert.equal(texts.at(-1), "COMMIT", `far from the deadline, sent ${JSON.stringify(texts)}`);
+    const near = await nearDeadlineRuns(texts, async (ctx) => {
+      await transaction(ctx, p, (ctx, client) => query(ctx, client, "select 1 as near"));
+      await p.query("select 2 as next_caller");
+    });
+    const commit = near.indexOf("COMMIT");
+    assert.deepEqual(near.slice(commit + 1), ["", "select 2 as next_caller"], JSON.stringify(near));
+    // Ended by the deadline instead: the ROLLBACK is followed by the same.
+    texts.length = 0;
+    const [ctx, cancel] = withTimeout(background(), 300);
+    await assert.rejects(
+      transaction(ctx, p, (ctx, client) => query(ctx, client, "select pg_sleep(30)")),
+      (err) => err === DeadlineExceeded,
+    );
+    cancel();
+    await p.query("select 3 as next_caller");
+    const rollback = texts.indexOf("ROLLBACK");
+    assert.deepEqual(
+      texts.slice(rollback + 1),
+      ["", "select 3 as next_caller"],
+      JSON.stringify(texts),
+    );
+    await p.end();
+  });
+
   it("rolls back at once when ctx ends while fn waits between statements", async () => {
     const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     await fixture.admin.query("truncate items");
@@ -188,9 +220,10 @@ describe("transaction(ctx, pool, fn)", () => {
       }
       assert.equal(seen, "idle in transaction", "the backend while fn waits");
       cancel();
-      for (let i = 0; i < 500; i++) {
+      // The ROLLBACK may be seen running ("active") on the way to "idle".
+      for (let i = 0; i < 1_000; i++) {
         seen = await state();
-        if (seen !== "idle in transaction") break;
+        if (seen === "idle" || seen === undefined) break;
         await delay(10);
       }
       assert.equal(seen, "idle", "the backend while fn still runs, after ctx ended");
