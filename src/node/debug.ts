@@ -251,8 +251,16 @@ export function debugHandler(
       res.end(`${req.method ?? ""} not allowed: the taproot debug page answers GET and HEAD\n`);
       return;
     }
+    let url: URL;
     try {
-      const url = new URL(req.url ?? "/", "http://localhost");
+      url = new URL(req.url ?? "/", "http://localhost");
+    } catch {
+      // A target Node accepted but URL cannot parse (`GET http://[::1/debug`): the client's fault.
+      res.writeHead(400, { "content-type": "text/plain; charset=utf-8" });
+      res.end("bad request: the taproot debug page could not parse the request target\n");
+      return;
+    }
+    try {
       const snap = snapshot(source, options, contextOf(req) ?? null);
       const json =
         url.searchParams.get("format") === "json" ||

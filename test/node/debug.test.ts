@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import type { ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -232,6 +232,31 @@ describe("debugHandler's guards", () => {
       name: "TypeError",
       message: /debugHandler\(source, options\): options must be an object/,
     });
+  });
+
+  test("answers 400, not 500, to a request target it cannot parse", async () => {
+    const server = createServer(debugHandler({ inflight: () => [] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, "127.0.0.1", () => {
+          socket.end(
+            "GET http://[::1/debug HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n",
+          );
+        });
+        let text = "";
+        socket.setEncoding("utf8");
+        socket.on("data", (chunk: string) => (text += chunk));
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+      });
+      assert.match(reply, /^HTTP\/1\.1 400 /, reply);
+      assert.match(reply, /could not parse the request target/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   test("reloads at most once a second, redacts query values unless told, and shows serve()'s Express routes", async () => {
