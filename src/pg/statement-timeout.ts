@@ -26,7 +26,9 @@
 // - what opens one (BEGIN, START TRANSACTION): it turns the implicit
 //   transaction into the caller's explicit one, so the `SET LOCAL` would
 //   outlive the query and cap every later statement of that transaction;
-// - SAVEPOINT and RELEASE, for the same rule (they take no time).
+// - SAVEPOINT and RELEASE, for the same rule (they take no time);
+// - what may commit in its body (CALL of a procedure, a DO block): inside the
+//   implicit transaction it fails with 2D000, though it runs without one.
 //
 // node-postgres has no hook for this, so the query is a subclass of the
 // client's own Query class (`Client.Query`, so this module imports nothing of
@@ -169,7 +171,10 @@ export function timedQuery(
  * The first words of transaction control: what PostgreSQL still runs in a
  * failed transaction (postgres.c, IsTransactionExitStmt: COMMIT, END,
  * ROLLBACK, ABORT, PREPARE TRANSACTION), what opens a transaction (BEGIN,
- * START TRANSACTION), and SAVEPOINT and RELEASE.
+ * START TRANSACTION), SAVEPOINT and RELEASE, and what may commit or roll
+ * back in its body (CALL of a procedure, a DO block): PostgreSQL refuses
+ * that inside the implicit transaction that carries the prefix (2D000,
+ * "invalid transaction termination"), though it allows it without.
  */
 const TRANSACTION_CONTROL = new Set([
   "commit",
@@ -181,10 +186,13 @@ const TRANSACTION_CONTROL = new Set([
   "start",
   "savepoint",
   "release",
+  "call",
+  "do",
 ]);
 
 /** A cheap first look: text without any of these words holds no transaction control. */
-const MAY_CONTROL = /commit|end|rollback|abort|prepare|begin|start|savepoint|release/i;
+const MAY_CONTROL =
+  /\b(?:commit|end|rollback|abort|prepare|begin|start|savepoint|release|call|do)\b/i;
 
 /**
  * controlsTransaction tells whether one of the statements in `text` is one

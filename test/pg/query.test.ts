@@ -254,6 +254,41 @@ describe("query(ctx, db, text, values)", () => {
     await p.end();
   });
 
+  it("a procedure or DO block that commits runs under a deadline as it does without one", async () => {
+    const p = pool(1);
+    await query(background(), p, "create table called (n int)");
+    await query(
+      background(),
+      p,
+      "create procedure commits(x int) language plpgsql as $$ begin insert into called values (x); commit; insert into called values (x + 1); end $$",
+    );
+    const [ctx, cancel] = withTimeout(background(), 10_000);
+    try {
+      await query(ctx, p, "call commits(1)");
+      await query(ctx, p, "call commits($1)", [10]);
+      await query(ctx, p, "do $$ begin insert into called values (20); commit; end $$");
+      await query(ctx, p, "/* a comment */ CALL commits(30)");
+    } finally {
+      cancel();
+    }
+    const { rows } = await query<{ n: number }>(background(), p, "select n from called order by n");
+    assert.deepEqual(
+      rows.map((r) => r.n),
+      [1, 2, 10, 11, 20, 30, 31],
+    );
+    // An upsert's DO UPDATE is no DO block: it keeps the server deadline.
+    await query(background(), p, "create table upserted (k int primary key, v int)");
+    const [timed, cancelTimed] = withTimeout(background(), 10_000);
+    const seen = await query<{ t: string }>(
+      timed,
+      p,
+      "insert into upserted values (1, 1) on conflict (k) do update set v = 2 returning current_setting('statement_timeout') as t",
+    );
+    cancelTimed();
+    assert.notEqual(seen.rows[0]!.t, "0", "statement_timeout of an upsert under a deadline");
+    await p.end();
+  });
+
   it("after a query that ended near its deadline, clears a statement timeout the server may carry over", async () => {
     // PostgreSQL can carry a statement_timeout that fired at a statement's very
     // end over to the connection's next command, another caller's; taproot
