@@ -1,4 +1,5 @@
 import { Canceled, DeadlineExceeded } from "../index.js";
+import { formatValue } from "../format.js";
 import type { GrpcStatus } from "./types.js";
 
 /** The gRPC status codes this module reads or sends (grpc-js's `status` enum has them all). */
@@ -66,7 +67,12 @@ export function toStatus(error: unknown): GrpcStatus {
   ) {
     return error as GrpcStatus;
   }
-  return { code: Status.UNKNOWN, details: error instanceof Error ? error.message : String(error) };
+  // A value String() cannot print (Object.create(null), a throwing toString) must not throw here:
+  // the call would never get a status.
+  return {
+    code: Status.UNKNOWN,
+    details: error instanceof Error ? error.message : formatValue(error),
+  };
 }
 
 /** The last gRPC status code, UNAUTHENTICATED. */

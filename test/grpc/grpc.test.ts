@@ -67,8 +67,19 @@ const thrown: Record<string, () => unknown> = {
   InvalidStateError: () => new DOMException("bad state", "InvalidStateError"),
 };
 
+/** Values String() cannot print, which some drivers reject with. */
+const unprintable: Record<string, () => unknown> = {
+  "a null-prototype record": () => Object.assign(Object.create(null), { message: "db said no" }),
+  "a throwing toString": () => ({
+    toString() {
+      throw new Error("no");
+    },
+  }),
+};
+
 function throwIfAsked(text: string): void {
-  const make = text.startsWith("throw ") ? thrown[text.slice(6)] : undefined;
+  const name = text.slice(6);
+  const make = text.startsWith("throw ") ? (thrown[name] ?? unprintable[name]) : undefined;
   if (make !== undefined) throw make();
 }
 
@@ -245,6 +256,25 @@ describe("unary", () => {
           return true;
         },
       );
+    }
+  });
+
+  test("a rejection String() cannot print reaches the client as UNKNOWN, unary and streaming", async () => {
+    for (const name of Object.keys(unprintable)) {
+      await assert.rejects(
+        unaryCall(background(), echo.client, "say", { text: `throw ${name}` }),
+        (err: grpc.ServiceError) => {
+          assert.equal(err.code, grpc.status.UNKNOWN, `${name}: code = ${err.code}, want UNKNOWN`);
+          assert.equal(err.details, "<unprintable>", `${name}: details`);
+          return true;
+        },
+      );
+      const stream = (echo.client.count as (m: Message) => grpc.ClientReadableStream<Message>)({
+        text: `throw ${name}`,
+      });
+      stream.on("data", () => {});
+      const [err] = (await once(stream, "error")) as [grpc.ServiceError];
+      assert.equal(err.code, grpc.status.UNKNOWN, `${name} (stream): code = ${err.code}`);
     }
   });
 
