@@ -135,26 +135,44 @@ export function callInterceptor(): Interceptor {
       if (left < 1) throw verdict(ctx, true);
       lowerTimeout(req.header, left);
     }
-    const signal = either(ctx, req.signal);
+    // The call's signal aborts when ctx is done or Connect aborts the call.
+    // A child context rather than AbortSignal.any, which on Node keeps an
+    // entry on ctx.signal per call for as long as ctx lives
+    // (nodejs/node#55351); the child is released when the call ends.
+    const [call, release] = withSignal(ctx, req.signal);
     let res: UnaryResponse | StreamResponse;
     try {
-      res = await next({ ...req, signal });
+      res = await next({ ...req, signal: call.signal });
     } catch (err) {
+      release();
       // Whatever the transport made of the abort (Connect reads any abort
       // reason as canceled), the caller asked for the context's answer.
       throw judge(ctx, err);
     }
-    if (!res.stream) return res;
-    return { ...res, message: judged(ctx, res.message) };
+    if (!res.stream) {
+      release();
+      return res;
+    }
+    return { ...res, message: judged(ctx, res.message, release) };
   };
 }
 
-/** judged passes a response stream through, turning an error the context caused into its verdict. */
-async function* judged<T>(ctx: Context, messages: AsyncIterable<T>): AsyncIterable<T> {
+/**
+ * judged passes a response stream through, turning an error the context
+ * caused into its verdict, and releases the call's context once the stream
+ * ends, fails, or its reader stops.
+ */
+async function* judged<T>(
+  ctx: Context,
+  messages: AsyncIterable<T>,
+  release: () => void,
+): AsyncIterable<T> {
   try {
     yield* messages;
   } catch (err) {
     throw judge(ctx, err);
+  } finally {
+    release();
   }
 }
 
@@ -195,15 +213,4 @@ function lowerTimeout(header: Headers, leftMs: number): void {
   if (mine === undefined || whole < mine.ms) {
     header.set(name, grpc ? formatGrpcTimeout(whole) : formatConnectTimeout(whole));
   }
-}
-
-/**
- * either returns a signal that aborts when `ctx` is done or `signal` aborts.
- * AbortSignal.any arrived in Node 20.3; before it, a child context of
- * withSignal does the same, its listener released when either side ends.
- */
-function either(ctx: Context, signal: AbortSignal): AbortSignal {
-  if (typeof AbortSignal.any === "function") return AbortSignal.any([ctx.signal, signal]);
-  // eslint-disable-next-line taproot/lost-cancel -- released when either side ends, see above
-  return withSignal(ctx, signal)[0].signal;
 }

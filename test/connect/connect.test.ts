@@ -427,6 +427,39 @@ describe("callOptions and callInterceptor (Connect client)", () => {
     }
   });
 
+  it("leaves nothing on a long-lived context's signal once its calls end, unary and streaming", async () => {
+    const server = await start("1.1");
+    const [worker, stop] = withCancel(background());
+    try {
+      const client = connectClient(server.url);
+      for (let i = 0; i < 200; i++) await client.sleep({ value: 0 }, callOptions(worker));
+      for (let i = 0; i < 5; i++) {
+        const ticks: string[] = [];
+        for await (const tick of client.ticks({ value: 2 }, callOptions(worker)))
+          ticks.push(tick.value);
+        assert.equal(ticks.length, 2);
+      }
+      // A reader that stops early ends its call too.
+      for await (const _tick of client.ticks({ value: 5 }, callOptions(worker))) break;
+      assert.equal(liveChildCount(worker), 0, "call contexts still under the worker's context");
+      // Node keeps the signals AbortSignal.any made from a signal in a set on
+      // it (added at the first such use), one entry per call, dropped only
+      // when that signal aborts.
+      const dependants = Object.getOwnPropertySymbols(worker.signal).find((s) =>
+        /dependant/i.test(String(s.description)),
+      );
+      const held =
+        dependants === undefined
+          ? undefined
+          : (worker.signal as never as Record<symbol, Set<unknown> | undefined>)[dependants];
+      assert.equal(held?.size ?? 0, 0, "entries Node keeps on the worker's signal");
+      assert.equal(worker.err(), null, "the worker's context");
+    } finally {
+      stop();
+      await server.close();
+    }
+  });
+
   it("fails a call whose context is already done without sending it", async () => {
     const server = await start("1.1");
     try {
