@@ -6,7 +6,7 @@ import { formatDuration } from "../format.js";
 import { printValue, snapshotTree } from "../tree.js";
 import { renderTree } from "../tree-text.js";
 import type { ContextNode } from "../tree.js";
-import { describeValue } from "../validate.js";
+import { describeValue, isContext } from "../validate.js";
 import { contextOf } from "./request-lifetime.js";
 
 /**
@@ -141,15 +141,22 @@ export function debugSnapshot(source: DebugSource, options?: DebugHandlerOptions
   const fn = "debugSnapshot(source, options)";
   checkSource(fn, source);
   checkDebugOptions(fn, options);
-  return snapshot(source, options, null);
+  return snapshot(fn, source, options, null);
 }
 
-/** snapshot is debugSnapshot, leaving out the request whose context is `skip` (the debug page's own). */
+/**
+ * snapshot is debugSnapshot, leaving out the request whose context is `skip`
+ * (the debug page's own). What `source` holds is checked here, on every
+ * snapshot, and not only when the handler is made: `context` may be set and
+ * `inflight()` returns something new each time.
+ */
 function snapshot(
+  fn: string,
   source: DebugSource,
   options: DebugHandlerOptions | undefined,
   skip: unknown,
 ): DebugSnapshot {
+  checkSourceContext(fn, source.context);
   const now = Date.now();
   const requests: DebugRequestInfo[] = [];
   const byCtx = new Map<Context, { note: string; since: number }>();
@@ -157,7 +164,7 @@ function snapshot(
   // Each URL whose query is hidden, as sent and as shown: a cause names the
   // request it canceled (ClientDisconnectedError), so causes are redacted too.
   const redacted = new Map<string, string>();
-  for (const r of source.inflight?.() ?? []) {
+  for (const r of inflightOf(fn, source)) {
     if (r.ctx === skip) continue;
     const sent = String(r.url);
     const url = showQuery ? sent : redactQuery(sent);
@@ -261,7 +268,7 @@ export function debugHandler(
       return;
     }
     try {
-      const snap = snapshot(source, options, contextOf(req) ?? null);
+      const snap = snapshot(FN, source, options, contextOf(req) ?? null);
       const json =
         url.searchParams.get("format") === "json" ||
         url.pathname.endsWith(".json") ||
@@ -332,6 +339,58 @@ function checkSource(fn: string, source: DebugSource): void {
       `${fn}: source must have a context or an inflight() method, got ${source === null ? "null" : typeof source}; pass the server returned by serve(), or { context, inflight }`,
     );
   }
+  checkSourceContext(fn, source.context);
+  checkInflightMethod(fn, source.inflight);
+}
+
+function checkInflightMethod(fn: string, inflight: unknown): void {
+  if (inflight === undefined || typeof inflight === "function") return;
+  throw new TypeError(
+    `${fn}: source.inflight must be a method returning the requests in flight, got ${describeValue(inflight)}; pass the server returned by serve(), or leave it out`,
+  );
+}
+
+/** checkSourceContext throws a TypeError naming `fn` unless `source.context` is a Context or absent. */
+function checkSourceContext(fn: string, ctx: unknown): void {
+  if (ctx === undefined || isContext(ctx)) return;
+  throw new TypeError(
+    `${fn}: source.context must be a Context, got ${describeValue(ctx)}; pass the server returned by serve(), or { context } with the context whose tree you want to see (e.g. the server's base context), or leave it out`,
+  );
+}
+
+/**
+ * inflightOf returns what `source.inflight()` returned, checked: an iterable
+ * of requests, each with its context, else a TypeError naming `fn`.
+ */
+function inflightOf(fn: string, source: DebugSource): DebugRequest[] {
+  checkInflightMethod(fn, source.inflight);
+  if (source.inflight === undefined) return [];
+  const listed: unknown = source.inflight();
+  if (
+    listed === null ||
+    typeof listed !== "object" ||
+    typeof (listed as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(
+      `${fn}: source.inflight() must return an iterable of requests { ctx, method, url, startedAt }, got ${describeValue(listed)}; return an array, as serve()'s inflight() does`,
+    );
+  }
+  const requests: DebugRequest[] = [];
+  for (const r of listed as Iterable<unknown>) {
+    if (r === null || typeof r !== "object") {
+      throw new TypeError(
+        `${fn}: source.inflight() listed ${describeValue(r)}, not a request; list objects { ctx, method, url, startedAt }`,
+      );
+    }
+    const ctx = (r as { ctx?: unknown }).ctx;
+    if (!isContext(ctx)) {
+      throw new TypeError(
+        `${fn}: source.inflight() listed a request whose ctx is ${describeValue(ctx)}, not a Context; give each request its context: { ctx, method, url, startedAt }`,
+      );
+    }
+    requests.push(r as DebugRequest);
+  }
+  return requests;
 }
 
 function requestInfo(r: DebugRequest, url: string, now: number): DebugRequestInfo {

@@ -364,6 +364,70 @@ describe("debugSnapshot", () => {
     );
   });
 
+  test("names debugSnapshot and the fix for a source whose context or inflight() is not what it says", () => {
+    const ctx = context.background();
+    const cases: [string, () => unknown, RegExp][] = [
+      [
+        "context: 5",
+        () => debugSnapshot({ context: 5 as never }),
+        /^debugSnapshot\(source, options\): source\.context must be a Context, got 5 \(number\); pass the server returned by serve\(\)/,
+      ],
+      [
+        "inflight: 5",
+        () => debugSnapshot({ context: ctx, inflight: 5 as never }),
+        /^debugSnapshot\(source, options\): source\.inflight must be a method .*got 5 \(number\)/,
+      ],
+      [
+        "inflight() => 5",
+        () => debugSnapshot({ inflight: (() => 5) as never }),
+        /^debugSnapshot\(source, options\): source\.inflight\(\) must return an iterable of requests \{ ctx, method, url, startedAt \}, got 5 \(number\); return an array/,
+      ],
+      [
+        "inflight() => [{}]",
+        () => debugSnapshot({ inflight: (() => [{}]) as never }),
+        /^debugSnapshot\(source, options\): source\.inflight\(\) listed a request whose ctx is undefined, not a Context; give each request its context/,
+      ],
+      [
+        "inflight() => [null]",
+        () => debugSnapshot({ inflight: (() => [null]) as never }),
+        /^debugSnapshot\(source, options\): source\.inflight\(\) listed null, not a request/,
+      ],
+    ];
+    for (const [what, call, want] of cases) {
+      assert.throws(call, { name: "TypeError", message: want }, what);
+    }
+    assert.throws(() => debugHandler({ context: 5 as never }), {
+      name: "TypeError",
+      message:
+        /^debugHandler\(source, options\): source\.context must be a Context, got 5 \(number\)/,
+    });
+  });
+
+  test("answers 500 naming debugHandler and the fix when inflight() returns no requests", async () => {
+    let listed: unknown = 5;
+    const server = createServer(debugHandler({ inflight: () => listed as never }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/debug`;
+    try {
+      for (const [value, want] of [
+        [5, /debugHandler\(source, options\): source\.inflight\(\) must return an iterable/],
+        [
+          [{}],
+          /debugHandler\(source, options\): source\.inflight\(\) listed a request whose ctx is undefined, not a Context/,
+        ],
+      ] as const) {
+        listed = value;
+        const reply = await fetch(url);
+        const text = await reply.text();
+        assert.equal(reply.status, 500, `status for inflight() => ${JSON.stringify(value)}`);
+        assert.match(text, want);
+      }
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   test("rejects a source without context or inflight, naming the fix", () => {
     assert.throws(() => debugHandler({} as never), {
       name: "TypeError",
