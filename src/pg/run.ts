@@ -169,12 +169,14 @@ class Run {
     let query: Submitted | undefined;
     // Transaction control runs bare (statement-timeout.ts says why), and so does
     // anything in a failed transaction ("E"), which refuses all but what ends it.
+    // Unless the client is in a transaction ("T"), LOCK and DECLARE run bare too;
+    // an unknown status (null) counts as idle: bare is what fails as without a deadline.
     const status = this.timed ? transactionStatus(client) : null;
     if (
       this.timed &&
       this.deadline !== undefined &&
       status !== "E" &&
-      !controlsTransaction(this.text)
+      !controlsTransaction(this.text, status !== "T")
     ) {
       this.idleBefore = status === "I";
       query = timedQuery(Query, this.text, this.values, this.deadline - Date.now(), callback);

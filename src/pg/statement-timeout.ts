@@ -29,6 +29,9 @@
 // - SAVEPOINT and RELEASE, for the same rule (they take no time);
 // - what may commit in its body (CALL of a procedure, a DO block): inside the
 //   implicit transaction it fails with 2D000, though it runs without one.
+// Outside a transaction, neither does what PostgreSQL allows only inside one
+// (LOCK, DECLARE CURSOR): the implicit transaction would let it run, where
+// without a deadline it fails with 25P01 (a lock that protects nothing).
 //
 // node-postgres has no hook for this, so the query is a subclass of the
 // client's own Query class (`Client.Query`, so this module imports nothing of
@@ -190,21 +193,31 @@ const TRANSACTION_CONTROL = new Set([
   "do",
 ]);
 
-/** A cheap first look: text without any of these words holds no transaction control. */
+/**
+ * The first words of what PostgreSQL runs only in a transaction block
+ * (RequireTransactionBlock: LOCK, DECLARE CURSOR): outside one it fails with
+ * 25P01, but the implicit transaction that carries the prefix counts as one,
+ * so with the prefix it would run, and the lock or cursor end at once.
+ */
+const TRANSACTION_ONLY = new Set(["lock", "declare"]);
+
+/** A cheap first look: text without any of the words of both sets needs no scan. */
 const MAY_CONTROL =
-  /\b(?:commit|end|rollback|abort|prepare|begin|start|savepoint|release|call|do)\b/i;
+  /\b(?:commit|end|rollback|abort|prepare|begin|start|savepoint|release|call|do|lock|declare)\b/i;
 
 /**
  * controlsTransaction tells whether one of the statements in `text` is one
- * that must run without the statement_timeout prefix (see
- * TRANSACTION_CONTROL). It reads the first word of each statement, skipping
- * comments and what is quoted ('…', E'…', "…", $tag$…$tag$), so a keyword in
- * a string or a function body does not count. When unsure (a statement that
- * only looks like one, as the END of `BEGIN ATOMIC … END`) it says true:
- * the statement then runs without a server deadline, and the CancelRequest
- * still enforces the context's.
+ * that must run without the statement_timeout prefix: transaction control
+ * (see TRANSACTION_CONTROL) always, and, when `idle` (the client is in no
+ * transaction), what runs only in a transaction block (TRANSACTION_ONLY),
+ * so it fails as it does without a deadline. It reads the first word of each
+ * statement, skipping comments and what is quoted ('…', E'…', "…",
+ * $tag$…$tag$), so a keyword in a string or a function body does not count.
+ * When unsure (a statement that only looks like one, as the END of `BEGIN
+ * ATOMIC … END`) it says true: the statement then runs without a server
+ * deadline, and the CancelRequest still enforces the context's.
  */
-export function controlsTransaction(text: string): boolean {
+export function controlsTransaction(text: string, idle: boolean): boolean {
   if (!MAY_CONTROL.test(text)) return false;
   const n = text.length;
   let i = 0;
@@ -253,7 +266,7 @@ export function controlsTransaction(text: string): boolean {
           const rest = /^\s+(\w+)/.exec(text.slice(i + word.length, i + word.length + 64));
           key = `prepare ${rest?.[1]?.toLowerCase() ?? ""}`;
         }
-        if (TRANSACTION_CONTROL.has(key)) return true;
+        if (TRANSACTION_CONTROL.has(key) || (idle && TRANSACTION_ONLY.has(key))) return true;
         atStart = false;
       }
       i += word.length;

@@ -289,6 +289,45 @@ describe("query(ctx, db, text, values)", () => {
     await p.end();
   });
 
+  it("LOCK TABLE and DECLARE CURSOR outside a transaction fail under a deadline as without one (25P01)", async () => {
+    const p = pool(1);
+    const texts = recordTexts(p);
+    await query(background(), p, "create table locked (x int)");
+    const [ctx, cancel] = withTimeout(background(), 10_000);
+    try {
+      for (const [text, values] of [
+        ["lock table locked"],
+        ["/* a comment */ LOCK locked in share mode"],
+        ["declare c cursor for select 1"],
+        ["declare c cursor for select $1::int", [1]],
+      ] as [string, unknown[]?][]) {
+        await assert.rejects(query(ctx, p, text, values), (e: { code?: string }) => {
+          assert.equal(e.code, "25P01", `${text} outside a transaction: code`);
+          return true;
+        });
+      }
+      // Inside a transaction both run, and keep the server deadline.
+      const client = await p.connect();
+      try {
+        await query(background(), client, "BEGIN");
+        for (const text of ["lock table locked", "declare c cursor for select 1"]) {
+          await query(ctx, client, text);
+          const sent = texts.at(-1)!;
+          assert.ok(
+            sent.startsWith("SET LOCAL statement_timeout = ") && sent.endsWith(text),
+            `in a transaction, sent ${JSON.stringify(sent)}, want the prefix and ${JSON.stringify(text)}`,
+          );
+        }
+        await query(background(), client, "ROLLBACK");
+      } finally {
+        client.release();
+      }
+    } finally {
+      cancel();
+    }
+    await p.end();
+  });
+
   it("after a query that ended near its deadline, clears a statement timeout the server may carry over", async () => {
     // PostgreSQL can carry a statement_timeout that fired at a statement's very
     // end over to the connection's next command, another caller's; taproot
