@@ -45,6 +45,7 @@ interface PgQuery {
   prepare(connection: unknown): void;
   handleDataRow(message: unknown): void;
   handleCommandComplete(message: unknown, connection: unknown): void;
+  handleError(error: unknown, connection: unknown): void;
 }
 
 type PgQueryClass = new (text: string, values?: unknown[]) => PgQuery;
@@ -102,7 +103,8 @@ function timedQueryClass(Query: unknown): PgQueryClass | undefined {
     typeof proto.prepare !== "function" ||
     typeof proto.requiresPreparation !== "function" ||
     typeof proto.handleCommandComplete !== "function" ||
-    typeof proto.handleDataRow !== "function"
+    typeof proto.handleDataRow !== "function" ||
+    typeof proto.handleError !== "function"
   ) {
     return undefined;
   }
@@ -112,6 +114,8 @@ function timedQueryClass(Query: unknown): PgQueryClass | undefined {
   class TimedQuery extends Base {
     /** The statement that sets the timeout (extended protocol) or "SET" (simple), until its reply was skipped; then null. */
     _setting: string | null = null;
+    /** How many characters the prefix put in front of the caller's text (simple protocol; 0: none). */
+    _shift = 0;
     override prepare(connection: unknown): void {
       if (this._setting !== null) {
         const con = connection as {
@@ -137,6 +141,18 @@ function timedQueryClass(Query: unknown): PgQueryClass | undefined {
       }
       super.handleCommandComplete(message, connection);
     }
+    override handleError(error: unknown, connection: unknown): void {
+      // An error's position (1-based, in characters, a string in node-postgres's
+      // DatabaseError) counts from the start of the text the server got, the prefix
+      // included: count it in the caller's text, as without a deadline. Positions
+      // inside the prefix are left as they are; internalPosition points into an
+      // internal query (a function body), not into this text.
+      const at = (error as { position?: unknown } | null)?.position;
+      if (this._shift > 0 && typeof at === "string" && Number(at) > this._shift) {
+        (error as { position: string }).position = String(Number(at) - this._shift);
+      }
+      super.handleError(error, connection);
+    }
   }
   subclasses.set(Base, TimedQuery);
   return TimedQuery;
@@ -158,7 +174,7 @@ export function timedQuery(
 ): PgQuery | undefined {
   const Timed = timedQueryClass(Query);
   if (Timed === undefined) return undefined;
-  const query = new Timed(text, values) as PgQuery & { _setting: string | null };
+  const query = new Timed(text, values) as PgQuery & { _setting: string | null; _shift: number };
   query.callback = callback;
   const timeout = Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(ms)));
   if (query.requiresPreparation()) {
@@ -166,6 +182,7 @@ export function timedQuery(
   } else {
     query._setting = "SET";
     query.text = `SET LOCAL statement_timeout = ${timeout}; ${text}`;
+    query._shift = query.text.length - text.length;
   }
   return query;
 }

@@ -328,6 +328,47 @@ describe("query(ctx, db, text, values)", () => {
     await p.end();
   });
 
+  it("an error's position points into the caller's text under a deadline as without one", async () => {
+    const p = pool(1);
+    // A function whose body fails only when called: its error has an internalPosition, in its body.
+    const body = `select 1 /* ${"x".repeat(60)} */ frm t`;
+    await query(
+      background(),
+      p,
+      `set check_function_bodies = off; create function broken() returns int language sql as '${body}'`,
+    );
+    const cases: [string, unknown[]?][] = [
+      ["select 1 frm t"],
+      ["select 1; select 2 frm t"],
+      ["select no_such_column"],
+      [`select ${"1 + ".repeat(40)}1 frm t`],
+      ["select $1::int frm t", [1]],
+      ["select 1, broken()"],
+    ];
+    const fields = (e: { code?: string; position?: string; internalPosition?: string }) => ({
+      code: e.code,
+      position: e.position,
+      internalPosition: e.internalPosition,
+    });
+    for (const [text, values] of cases) {
+      const want = await query(background(), p, text, values).then(
+        () => assert.fail(`${text} without a deadline: resolved, want an error`),
+        fields,
+      );
+      assert.ok(want.position !== undefined || want.internalPosition !== undefined, text);
+      for (const ms of [10_000, 1_000_000_000]) {
+        const [ctx, cancel] = withTimeout(background(), ms);
+        const got = await query(ctx, p, text, values).then(
+          () => assert.fail(`${text} under a deadline: resolved, want an error`),
+          fields,
+        );
+        cancel();
+        assert.deepEqual(got, want, `${text} under a ${ms} ms deadline`);
+      }
+    }
+    await p.end();
+  });
+
   it("after a query that ended near its deadline, clears a statement timeout the server may carry over", async () => {
     // PostgreSQL can carry a statement_timeout that fired at a statement's very
     // end over to the connection's next command, another caller's; taproot
