@@ -12,7 +12,7 @@
 import { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
-import type { Context } from "../index.js";
+import { Canceled, type Context } from "../index.js";
 import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "../fetch/deadline-header.js";
 import {
   fetchContexts,
@@ -225,6 +225,17 @@ export class RequestLifetime {
   handlerReturned(): void {
     this.handlerDone = true;
     if (this.responseClosed) this.release();
+  }
+
+  /**
+   * handlerFailed cancels the context because its handler threw or rejected
+   * (serve() only), with that error as cause (`Canceled` for a bare
+   * `throw undefined`), unless it had already ended. serve() calls it before
+   * it answers 500 or resets a half-sent response: the reset closes the
+   * response unfinished, which would otherwise read as the client leaving.
+   */
+  handlerFailed(err: unknown): void {
+    this._cancel(Canceled, err ?? Canceled);
   }
 
   /**

@@ -57,7 +57,9 @@ export interface InflightRequest {
 /**
  * Handler handles one request of a {@link serve} server. `ctx` is the
  * request's context (also returned by `requestContext(req)`). A rejection or
- * throw becomes a 500, or a 503 when `ctx` is done, if nothing was sent yet.
+ * throw becomes a 500, or a 503 when `ctx` is done, if nothing was sent yet,
+ * and resets a response already begun; `ctx` then ends with the error as its
+ * cause, unless it had ended already.
  *
  * @example
  * ```ts
@@ -453,6 +455,9 @@ class Serving implements ContextServer {
         err === cause(ctx) ||
         (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError")));
     if (!expected) this.#onError(ctx, err, ctx.req as IncomingMessage);
+    // The handler is done, as when it returns, and its failure is why: work
+    // it started stops here, and the reset below is not the client leaving.
+    ctx.handlerFailed(err);
     if (ctx.responseClosed || res.writableEnded) return;
     if (res.headersSent) {
       // Half a response cannot be fixed; a reset tells the client it is broken.

@@ -5,6 +5,7 @@
  * the helpers every test shares (test/helpers.ts).
  */
 import http from "node:http";
+import net from "node:net";
 
 /** Response is what `get` read: the status, headers and the whole body. */
 export interface Response {
@@ -51,4 +52,29 @@ export function startAbandoned(port: number, path = "/"): { abort: () => void } 
   req.on("error", () => {}); // the reset is the point
   req.end();
   return { abort: () => req.destroy() };
+}
+
+/**
+ * rawConnection opens a TCP connection to the server, for requests written by
+ * hand: what it has received so far, the error it ended with (a reset by the
+ * server is ECONNRESET), and its close.
+ */
+export function rawConnection(port: number): {
+  socket: net.Socket;
+  reply: () => string;
+  error: () => Error | undefined;
+  ended: Promise<unknown>;
+} {
+  const socket = net.connect(port, "127.0.0.1");
+  let received = "";
+  let failure: Error | undefined;
+  socket.setEncoding("utf8");
+  socket.on("data", (chunk: string) => (received += chunk));
+  socket.on("error", (err) => (failure = err));
+  return {
+    socket,
+    reply: () => received,
+    error: () => failure,
+    ended: new Promise((resolve) => socket.once("close", resolve)),
+  };
 }

@@ -19,30 +19,13 @@ import {
 import { liveChildCount } from "../../src/introspect.js";
 import { requestContext, serve, ShutdownError, SignalError } from "../../src/node/index.js";
 import { deferred, until } from "../helpers.js";
-import { get } from "./helpers.js";
+import { get, rawConnection } from "./helpers.js";
 
 /** connections asks the server how many sockets it still has. */
 function connections(server: http.Server): Promise<number> {
   return new Promise((resolve, reject) =>
     server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
   );
-}
-
-/** rawConnection opens a TCP connection to the server, for requests written by hand: what it has received so far, and its close. */
-function rawConnection(port: number): {
-  socket: net.Socket;
-  reply: () => string;
-  ended: Promise<unknown>;
-} {
-  const socket = net.connect(port, "127.0.0.1");
-  let received = "";
-  socket.setEncoding("utf8");
-  socket.on("data", (chunk: string) => (received += chunk));
-  return {
-    socket,
-    reply: () => received,
-    ended: new Promise((resolve) => socket.once("close", resolve)),
-  };
 }
 
 describe("serve", () => {
