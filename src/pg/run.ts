@@ -56,6 +56,16 @@ export const cancelChannel = channel("taproot-context:pg:cancel");
 /** Queries of ours still running on a client the caller holds; transaction() waits for them before ROLLBACK. */
 export const running = new WeakMap<PgClient, Set<Promise<unknown>>>();
 
+/**
+ * Clients whose current transaction holds a `SET LOCAL statement_timeout` of
+ * ours: added when a timed query goes out in a transaction ("T"), deleted when
+ * a query is submitted on the client idle again ("I"). Meanwhile a statement
+ * of ours without a deadline sets the timeout back to the default first, so
+ * the earlier statement's deadline does not cap it. Never deleted earlier: a
+ * ROLLBACK TO SAVEPOINT can undo that reset and bring our setting back.
+ */
+const capped = new WeakSet<PgClient>();
+
 type Callback = (error: Error | null, result: unknown) => void;
 
 /** The Query object of node-postgres as far as a run tracks it. */
@@ -167,20 +177,22 @@ class Run {
     const callback: Callback = (error, result) => this.answer(error, result);
     const Query = queryClassOf(client);
     let query: Submitted | undefined;
+    const status = this.timed ? transactionStatus(client) : null;
+    if (status === "I") capped.delete(client);
+    // The prefix's timeout: the time left, null for the default (after a timed
+    // query of ours in this transaction), undefined for no prefix.
+    let ms: number | null | undefined;
+    if (this.timed && this.deadline !== undefined) ms = this.deadline - Date.now();
+    else if (this.timed && capped.has(client)) ms = null;
     // Transaction control runs bare (statement-timeout.ts says why), and so does
     // anything in a failed transaction ("E"), which refuses all but what ends it.
     // Unless the client is in a transaction ("T"), LOCK and DECLARE run bare too;
     // an unknown status (null) counts as idle: bare is what fails as without a deadline.
-    const status = this.timed ? transactionStatus(client) : null;
-    if (
-      this.timed &&
-      this.deadline !== undefined &&
-      status !== "E" &&
-      !controlsTransaction(this.text, status !== "T")
-    ) {
+    if (ms !== undefined && status !== "E" && !controlsTransaction(this.text, status !== "T")) {
       this.idleBefore = status === "I";
-      query = timedQuery(Query, this.text, this.values, this.deadline - Date.now(), callback);
-      this.serverDeadline = query !== undefined;
+      query = timedQuery(Query, this.text, this.values, ms, callback);
+      this.serverDeadline = query !== undefined && ms !== null;
+      if (this.serverDeadline && status === "T") capped.add(client);
     }
     if (query === undefined && typeof Query === "function") {
       query = new (

@@ -16,7 +16,12 @@
 //   local setting holds until Sync and is undone there; `set_config` rather
 //   than `SET LOCAL`, which would warn outside a transaction block).
 // Inside a transaction (`BEGIN` already sent) the same prefix is a plain
-// `SET LOCAL`, which holds until COMMIT or ROLLBACK.
+// `SET LOCAL`, which holds until COMMIT or ROLLBACK. So until then, a later
+// statement of ours without a deadline gets the prefix
+// `SET LOCAL statement_timeout TO DEFAULT` instead (run.ts): the session's
+// configured value, what it would have had unless the caller ran a `SET` of
+// their own (restoring that exactly would mean reading the value before
+// every timed statement in a transaction: one more reply to hide each time).
 //
 // Transaction control gets no prefix; the CancelRequest alone enforces its
 // deadline:
@@ -161,27 +166,37 @@ function timedQueryClass(Query: unknown): PgQueryClass | undefined {
 /**
  * timedQuery builds a query for `client.query()` that runs `text` with
  * `statement_timeout` set to `ms` for this statement only (inside a
- * transaction: until the transaction ends), calling `callback` with
- * node-postgres's usual (error, result). It returns undefined when the
- * client's Query class is not one this module knows.
+ * transaction: until the transaction ends), or, when `ms` is null, set back
+ * to the session's configured value (`TO DEFAULT`, in a transaction only),
+ * calling `callback` with node-postgres's usual (error, result). It returns
+ * undefined when the client's Query class is not one this module knows.
  */
 export function timedQuery(
   Query: unknown,
   text: string,
   values: unknown[] | undefined,
-  ms: number,
+  ms: number | null,
   callback: (error: Error | null, result: unknown) => void,
 ): PgQuery | undefined {
   const Timed = timedQueryClass(Query);
   if (Timed === undefined) return undefined;
   const query = new Timed(text, values) as PgQuery & { _setting: string | null; _shift: number };
   query.callback = callback;
-  const timeout = Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(ms)));
+  const timeout =
+    ms === null ? null : Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(ms)));
+  // set_config has no DEFAULT. SET LOCAL warns outside a transaction, where the
+  // default is sent only to a query queued before the client saw its transaction
+  // end (its status is read at submit), and the warning is all that costs.
+  const setting =
+    timeout === null
+      ? "SET LOCAL statement_timeout TO DEFAULT"
+      : `SET LOCAL statement_timeout = ${timeout}`;
   if (query.requiresPreparation()) {
-    query._setting = `SELECT set_config('statement_timeout', '${timeout}', true)`;
+    query._setting =
+      timeout === null ? setting : `SELECT set_config('statement_timeout', '${timeout}', true)`;
   } else {
     query._setting = "SET";
-    query.text = `SET LOCAL statement_timeout = ${timeout}; ${text}`;
+    query.text = `${setting}; ${text}`;
     query._shift = query.text.length - text.length;
   }
   return query;

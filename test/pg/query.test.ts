@@ -245,6 +245,60 @@ describe("query(ctx, db, text, values)", () => {
     await p.end();
   });
 
+  it("in a transaction you began, a timed statement does not cap the later statements without a deadline", async () => {
+    const p = pool(1);
+    const texts = recordTexts(p);
+    const client = await p.connect();
+    try {
+      await query(background(), client, "BEGIN");
+      const [short, cancel] = withTimeout(background(), 300);
+      await query(short, client, "select 1");
+      await query(short, client, "select $1::int", [1]);
+      cancel();
+      // Each over the 300 ms of the timed statements, under contexts without a deadline.
+      await query(background(), client, "savepoint s");
+      await query(background(), client, "select pg_sleep(0.6)");
+      // Rolling back to the savepoint undoes that statement's reset: the next one resets again.
+      await query(background(), client, "rollback to savepoint s");
+      await query(withCancel(background())[0], client, "select pg_sleep($1)", [0.6]);
+      const { rows } = await query(background(), client, "show statement_timeout");
+      assert.equal(rows[0]!.statement_timeout, "0", "statement_timeout without a deadline");
+      // In a failed transaction, and for transaction control, statements still go as they are.
+      texts.length = 0;
+      await assert.rejects(query(background(), client, "select 1/0"));
+      await assert.rejects(query(background(), client, "select 3"));
+      await query(background(), client, "COMMIT");
+      await query(background(), client, "select 2");
+      assert.deepEqual(
+        texts,
+        ["SET LOCAL statement_timeout TO DEFAULT; select 1/0", "select 3", "COMMIT", "select 2"],
+        "sent after the timed statements",
+      );
+    } finally {
+      client.release();
+    }
+    // The reset is the session's configured value (here the connection's statement_timeout).
+    const configured = new pg.Pool({
+      connectionString: fixture.db.url,
+      max: 1,
+      statement_timeout: 5_000,
+    });
+    const held = await configured.connect();
+    try {
+      await query(background(), held, "BEGIN");
+      const [short, cancel] = withTimeout(background(), 300);
+      await query(short, held, "select 1");
+      cancel();
+      const { rows } = await query(background(), held, "show statement_timeout");
+      assert.equal(rows[0]!.statement_timeout, "5s", "statement_timeout without a deadline");
+      await query(background(), held, "ROLLBACK");
+    } finally {
+      held.release();
+    }
+    await configured.end();
+    await p.end();
+  });
+
   it("a statement that cannot run in a transaction block still runs under a deadline", async () => {
     const p = pool(1);
     await query(background(), p, "create table vac (x int)");

@@ -260,6 +260,21 @@ describe("transaction(ctx, pool, fn)", () => {
     await p.end();
   });
 
+  it("a statement under a shorter child deadline does not cap the statements after it", async () => {
+    const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
+    const slept = await transaction(withCancel(background())[0], p, async (ctx, client) => {
+      const [short, cancel] = withTimeout(ctx, 200);
+      await query(short, client, "select 1");
+      cancel();
+      // fn's ctx has no deadline: this runs past the child's 200 ms.
+      const t0 = performance.now();
+      await query(ctx, client, "select pg_sleep(0.5)");
+      return performance.now() - t0;
+    });
+    assert.ok(slept >= 450, `pg_sleep(0.5) took ${slept.toFixed(0)} ms, want about 500`);
+    await p.end();
+  });
+
   it("under a deadline, a savepoint recovers from a failed statement and the transaction commits", async () => {
     const p = new pg.Pool({ connectionString: fixture.db.url, max: 1 });
     await fixture.admin.query("truncate items");
