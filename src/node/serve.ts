@@ -108,6 +108,8 @@ export interface ServeOptions extends RequestContextOptions {
 
 /**
  * ShutdownResult counts how a shutdown ended the requests it found in flight.
+ * A connection an 'upgrade' or 'connect' listener took over (a WebSocket, a
+ * tunnel) is no request, and counts in neither.
  *
  * @example
  * ```ts
@@ -149,8 +151,11 @@ export interface ContextServer extends AsyncDisposable {
   /**
    * shutdown stops accepting connections, closes idle keep-alive connections
    * at once, lets requests in flight finish until `ctx` is done, then cancels
-   * the rest (cause {@link ShutdownError}) and closes their connections. It
-   * resolves when every connection is closed; calling it again joins the
+   * the rest (cause {@link ShutdownError}) and closes their connections. A
+   * connection an 'upgrade' or 'connect' listener took over (a WebSocket, a
+   * tunnel) is the app's to close: it is left open until `ctx` is done, and
+   * destroyed with the connections of handlers that ignored their context.
+   * It resolves when every connection is closed; calling it again joins the
    * same shutdown, and the earliest `ctx` to end cuts the grace period.
    */
   shutdown(ctx?: Context): Promise<ShutdownResult>;
@@ -230,7 +235,14 @@ function checkServer(fn: string, server: unknown): void {
 const kActive = Symbol("taproot.activeRequests");
 /** Per connection: when it opened (epoch ms), until its first request arrives. */
 const kOpenedAt = Symbol("taproot.openedAt");
-type Conn = Socket & { [kActive]?: number; [kOpenedAt]?: number };
+/**
+ * Per connection: set when an 'upgrade' or 'connect' listener took it over
+ * from HTTP (a WebSocket, a CONNECT tunnel). No request of serve()'s runs on
+ * it, so it counts none in flight, yet it is not idle: the drain leaves it to
+ * its new owner, and only the hammer destroys it.
+ */
+const kTakenOver = Symbol("taproot.takenOver");
+type Conn = Socket & { [kActive]?: number; [kOpenedAt]?: number; [kTakenOver]?: true };
 
 /**
  * How long a connection that has sent no request yet may stay open once a
@@ -313,6 +325,7 @@ class Serving implements ContextServer {
       this.#conns.add(socket);
       socket.once("close", () => this.#conns.delete(socket));
     });
+    watchTakeovers(this.server);
     if (this.#base.done() !== null) {
       this.#stopBaseWatch = afterFunc(this.#base, () => {
         const [graceCtx, cancelGrace] = withTimeout(background(), grace);
@@ -442,7 +455,9 @@ class Serving implements ContextServer {
     if (socket !== null && socket[kActive] !== undefined) socket[kActive]--;
     if (!this.#draining) return;
     if (!this.#forced) this.#result.completed++;
-    if (socket !== null && socket[kActive] === 0) closeConnection(socket);
+    if (socket !== null && socket[kActive] === 0 && socket[kTakenOver] === undefined) {
+      closeConnection(socket);
+    }
   }
 
   #fail(ctx: RequestLifetime, err: unknown): void {
@@ -505,7 +520,7 @@ class Serving implements ContextServer {
     const now = Date.now();
     let wait = Infinity;
     for (const socket of this.#conns) {
-      if (socket[kActive] !== 0) continue;
+      if (socket[kActive] !== 0 || socket[kTakenOver] !== undefined) continue;
       const opened = socket[kOpenedAt];
       if (opened !== undefined && now - opened < NEW_CONNECTION_GRACE_MS) {
         wait = Math.min(wait, opened + NEW_CONNECTION_GRACE_MS - now);
@@ -526,7 +541,9 @@ class Serving implements ContextServer {
     this.#cancel(this.#shutdownError());
     // No more waiting for the first request of new connections.
     clearTimeout(this.#newConnections);
-    for (const socket of this.#conns) if (socket[kActive] === 0) closeConnection(socket);
+    for (const socket of this.#conns) {
+      if (socket[kActive] === 0 && socket[kTakenOver] === undefined) closeConnection(socket);
+    }
     // Handlers that honour their context answer within a few turns; the
     // connections of the others are closed.
     this.#hammer = setTimeout(() => {
@@ -546,6 +563,36 @@ class Serving implements ContextServer {
     this.#cancel(this.#shutdownError());
     this.#resolveClosed({ ...this.#result });
   }
+}
+
+/**
+ * watchTakeovers marks each connection that an 'upgrade' or 'connect'
+ * listener of the server takes over (see kTakenOver). The marking listener is
+ * on an event only while one of the app's is: with none, Node answers an
+ * upgrade as a plain request and destroys a CONNECT's socket, and a listener
+ * of ours alone would change that. It goes first, so that the socket is
+ * marked even if the app's listener throws.
+ */
+function watchTakeovers(server: Server): void {
+  const mark = (_req: IncomingMessage, socket: Conn): void => {
+    socket[kTakenOver] = true;
+  };
+  const takeover = (event: string | symbol): event is "upgrade" | "connect" =>
+    event === "upgrade" || event === "connect";
+  for (const event of ["upgrade", "connect"] as const) {
+    if (server.listenerCount(event) > 0) server.prependListener(event, mark);
+  }
+  // 'newListener' comes before the app's listener is added, 'removeListener' after it is gone.
+  server.on("newListener", (event: string | symbol, listener: unknown) => {
+    if (takeover(event) && listener !== mark && !server.listeners(event).includes(mark)) {
+      server.prependListener(event, mark);
+    }
+  });
+  server.on("removeListener", (event: string | symbol, listener: unknown) => {
+    if (takeover(event) && listener !== mark && server.listeners(event).every((l) => l === mark)) {
+      server.off(event, mark);
+    }
+  });
 }
 
 /**
