@@ -197,10 +197,15 @@ describe("transaction(ctx, pool, fn)", () => {
     let release!: () => void;
     const fnMayGoOn = new Promise<void>((resolve) => (release = resolve));
     let pid = 0;
+    // Set once both statements are done: between them the backend is idle in
+    // the transaction too, and a cancel then would hit the insert in flight
+    // (whose connection is destroyed when its result wins the race).
+    let waiting = false;
     const tx = transaction(ctx, p, async (ctx, client) => {
       const { rows } = await query<{ pid: number }>(ctx, client, "select pg_backend_pid() as pid");
       pid = rows[0]!.pid;
       await query(ctx, client, "insert into items (name) values ('f')");
+      waiting = true;
       await fnMayGoOn; // not watching ctx
     });
     // The state of this transaction's own backend (other tests' backends may still be ending).
@@ -214,7 +219,7 @@ describe("transaction(ctx, pool, fn)", () => {
     try {
       let seen: string | undefined;
       for (let i = 0; i < 500; i++) {
-        seen = pid === 0 ? undefined : await state();
+        seen = waiting ? await state() : undefined;
         if (seen === "idle in transaction") break;
         await delay(10);
       }
