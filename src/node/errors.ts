@@ -5,6 +5,8 @@
  * these.
  */
 
+import { formatValue } from "../format.js";
+
 export { ClientDisconnectedError, RequestTimeoutError } from "../fetch/errors.js";
 
 /**
@@ -30,7 +32,7 @@ export class ShutdownError extends Error {
         : why instanceof Error
           ? why.message
           : why !== undefined
-            ? String(why)
+            ? formatValue(why) // "<unprintable>" where String() throws (Object.create(null))
             : undefined;
     super(
       detail === undefined ? "server shut down" : `server shut down (${detail})`,

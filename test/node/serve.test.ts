@@ -132,6 +132,30 @@ describe("serve", () => {
     assert.ok(why.cause instanceof SignalError);
   });
 
+  it("drains when the base context ends with a cause String() cannot print", async () => {
+    const [base, cancelBase] = withCancelCause(background());
+    const started = deferred<Context>();
+    const app = serve(
+      async (ctx, _req, res) => {
+        started.resolve(ctx);
+        await sleep(ctx, 10_000);
+        res.end();
+      },
+      { context: base, shutdownTimeout: 100 },
+    );
+    const { port } = await app.listen(0, "127.0.0.1");
+    const response = get(port, "/");
+    const ctx = await started.promise;
+    const unprintable = Object.create(null) as object;
+    cancelBase(unprintable);
+    assert.deepEqual(await app.closed, { completed: 0, canceled: 1 });
+    assert.equal((await response).status, 503);
+    const why = cause(ctx);
+    assert.ok(why instanceof ShutdownError, `cause = ${String(why)}, want ShutdownError`);
+    assert.equal(why.message, "server shut down (<unprintable>)");
+    assert.equal(why.cause, unprintable);
+  });
+
   it("closes the connections of handlers that ignore their context", async () => {
     const app = serve(async (_ctx, _req, res) => {
       await new Promise((r) => setTimeout(r, 5_000).unref());
