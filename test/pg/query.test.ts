@@ -266,14 +266,15 @@ describe("query(ctx, db, text, values)", () => {
       // In a failed transaction, and for transaction control, statements still go as they are.
       texts.length = 0;
       await assert.rejects(query(background(), client, "select 1/0"));
-      await assert.rejects(query(background(), client, "select 3"));
+      // node-postgres rejects at the error, before the ReadyForQuery that says the
+      // transaction failed; a statement sent in between may still carry the reset,
+      // which the failed transaction refuses with it (25P02).
+      await assert.rejects(query(background(), client, "select 3"), { code: "25P02" });
       await query(background(), client, "COMMIT");
       await query(background(), client, "select 2");
-      assert.deepEqual(
-        texts,
-        ["SET LOCAL statement_timeout TO DEFAULT; select 1/0", "select 3", "COMMIT", "select 2"],
-        "sent after the timed statements",
-      );
+      assert.equal(texts[0], "SET LOCAL statement_timeout TO DEFAULT; select 1/0");
+      assert.match(texts[1]!, /^(SET LOCAL statement_timeout TO DEFAULT; )?select 3$/);
+      assert.deepEqual(texts.slice(2), ["COMMIT", "select 2"], "sent after the timed statements");
     } finally {
       client.release();
     }
