@@ -53,7 +53,7 @@ export function afterFunc(ctx: Context, f: () => void): () => boolean {
     );
   }
   // f runs in the async context of this call when a binder is installed (async-binder.ts).
-  const a = new AfterFunc(binder === null ? f : binder(f));
+  const a = new AfterFunc(binder?.(f) ?? f);
   attach(fn, "ctx", a, ctx);
   return () => {
     if (a._callback === null) return false;

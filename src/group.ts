@@ -1,4 +1,5 @@
 import type { Context } from "./context.js";
+import { binder } from "./async-binder.js";
 import { withCancelCause } from "./cancel.js";
 import { checkContext, checkOptions, describeValue } from "./validate.js";
 
@@ -185,7 +186,9 @@ export function group(parent: Context, options?: GroupOptions): Group {
       if (typeof task !== "function") {
         throw new TypeError(`group.go(task): task must be a function, got ${describeValue(task)}`);
       }
-      queue.push(task);
+      // A task that waits for a slot starts from whichever task freed it: bound
+      // here, it runs in the async context of this call (async-binder.ts).
+      queue.push(binder?.(task as () => void) ?? task);
       pump();
     },
     async wait(): Promise<void> {

@@ -18,7 +18,15 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 
-import { afterFunc, background, withCancel, withTimeout, type Context } from "../../src/index.js";
+import {
+  afterFunc,
+  background,
+  group,
+  sleep,
+  withCancel,
+  withTimeout,
+  type Context,
+} from "../../src/index.js";
 import { fetchWithContext, serve, type ContextServer } from "../../src/node/index.js";
 import {
   extractTraceContext,
@@ -177,6 +185,36 @@ describe("afterFunc", () => {
     } finally {
       uninstall = installTracing();
     }
+  });
+});
+
+describe("group", () => {
+  test("a task that waits for a slot runs in the active span of where go() was called", async () => {
+    const g = group(background(), { limit: 1 });
+    const seen: Record<string, Span | undefined> = {};
+    const first = tracer.startSpan("request A");
+    const second = tracer.startSpan("request B");
+    otel.with(trace.setSpan(otel.active(), first), () => {
+      g.go(async () => {
+        seen.A = trace.getActiveSpan();
+        await sleep(background(), 20);
+      });
+    });
+    // Queued behind A's task, started when it ends.
+    otel.with(trace.setSpan(otel.active(), second), () => {
+      g.go(async () => {
+        seen.B = trace.getActiveSpan();
+      });
+    });
+    await g.wait();
+    first.end();
+    second.end();
+    assert.equal(seen.A, first, "the span of the task that started at once");
+    assert.equal(
+      seen.B,
+      second,
+      `the queued task ran in ${(seen.B as { name?: string } | undefined)?.name}, want request B`,
+    );
   });
 });
 
