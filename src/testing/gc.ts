@@ -1,5 +1,6 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { turn } from "./real-time.js";
 
 type Gc = () => void;
 
@@ -40,6 +41,6 @@ export async function collectGarbage(): Promise<void> {
   const gc = gcFunction();
   for (let i = 0; i < 2; i++) {
     gc?.();
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await turn();
   }
 }

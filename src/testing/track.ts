@@ -5,6 +5,7 @@ import { formatDuration } from "../format.js";
 import { kindOf } from "../introspect.js";
 import type { ContextKind } from "../introspect.js";
 import { collectGarbage } from "./gc.js";
+import { monotonicNow, sleepMs, turn } from "./real-time.js";
 import { watch } from "./hooks.js";
 import type { Birth } from "./hooks.js";
 import { describeNode, snapshotTree } from "./tree.js";
@@ -208,11 +209,11 @@ function track(fn: string, options: TrackOptions | undefined): LeakTracker {
     leaks,
     async assertNoLeaks() {
       stop();
-      const until = Date.now() + grace;
+      const until = monotonicNow() + grace;
       let found = await leaks();
-      while (found.length > 0 && Date.now() < until) {
+      while (found.length > 0 && monotonicNow() < until) {
         found = [];
-        await sleepMs(Math.min(20, Math.max(1, until - Date.now())));
+        await sleepMs(Math.min(20, Math.max(1, until - monotonicNow())));
         found = await leaks();
       }
       if (found.length > 0) {
@@ -318,6 +319,3 @@ function report(fn: string, leaks: Leak[], tracked: number): string {
   );
   return lines.join("\n");
 }
-
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-const sleepMs = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -257,6 +257,38 @@ describe("checkLeaks", () => {
     }
   });
 
+  test("settles under node:test's mock.timers, with the timers and Date mocked", async (t) => {
+    // The runner's timeout ends the test if checkLeaks waits on the mocked timers or clock again.
+    t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "setImmediate", "Date"] });
+    try {
+      const got = await checkLeaks(async () => {
+        const [, cancel] = context.withCancel(bg);
+        cancel();
+        return "clean";
+      });
+      assert.equal(got, "clean");
+      let leaked: context.Context | undefined;
+      const err: unknown = await checkLeaks(() => {
+        [leaked] = context.withTimeout(bg, 60_000);
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(
+        err instanceof LeakError,
+        `checkLeaks(leaking body) = ${String(err)}, want a LeakError`,
+      );
+      assert.equal(err.leaks.length, 1, `LeakError.leaks.length = ${err.leaks.length}, want 1`);
+      assert.equal(
+        leaked?.err(),
+        context.Canceled,
+        "the leaked context was not canceled once reported",
+      );
+    } finally {
+      t.mock.timers.reset();
+    }
+  });
+
   test("rejects a non-function with a TypeError naming checkLeaks and the fix", async () => {
     await assert.rejects(checkLeaks(null as never), {
       name: "TypeError",
