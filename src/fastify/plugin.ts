@@ -32,7 +32,7 @@ import {
   type RequestLifetime,
 } from "../node/request-lifetime.js";
 import { closeConnection } from "../node/serve.js";
-import { checkContext, checkMs, describeValue } from "../validate.js";
+import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 
 /**
  * ContextPluginOptions configure {@link contextPlugin}: the options of
@@ -180,7 +180,8 @@ class Tracker implements TaprootFastify {
 const plugin: FastifyPluginCallback<ContextPluginOptions> = (app, options, done) => {
   // A throw here would escape avvio as an uncaught exception; register() rejects with it instead.
   try {
-    setup(app, options ?? {});
+    // Fastify passes {} when register() is given no options.
+    setup(app, checkOptions(FN, options) ?? {});
   } catch (err) {
     done(err as Error);
     return;

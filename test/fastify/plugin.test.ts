@@ -483,6 +483,8 @@ describe("contextPlugin (Fastify 5)", () => {
       [{ shutdownTimeout: -1 }, /options\.shutdownTimeout must be zero or more/],
       [{ context: null as unknown as Context }, /options\.context is null; pass background\(\)/],
       [{ debugPath: "debug" }, /options\.debugPath must be a path starting with "\/"/],
+      ["5s" as ContextPluginOptions, /options must be an object, got "5s" \(string\)/],
+      [5_000 as ContextPluginOptions, /options must be an object, got 5000 \(number\)/],
     ];
     for (const [options, want] of cases) {
       const app = Fastify();
@@ -498,6 +500,21 @@ describe("contextPlugin (Fastify 5)", () => {
         },
       );
       await app.close().catch(() => {});
+    }
+  });
+
+  it("takes no options at all: Fastify passes {}", async () => {
+    const app = Fastify();
+    await app.register(contextPlugin);
+    app.get("/", async (request) => String(request.ctx.err()));
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const { port } = app.server.address() as net.AddressInfo;
+      const res = await get(port, "/");
+      assert.equal(res.status, 200, res.body);
+      assert.equal(res.body, "null", "request.ctx.err() in the handler");
+    } finally {
+      await app.close();
     }
   });
 });
