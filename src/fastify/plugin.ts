@@ -52,7 +52,8 @@ export interface ContextPluginOptions extends RequestContextOptions {
   /**
    * The application's base context, Go's `BaseContext`: request contexts see
    * its values. Its end does not cut requests short: it calls `app.close()`,
-   * which drains for `shutdownTimeout`. Default `background()`.
+   * which drains for `shutdownTimeout`; one that ends before the app listens
+   * closes it as soon as `listen()` has bound the port. Default `background()`.
    */
   context?: Context;
   /**
@@ -288,11 +289,24 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
   });
 
   if (base.done() !== null) {
-    // A close that fails is Fastify's to report; it must not become an unhandled rejection.
-    tracker.stopBaseWatch = afterFunc(
-      base,
-      () => void app.close().catch((err: unknown) => app.log.error(err)),
-    );
+    let closing = false;
+    const closeApp = (): void => {
+      if (closing) return;
+      closing = true;
+      // A close that fails is Fastify's to report; it must not become an unhandled rejection.
+      app.close().catch((err: unknown) => app.log.error(err));
+    };
+    // Fastify's close() before listen() runs the close hooks, yet listen()
+    // binds the port afterwards all the same, and the app answers 503 for
+    // good: a base that ends before the server listens (a SIGTERM during a
+    // slow boot) closes the app once it does, at onListen.
+    tracker.stopBaseWatch = afterFunc(base, () => {
+      if (app.server.listening) closeApp();
+    });
+    app.addHook("onListen", (next: HookHandlerDoneFunction) => {
+      if (base.err() !== null && !tracker.draining) closeApp();
+      next();
+    });
   }
 
   if (o.debugPath !== undefined) {

@@ -29,6 +29,19 @@ import { contextPlugin, type ContextPluginOptions } from "../../src/fastify/inde
 import { deferred, until } from "../helpers.js";
 import { get, startAbandoned } from "../node/helpers.js";
 
+/** within resolves as `p` does, or fails naming `what` if it takes longer than `ms`. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function start(
   options: ContextPluginOptions,
   routes: (app: FastifyInstance) => void,
@@ -440,6 +453,32 @@ describe("contextPlugin (Fastify 5)", () => {
     const why = cause(app.taproot.context);
     assert.ok(why instanceof ShutdownError, `cause = ${String(why)}`);
     assert.match(why.message, /deploy/);
+  });
+
+  it("closes the app once it listens when options.context ended before listen(), so closed means the port is free", async () => {
+    // When the base ends: a SIGTERM before the app is built, during a slow
+    // boot, or while listen() is on its way; the routes come after register().
+    const whens = ["before register", "before listen", "during listen"] as const;
+    for (const when of whens) {
+      const [root, stop] = withCancelCause(background());
+      if (when === "before register") stop(new Error("SIGTERM"));
+      const app = Fastify();
+      try {
+        await app.register(contextPlugin, { context: root });
+        app.get("/", async () => "hi");
+        if (when === "before listen") stop(new Error("SIGTERM"));
+        const listening = app.listen({ port: 0, host: "127.0.0.1" });
+        if (when === "during listen") stop(new Error("SIGTERM"));
+        await listening;
+        const { port } = app.server.address() as net.AddressInfo;
+        const result = await within(app.taproot.closed, 5_000, `app.taproot.closed (${when})`);
+        assert.deepEqual(result, { completed: 0, canceled: 0 }, when);
+        assert.equal(app.server.listening, false, `${when}: server.listening = true, want false`);
+        await assert.rejects(get(port, "/"), /ECONNREFUSED/, `${when}: the port still answers`);
+      } finally {
+        await app.close();
+      }
+    }
   });
 
   it("puts its routes on the debug page", async () => {
