@@ -99,3 +99,29 @@ export function contextInScope(
   }
   return undefined;
 }
+
+/**
+ * finalizersLeft returns the `finally` blocks a `break` or `continue` runs on
+ * its way to its target, innermost first: those of the `try` statements it
+ * leaves from their `try` or `catch` block.
+ */
+export function finalizersLeft(
+  jump: TSESTree.BreakStatement | TSESTree.ContinueStatement,
+): TSESTree.BlockStatement[] {
+  const found: TSESTree.BlockStatement[] = [];
+  for (let child: TSESTree.Node = jump, n = jump.parent; !isFunction(n); child = n, n = n.parent) {
+    if (jump.label) {
+      if (n.type === AST_NODE_TYPES.LabeledStatement && n.label.name === jump.label.name) break;
+    } else if (
+      isLoop(n) ||
+      (n.type === AST_NODE_TYPES.SwitchStatement && jump.type === AST_NODE_TYPES.BreakStatement)
+    ) {
+      break;
+    }
+    if (!n.parent) break;
+    if (n.type === AST_NODE_TYPES.TryStatement && n.finalizer && n.finalizer !== child) {
+      found.push(n.finalizer);
+    }
+  }
+  return found;
+}

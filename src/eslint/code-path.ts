@@ -45,3 +45,54 @@ export class CodePathTracker {
     return handlers as unknown as RuleListener;
   }
 }
+
+/**
+ * SegmentGraph is a CodePathSegment with the edges ESLint keeps but does not
+ * type: `allNextSegments` also leads into unreachable segments.
+ */
+interface SegmentGraph extends CodePathSegment {
+  allNextSegments: CodePathSegment[];
+}
+
+/**
+ * findPath walks every path forward from `start` and returns the first
+ * segment where `ends` holds, or undefined when every path is stopped first by
+ * `stops` (which sees whether the segment is one of `start`, entered before the
+ * walk began). `carry` is threaded along each path: what the last segment
+ * before a given one recorded. With `unreachable`, it also follows the edges
+ * into unreachable segments, to look at the shape of code no path reaches.
+ */
+export function findPath<T>(
+  start: readonly CodePathSegment[],
+  options: {
+    stops: (segment: CodePathSegment, first: boolean) => boolean;
+    ends: (segment: CodePathSegment) => boolean;
+    carry?: (segment: CodePathSegment, before: T | undefined) => T | undefined;
+    unreachable?: boolean;
+  },
+): { segment: CodePathSegment; carried: T | undefined } | undefined {
+  const { stops, ends, carry = (_, before) => before, unreachable = false } = options;
+  const next = (segment: CodePathSegment) =>
+    unreachable ? (segment as SegmentGraph).allNextSegments : segment.nextSegments;
+  const seen = new Set<string>();
+  const queue: { segment: CodePathSegment; before: T | undefined }[] = [];
+  const visit = (segment: CodePathSegment, before: T | undefined, first: boolean) => {
+    if ((!unreachable && !segment.reachable) || stops(segment, first)) return undefined;
+    const carried = carry(segment, before);
+    if (ends(segment)) return { segment, carried };
+    for (const n of next(segment)) queue.push({ segment: n, before: carried });
+    return undefined;
+  };
+  for (const segment of start) {
+    const found = visit(segment, undefined, true);
+    if (found) return found;
+  }
+  while (queue.length > 0) {
+    const { segment, before } = queue.shift()!;
+    if (seen.has(segment.id)) continue;
+    seen.add(segment.id);
+    const found = visit(segment, before, false);
+    if (found) return found;
+  }
+  return undefined;
+}

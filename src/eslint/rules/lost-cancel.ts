@@ -1,6 +1,7 @@
 import { AST_NODE_TYPES, type TSESLint, type TSESTree } from "@typescript-eslint/utils";
 import type { CodePath, CodePathSegment } from "@typescript-eslint/utils/ts-eslint";
-import { CodePathTracker } from "../code-path.js";
+import { finalizersLeft } from "../ast.js";
+import { CodePathTracker, findPath } from "../code-path.js";
 import { createRule } from "../create-rule.js";
 import { CANCEL_PAIR_FUNCTIONS, findVariable, taprootCallName } from "../taproot.js";
 
@@ -64,6 +65,14 @@ export default createRule<[], MessageIds>({
     const usedIn = new Map<string, Map<Tracked, number[]>>();
     // Segment id → the return statement that ends it.
     const returns = new Map<string, TSESTree.ReturnStatement>();
+    // Segment id → the break or continue that ends it.
+    const jumps = new Map<string, TSESTree.BreakStatement | TSESTree.ContinueStatement>();
+    // A finally block → the segments it starts and ends in, and the traversal
+    // order at its start and end (uses in between are in the block).
+    const finalizers = new Map<
+      TSESTree.BlockStatement,
+      { entry: CodePathSegment[]; from: number; exit?: Set<CodePathSegment>; to: number }
+    >();
     let order = 0;
 
     const held = (fn: string) => HELD[fn] ?? TIMER;
@@ -152,26 +161,42 @@ export default createRule<[], MessageIds>({
       t: Tracked,
     ): { at: TSESTree.ReturnStatement | undefined } | undefined {
       const exits = new Set(codePath.returnedSegments);
-      const usedAfter = (segment: CodePathSegment, after: number) =>
-        (usedIn.get(segment.id)?.get(t) ?? []).some((o) => o > after);
-      const seen = new Set<string>();
-      const queue: { segment: CodePathSegment; last: TSESTree.ReturnStatement | undefined }[] = [];
-      for (const segment of t.segments) {
-        if (!segment.reachable || usedAfter(segment, t.order)) continue;
-        const last = returns.get(segment.id);
-        if (exits.has(segment)) return { at: last };
-        for (const next of segment.nextSegments) queue.push({ segment: next, last });
-      }
-      while (queue.length > 0) {
-        const { segment, last: before } = queue.shift()!;
-        if (seen.has(segment.id)) continue;
-        seen.add(segment.id);
-        if (!segment.reachable || usedAfter(segment, -1)) continue;
-        const last = returns.get(segment.id) ?? before;
-        if (exits.has(segment)) return { at: last };
-        for (const next of segment.nextSegments) queue.push({ segment: next, last });
-      }
-      return undefined;
+      const found = findPath<TSESTree.ReturnStatement>(t.segments, {
+        stops: (segment, first) =>
+          usedBetween(segment, t, first ? t.order : -1) || jumpsThroughCancel(segment, t, exits),
+        ends: (segment) => exits.has(segment),
+        carry: (segment, before) => returns.get(segment.id) ?? before,
+      });
+      return found && { at: found.carried };
+    }
+
+    function usedBetween(segment: CodePathSegment, t: Tracked, after: number, before = Infinity) {
+      return (usedIn.get(segment.id)?.get(t) ?? []).some((o) => o > after && o < before);
+    }
+
+    // A break or continue goes straight to its target in ESLint's code paths,
+    // past the finally blocks that run on the way: a path that ends in one
+    // is covered when one of those blocks uses the cancel function on every path.
+    function jumpsThroughCancel(
+      segment: CodePathSegment,
+      t: Tracked,
+      exits: Set<CodePathSegment>,
+    ): boolean {
+      const jump = jumps.get(segment.id);
+      if (!jump) return false;
+      return finalizersLeft(jump).some((block) => {
+        const f = finalizers.get(block);
+        if (!f?.exit) return false;
+        const exit = f.exit;
+        // The block's own shape, reachable or not: a try that always jumps
+        // leaves its finally block on no path but the jump's. A return in
+        // the block that skips the use is a leak.
+        return !findPath(f.entry, {
+          stops: (s) => usedBetween(s, t, f.from, f.to),
+          ends: (s) => exit.has(s) || exits.has(s),
+          unreachable: true,
+        });
+      });
     }
 
     return {
@@ -215,6 +240,23 @@ export default createRule<[], MessageIds>({
       },
       ReturnStatement(node) {
         for (const segment of tracker.segments) returns.set(segment.id, node);
+      },
+      "BreakStatement, ContinueStatement"(
+        node: TSESTree.BreakStatement | TSESTree.ContinueStatement,
+      ) {
+        for (const segment of tracker.segments) jumps.set(segment.id, node);
+      },
+      BlockStatement(node) {
+        if (node.parent.type !== AST_NODE_TYPES.TryStatement || node.parent.finalizer !== node) {
+          return;
+        }
+        finalizers.set(node, { entry: tracker.segments, from: order++, to: Infinity });
+      },
+      "BlockStatement:exit"(node: TSESTree.BlockStatement) {
+        const f = finalizers.get(node);
+        if (!f) return;
+        f.exit = new Set(tracker.segments);
+        f.to = order++;
       },
       "CallExpression:exit"(node: TSESTree.CallExpression) {
         const fn = taprootCallName(context, node);

@@ -40,6 +40,95 @@ export async function loadUser(parent: Context, id: string, cache: Map<string, u
 }`,
       },
       {
+        name: "cancel called in finally covers a continue out of the try",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function crawl(parent: Context, urls: string[]) {
+  for (const url of urls) {
+    const [ctx, cancel] = withTimeout(parent, 2_000);
+    try {
+      if (url.endsWith(".pdf")) continue;
+      await fetch(url, { signal: ctx.signal });
+    } finally {
+      cancel();
+    }
+  }
+}`,
+      },
+      {
+        name: "cancel called in finally covers a break out of the try",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function crawl(parent: Context, urls: string[]) {
+  for (const url of urls) {
+    const [ctx, cancel] = withTimeout(parent, 2_000);
+    try {
+      if (url === "stop") break;
+      await fetch(url, { signal: ctx.signal });
+    } finally {
+      cancel();
+    }
+  }
+}`,
+      },
+      {
+        name: "cancel called in finally covers a continue in a while loop, from the catch block",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function drain(parent: Context, urls: string[]) {
+  while (urls.length > 0) {
+    const [ctx, cancel] = withTimeout(parent, 2_000);
+    try {
+      await fetch(urls.pop()!, { signal: ctx.signal });
+    } catch {
+      continue;
+    } finally {
+      cancel();
+    }
+  }
+}`,
+      },
+      {
+        name: "an outer finally that calls cancel covers a labeled continue through an inner one",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function crawl(parent: Context, sites: string[][]) {
+  outer: for (const urls of sites) {
+    const [ctx, cancel] = withTimeout(parent, 2_000);
+    try {
+      for (const url of urls) {
+        try {
+          if (url === "") continue outer;
+          await fetch(url, { signal: ctx.signal });
+        } finally {
+          console.log(url);
+        }
+      }
+    } finally {
+      cancel();
+    }
+  }
+}`,
+      },
+      {
+        name: "cancel called in finally covers a break out of the try to the switch around it",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function fetchKind(parent: Context, kind: string, url: string) {
+  switch (kind) {
+    case "page": {
+      const [ctx, cancel] = withTimeout(parent, 2_000);
+      try {
+        if (url === "") break;
+        await fetch(url, { signal: ctx.signal });
+      } finally {
+        cancel();
+      }
+    }
+  }
+}`,
+      },
+      {
         name: "cancel held with using",
         code: `
 import * as context from "taproot-context";
@@ -302,6 +391,58 @@ export async function crawl(parent: Context, urls: string[]) {
     if (url.endsWith(".pdf")) continue;
     await fetch(url, { signal: ctx.signal });
     cancel();
+  }
+}`,
+        errors: [{ messageId: "notUsedOnAllPaths", line: 5 }],
+      },
+      {
+        name: "continue before the try that calls cancel in finally",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function crawl(parent: Context, urls: string[]) {
+  for (const url of urls) {
+    const [ctx, cancel] = withTimeout(parent, 2_000);
+    if (url.endsWith(".pdf")) continue;
+    try {
+      await fetch(url, { signal: ctx.signal });
+    } finally {
+      cancel();
+    }
+  }
+}`,
+        errors: [{ messageId: "notUsedOnAllPaths", line: 5 }],
+      },
+      {
+        name: "break out of a try whose finally does not call cancel",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function crawl(parent: Context, urls: string[]) {
+  for (const url of urls) {
+    const [ctx, cancel] = withTimeout(parent, 2_000);
+    try {
+      if (url === "stop") break;
+      await fetch(url, { signal: ctx.signal });
+      cancel();
+    } finally {
+      console.log(url);
+    }
+  }
+}`,
+        errors: [{ messageId: "notUsedOnAllPaths", line: 5 }],
+      },
+      {
+        name: "continue out of a try whose finally calls cancel on one branch only",
+        code: `
+import { withTimeout, type Context } from "taproot-context";
+export async function crawl(parent: Context, urls: string[]) {
+  for (const url of urls) {
+    const [ctx, cancel] = withTimeout(parent, 2_000);
+    try {
+      if (url.endsWith(".pdf")) continue;
+      await fetch(url, { signal: ctx.signal });
+    } finally {
+      if (url.startsWith("https:")) cancel();
+    }
   }
 }`,
         errors: [{ messageId: "notUsedOnAllPaths", line: 5 }],
