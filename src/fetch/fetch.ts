@@ -1,6 +1,7 @@
 import type { Context } from "../context.js";
 import { deadlineOf } from "../context.js";
 import { DeadlineExceeded } from "../errors.js";
+import { afterFunc } from "../after-func.js";
 import { withSignal } from "../signal.js";
 import {
   CONNECT_TIMEOUT,
@@ -125,22 +126,47 @@ export async function fetchWithContext(
     return res;
   }
   // Both ctx and the caller's signal must abort the request and the reading
-  // of its body: a child context that follows the signal, through taproot's
-  // own signal path (one listener per signal however many calls share it).
-  // AbortSignal.any would do, but leaks on Node (nodejs/node#55351).
+  // of its body. AbortSignal.any would do, but leaks on Node (nodejs/node#55351).
   if (own.aborted) throw own.reason; // as fetch does: nothing is sent
-  const [child, release] = withSignal(ctx, own);
   // What fetch and the body's reading are given: aborted with ctx.err() when
   // ctx ended, else with the caller's own reason, as fetch would have been
   // had that signal been passed on as is.
   const aborter = new AbortController();
   const abort = () => {
-    // The child also ends at release(), once the response is done with: no abort then.
+    // The child below also ends at release(), once the response is done with: no abort then.
     const err = ctx.err();
     if (err !== null) aborter.abort(err);
     else if (own.aborted) aborter.abort(own.reason);
   };
-  child.signal.addEventListener("abort", abort, { once: true });
+  let release: () => void;
+  if (own === init?.signal) {
+    // init.signal may be shared by many calls: a child context follows it,
+    // through taproot's own signal path (one listener per signal however
+    // many calls share it).
+    const [child, cancel] = withSignal(ctx, own);
+    child.signal.addEventListener("abort", abort, { once: true });
+    release = cancel;
+  } else {
+    // A Request's own signal, which every Request has (one that never aborts
+    // when it was made without one, and nothing tells the two apart): one
+    // listener on it, as fetch itself adds for each Request made from
+    // another, and ctx through afterFunc. No context is made, so none is left
+    // for checkLeaks to report that its user has no cancel for.
+    // Whichever ends first lets go of the other.
+    const stop = afterFunc(ctx, () => {
+      own.removeEventListener("abort", onAbort);
+      abort();
+    });
+    const onAbort = () => {
+      stop();
+      abort();
+    };
+    own.addEventListener("abort", onAbort, { once: true });
+    release = () => {
+      stop();
+      own.removeEventListener("abort", onAbort);
+    };
+  }
   let res: Response;
   try {
     res = await fetchImpl(input, { ...request, signal: aborter.signal });
@@ -154,8 +180,8 @@ export async function fetchWithContext(
     release();
     throw err;
   }
-  // The body is read under the same signal, after fetch resolved: the child
-  // lives as long as the response can still be read. A response without a
+  // The body is read under the same signal, after fetch resolved: what
+  // follows the signal lives as long as the response can still be read. A response without a
   // body lets go now; one with a body when it is collected.
   if (res.body == null) release();
   else bodies.register(res, release);

@@ -24,6 +24,7 @@ import {
   fetchWithContext,
   requestContextOf,
 } from "../../src/fetch/index.js";
+import { LeakError, checkLeaks } from "../../src/testing/index.js";
 
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc") as () => void;
@@ -166,6 +167,103 @@ describe("fetchWithContext with a Request's own signal", () => {
     } finally {
       server.closeAllConnections();
       server.close();
+    }
+  });
+});
+
+describe("fetchWithContext with a Request, under checkLeaks", () => {
+  it("reports no leak for a Request made without a signal, its Response still held", async () => {
+    const { url, server } = await okServer();
+    try {
+      // The Response is returned, so reachable when checkLeaks decides: nothing
+      // fetchWithContext made for the Request's own signal may count as a leak.
+      const res = await checkLeaks(async () => fetchWithContext(background(), new Request(url)));
+      assert.equal(await res.text(), "ok");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("a Request's own signal aborting while the body is read rejects the read with its reason", async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200);
+      res.write("start"); // and never the end
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const controller = new AbortController();
+      const request = new Request(url, { signal: controller.signal });
+      const [ctx, cancel] = withCancel(background());
+      const res = await fetchWithContext(ctx, request);
+      const reading = res.text();
+      controller.abort(new Error("user clicked stop"));
+      await assert.rejects(reading, { message: "user clicked stop" });
+      assert.equal(liveChildCount(ctx), 0, "children left under ctx once the signal aborted");
+      cancel();
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("once checkLeaks cancels a leaked context, the body's read rejects with ctx.err() and nothing is left", async () => {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200);
+      res.write("start"); // and never the end
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    try {
+      const request = new Request(url);
+      let leaked: Context | undefined;
+      let reading: Promise<string> | undefined;
+      const err: unknown = await checkLeaks(
+        async () => {
+          [leaked] = withCancel(background()); // the leak: its cancel is dropped
+          const res = await fetchWithContext(leaked, request);
+          // Reading begun: Node 20's fetch rejects a read begun after the abort with its own AbortError.
+          reading = res.text();
+          reading.catch(() => {});
+        },
+        { grace: 0 },
+      ).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof LeakError, `checkLeaks = ${String(err)}, want a LeakError`);
+      assert.deepEqual(
+        err.leaks.map((l) => l.context),
+        [leaked],
+        `LeakError.leaks = ${err.leaks.map((l) => l.name).join(", ")}, want only the user's context`,
+      );
+      assert.equal(cause(leaked!), err, "cause(leaked) is not the LeakError");
+      await assert.rejects(reading!, { message: "context canceled" });
+      assert.equal(liveChildCount(leaked!), 0, "children left under the canceled context");
+      assert.equal(
+        getEventListeners(request.signal, "abort").length,
+        0,
+        "listeners left on the Request's signal once its context ended",
+      );
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("lets go of the Request's signal and of ctx at once for a response without a body", async () => {
+    const request = new Request("http://127.0.0.1:1/");
+    const [ctx, cancel] = withCancel(background());
+    try {
+      const res = await fetchWithContext(ctx, request, {
+        fetch: (async () => new Response(null, { status: 204 })) as typeof fetch,
+      });
+      assert.equal(res.status, 204);
+      assert.equal(liveChildCount(ctx), 0, "children left under ctx");
+      assert.equal(getEventListeners(request.signal, "abort").length, 0, "listeners on the signal");
+    } finally {
+      cancel();
     }
   });
 });
