@@ -170,28 +170,69 @@ export default createRule<Options, MessageIds>({
     // that initializes one is not reported again.
     const collections = new Set<TSESTree.Node>();
 
-    function checkProperty(
-      node:
-        | TSESTree.PropertyDefinition
-        | TSESTree.AccessorProperty
-        | TSESTree.TSAbstractPropertyDefinition,
-    ) {
-      if (isExempt(enclosingClass(node))) return;
+    type Field =
+      | TSESTree.PropertyDefinition
+      | TSESTree.AccessorProperty
+      | TSESTree.TSAbstractPropertyDefinition;
+
+    // What a field declaration is reported as, if it is: by its written type
+    // or its initializer, not by what is assigned to it later.
+    function fieldStore(node: Field): "context" | "collection" | undefined {
+      if (isExempt(enclosingClass(node))) return undefined;
+      if (isContextProperty(node)) return "context";
+      if (isContextCollection(node.typeAnnotation?.typeAnnotation, node.value)) return "collection";
+      return undefined;
+    }
+
+    function checkProperty(node: Field) {
       const name = keyName(node.key) ?? "…";
-      if (isContextProperty(node)) {
-        context.report({
-          node,
-          messageId: "stored",
-          data: { where: `the class field \`${name}\`` },
-        });
-      } else if (isContextCollection(node.typeAnnotation?.typeAnnotation, node.value)) {
-        collections.add(node);
-        context.report({
-          node,
-          messageId: "stored",
-          data: { where: `the collection in the class field \`${name}\`` },
-        });
+      switch (fieldStore(node)) {
+        case "context":
+          context.report({
+            node,
+            messageId: "stored",
+            data: { where: `the class field \`${name}\`` },
+          });
+          return;
+        case "collection":
+          collections.add(node);
+          context.report({
+            node,
+            messageId: "stored",
+            data: { where: `the collection in the class field \`${name}\`` },
+          });
+          return;
       }
+    }
+
+    function isContextParameterProperty(node: TSESTree.TSParameterProperty): boolean {
+      const annotation = typeAnnotationOf(node);
+      return annotation !== undefined && isContextTypeNode(context, annotation);
+    }
+
+    // Whether the class's own declaration of a field is reported: a field, or a
+    // constructor parameter property, typed as (or initialized with) a Context.
+    function declarationReported(cls: ClassNode, name: string | undefined): boolean {
+      return cls.body.body.some((m) => {
+        switch (m.type) {
+          case AST_NODE_TYPES.PropertyDefinition:
+          case AST_NODE_TYPES.AccessorProperty:
+          case AST_NODE_TYPES.TSAbstractPropertyDefinition:
+            return keyName(m.key) === name && fieldStore(m) !== undefined;
+          case AST_NODE_TYPES.MethodDefinition:
+            return (
+              m.kind === "constructor" &&
+              m.value.params.some(
+                (p) =>
+                  p.type === AST_NODE_TYPES.TSParameterProperty &&
+                  parameterPropertyName(p) === name &&
+                  isContextParameterProperty(p),
+              )
+            );
+          default:
+            return false;
+        }
+      });
     }
 
     return {
@@ -199,11 +240,9 @@ export default createRule<Options, MessageIds>({
       AccessorProperty: checkProperty,
       TSAbstractPropertyDefinition: checkProperty,
       TSParameterProperty(node) {
-        const annotation = typeAnnotationOf(node);
-        if (!annotation || !isContextTypeNode(context, annotation)) return;
+        if (!isContextParameterProperty(node)) return;
         if (isExempt(enclosingClass(node))) return;
-        const p = node.parameter;
-        const name = p.type === AST_NODE_TYPES.Identifier ? p.name : "…";
+        const name = parameterPropertyName(node) ?? "…";
         context.report({
           node,
           messageId: "stored",
@@ -218,14 +257,8 @@ export default createRule<Options, MessageIds>({
           const cls = enclosingClass(node);
           if (isExempt(cls)) return;
           const name = left.computed ? undefined : keyName(left.property);
-          // A declared field is reported where it is declared.
-          const declared = cls?.body.body.some(
-            (m) =>
-              (m.type === AST_NODE_TYPES.PropertyDefinition ||
-                m.type === AST_NODE_TYPES.AccessorProperty) &&
-              keyName(m.key) === name,
-          );
-          if (declared) return;
+          // A field whose declaration is reported is reported there, once.
+          if (cls && declarationReported(cls, name)) return;
           context.report({ node, messageId: "stored", data: { where: `\`this.${name ?? "…"}\`` } });
         }
       },
@@ -317,6 +350,13 @@ function keyName(key: TSESTree.Node): string | undefined {
   if (key.type === AST_NODE_TYPES.PrivateIdentifier) return `#${key.name}`;
   if (key.type === AST_NODE_TYPES.Literal && typeof key.value === "string") return key.value;
   return undefined;
+}
+
+/** parameterPropertyName returns the name a constructor parameter property declares. */
+function parameterPropertyName(node: TSESTree.TSParameterProperty): string | undefined {
+  const p =
+    node.parameter.type === AST_NODE_TYPES.AssignmentPattern ? node.parameter.left : node.parameter;
+  return p.type === AST_NODE_TYPES.Identifier ? p.name : undefined;
 }
 
 /** inClassField reports whether a node is part of a class field's initializer. */

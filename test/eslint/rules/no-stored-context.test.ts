@@ -163,6 +163,42 @@ export function Legacy(this: any, ctx: Context) { this.ctx = ctx; }`,
         errors: [{ messageId: "stored" }],
       },
       {
+        name: "this.x assigned a context when the field x is typed unknown",
+        code: `
+import type { Context } from "taproot-context";
+export class Server {
+  private ctx: unknown;
+  start(ctx: Context) {
+    this.ctx = ctx;
+  }
+}`,
+        errors: [{ messageId: "stored", line: 6 }],
+      },
+      {
+        name: "this.x assigned a context when the field x has no type",
+        code: `
+import type { Context } from "taproot-context";
+export class Server {
+  private ctx;
+  constructor(ctx: Context) {
+    this.ctx = ctx;
+  }
+}`,
+        errors: [{ messageId: "stored", line: 6 }],
+      },
+      {
+        name: "a parameter property typed as a Context and assigned again is reported once",
+        code: `
+import type { Context } from "taproot-context";
+export class Server {
+  constructor(private ctx: Context) {}
+  restart(ctx: Context) {
+    this.ctx = ctx;
+  }
+}`,
+        errors: [{ messageId: "stored", line: 4 }],
+      },
+      {
         name: "a static field",
         code: `
 import { type Context, background } from "taproot-context";
@@ -320,6 +356,17 @@ export const list: readonly Context[] = [];`,
           { messageId: "stored", line: 3 },
           { messageId: "stored", line: 4 },
         ],
+      },
+      {
+        code: `
+import type { Context } from "taproot-context";
+export class Server {
+  private ctx: any;
+  constructor(ctx: Context) {
+    this.ctx = ctx;
+  }
+}`,
+        errors: [{ messageId: "stored", line: 6 }],
       },
     ],
   },
