@@ -32,6 +32,7 @@ import {
   type RequestLifetime,
 } from "../node/request-lifetime.js";
 import { closeConnection } from "../node/serve.js";
+import { handlerTimeoutHook } from "./handler-timeout.js";
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 
 /**
@@ -251,6 +252,18 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
     },
   );
 
+  // A route's handlerTimeout (or the server's) is a deadline of its
+  // requests' contexts: a hook of its own, so other routes pay nothing. Only
+  // routes declared after the plugin are seen, as with Fastify's onRoute.
+  const serverHandlerTimeout = (app.initialConfig as { handlerTimeout?: number }).handlerTimeout;
+  app.addHook("onRoute", (route) => {
+    const ms = route.handlerTimeout || serverHandlerTimeout || 0;
+    if (!(ms > 0)) return;
+    const hook = handlerTimeoutHook(ms, route.url);
+    const own = route.onRequest;
+    route.onRequest = own === undefined ? [hook] : [...(Array.isArray(own) ? own : [own]), hook];
+  });
+
   // app.close(): Fastify runs preClose, stops accepting and waits for the
   // connections to end; the grace timer cancels what is still running.
   app.addHook("preClose", (next: HookHandlerDoneFunction) => {
@@ -372,8 +385,9 @@ function connectionCloser(server: AnyServer): () => void {
  * - when the client disconnects before the reply is sent (cause
  *   `ClientDisconnectedError`); a POST whose body has been read keeps a live
  *   context, unlike Fastify's own `request.signal` (fastify#6725, fastify#7033);
- * - at the request's deadline: the earliest of `options.timeout` and the
- *   caller's `connect-timeout-ms` or `grpc-timeout` header (err
+ * - at the request's deadline: the earliest of `options.timeout`, the
+ *   route's `handlerTimeout` and the caller's `connect-timeout-ms` or
+ *   `grpc-timeout` header (err
  *   `DeadlineExceeded`, cause `RequestTimeoutError`);
  * - when `app.close()`'s grace period (`shutdownTimeout`) runs out, or
  *   `options.context` ends and so closes the app (cause `ShutdownError`);

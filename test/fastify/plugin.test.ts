@@ -201,6 +201,65 @@ describe("contextPlugin (Fastify 5)", () => {
     }
   });
 
+  it("makes a route's handlerTimeout a deadline of request.ctx: DeadlineExceeded, cause RequestTimeoutError, before request.signal's listeners run", async () => {
+    let budget = NaN;
+    let atAbort: Error | null = null;
+    let ctx: Context | undefined;
+    const handled = deferred();
+    const { app, port } = await start({}, (app) => {
+      app.get("/slow", { handlerTimeout: 200 }, async (request) => {
+        ctx = request.ctx;
+        budget = (request.ctx.deadline()?.getTime() ?? Infinity) - Date.now();
+        request.signal.addEventListener("abort", () => (atAbort = request.ctx.err()));
+        await sleep(request.ctx, 10_000).catch(() => {});
+        handled.resolve();
+        return "late";
+      });
+    });
+    try {
+      const res = await get(port, "/slow");
+      assert.equal(res.status, 503, res.body);
+      await within(handled.promise, 5_000, "the handler to see its context end");
+      assert.ok(budget > 0 && budget <= 200, `deadline() - now = ${budget} ms, want (0, 200]`);
+      assert.equal(
+        atAbort,
+        DeadlineExceeded,
+        `ctx.err() when request.signal aborted = ${String(atAbort)}`,
+      );
+      assert.equal(ctx?.err(), DeadlineExceeded, `ctx.err() = ${String(ctx?.err())}`);
+      const why = ctx === undefined ? undefined : cause(ctx);
+      assert.ok(
+        why instanceof RequestTimeoutError,
+        `cause = ${String(why)}, want RequestTimeoutError`,
+      );
+      assert.equal(why.ms, 200);
+      assert.match(why.message, /handlerTimeout of route '\/slow'/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("keeps a sooner deadline than a route's handlerTimeout", async () => {
+    let ctx: Context | undefined;
+    const { app, port } = await start({ timeout: 100 }, (app) => {
+      app.get("/slow", { handlerTimeout: 60_000 }, async (request) => {
+        ctx = request.ctx;
+        await sleep(request.ctx, 10_000).catch(() => {});
+        return String(cause(request.ctx));
+      });
+    });
+    try {
+      const res = await get(port, "/slow");
+      assert.equal(
+        res.body,
+        "RequestTimeoutError: request timed out after 100 ms (timeout option)",
+      );
+      assert.equal(ctx?.err(), DeadlineExceeded);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("drains on app.close(): quick requests finish, the rest are canceled with ShutdownError", async () => {
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
     const timersBefore = timers();
