@@ -33,6 +33,9 @@ export const DEFAULT_SIGNAL_FUNCTIONS: Readonly<Record<string, OptionsAt>> = {
   "stream/promises#finished": 1,
 };
 
+// The names of the global object, through which a global is also reached.
+const GLOBAL_OBJECTS: ReadonlySet<string> = new Set(["globalThis", "window", "self"]);
+
 /** normalize turns `node:events#once` into `events#once`. */
 function normalize(spec: string): string {
   return spec.replace(/^node:/, "");
@@ -122,7 +125,10 @@ export default createRule<Options, MessageIds>({
         const variable = findVariable(context, c.object);
         const def = variable?.defs[0];
         if (!name) return undefined;
-        if (!variable || !def) return `${c.object.name}.${name}`;
+        if (!variable || !def) {
+          // `globalThis.fetch` (or `window.fetch`, `self.fetch`) is the global `fetch`.
+          return GLOBAL_OBJECTS.has(c.object.name) ? name : `${c.object.name}.${name}`;
+        }
         if (def.type !== "ImportBinding" || def.parent.type !== AST_NODE_TYPES.ImportDeclaration)
           return undefined;
         if (def.node.type === AST_NODE_TYPES.ImportSpecifier) return undefined;

@@ -124,8 +124,88 @@ import type { Context } from "taproot-context";
 function fetch(url: string) { return url; }
 export function f(ctx: Context) { return [ctx, fetch("/x")]; }`,
       },
+      {
+        name: "globalThis.fetch with the context's signal",
+        code: `
+import type { Context } from "taproot-context";
+export function f(ctx: Context, url: string) { return globalThis.fetch(url, { signal: ctx.signal }); }`,
+      },
+      {
+        name: "a local object named window is not the global one",
+        code: `
+import type { Context } from "taproot-context";
+const window = { fetch: (url: string) => url };
+export function f(ctx: Context) { return [ctx, window.fetch("/x")]; }`,
+      },
     ],
     invalid: [
+      {
+        name: "globalThis.fetch without options",
+        code: `
+import type { Context } from "taproot-context";
+export async function getUser(ctx: Context, id: string) {
+  return globalThis.fetch("https://api.example.com/users/" + id);
+}`,
+        errors: [
+          {
+            messageId: "missingSignal",
+            data: { fn: "globalThis.fetch", ctx: "ctx" },
+            suggestions: [
+              {
+                messageId: "addSignal",
+                output: `
+import type { Context } from "taproot-context";
+export async function getUser(ctx: Context, id: string) {
+  return globalThis.fetch("https://api.example.com/users/" + id, { signal: ctx.signal });
+}`,
+              },
+            ],
+          },
+        ],
+      },
+      {
+        name: "window.fetch and self.fetch without a signal",
+        code: `
+import type { Context } from "taproot-context";
+export async function both(ctx: Context, url: string) {
+  await window.fetch(url, { method: "POST" });
+  await self.fetch(url);
+}`,
+        errors: [
+          {
+            messageId: "missingSignal",
+            line: 4,
+            data: { fn: "window.fetch", ctx: "ctx" },
+            suggestions: [
+              {
+                messageId: "addSignal",
+                output: `
+import type { Context } from "taproot-context";
+export async function both(ctx: Context, url: string) {
+  await window.fetch(url, { signal: ctx.signal, method: "POST" });
+  await self.fetch(url);
+}`,
+              },
+            ],
+          },
+          {
+            messageId: "missingSignal",
+            line: 5,
+            data: { fn: "self.fetch", ctx: "ctx" },
+            suggestions: [
+              {
+                messageId: "addSignal",
+                output: `
+import type { Context } from "taproot-context";
+export async function both(ctx: Context, url: string) {
+  await window.fetch(url, { method: "POST" });
+  await self.fetch(url, { signal: ctx.signal });
+}`,
+              },
+            ],
+          },
+        ],
+      },
       {
         name: "the context's name is shadowed in a callback: no suggestion",
         code: `
@@ -417,6 +497,25 @@ export function f(ctx: Context) { return fetch("/x"); }`,
                 output: `
 import type { Context } from "taproot-context";
 export function f(ctx: Context) { return fetch("/x", { signal: ctx.signal }); }`,
+              },
+            ],
+          },
+        ],
+      },
+      {
+        code: `
+import type { Context } from "taproot-context";
+export function f(ctx: Context) { return globalThis.fetch("/x"); }`,
+        errors: [
+          {
+            messageId: "missingSignal",
+            data: { fn: "globalThis.fetch", ctx: "ctx" },
+            suggestions: [
+              {
+                messageId: "addSignal",
+                output: `
+import type { Context } from "taproot-context";
+export function f(ctx: Context) { return globalThis.fetch("/x", { signal: ctx.signal }); }`,
               },
             ],
           },
