@@ -8,6 +8,7 @@ import {
   type Fate,
   type Runner,
 } from "./postgres-js-run.js";
+import { opensTransaction } from "./statement-timeout.js";
 
 /**
  * ContextSql is postgres.js's tagged template bound to a context: every
@@ -57,7 +58,9 @@ export type PostgresSql = Pick<Sql, "reserve" | "begin" | "unsafe">;
  * pipelining between concurrent statements, for those statements only: under
  * a context that can never end (`background()`) the statement goes straight
  * to `sql`, pipelined as usual. Call `contextSql` per request or job: it is a
- * closure, cheap to make.
+ * closure, cheap to make. A statement that opens a transaction (BEGIN, START
+ * TRANSACTION) is refused with a TypeError: the reserved connection would go
+ * back to the pool inside it; use {@link begin}.
  *
  * @example
  * ```ts
@@ -84,12 +87,12 @@ export function contextSql(ctx: Context, sql: PostgresSql): ContextSql {
         ),
       );
     }
-    return run(ctx, sql, (r) => r(strings, ...(values as never[])));
+    return run(ctx, sql, strings.join("$1"), (r) => r(strings, ...(values as never[])));
   }) as ContextSql;
   tag.unsafe = (text: string, values?: readonly unknown[]) => {
     const bad = checkText("contextSql(ctx, sql).unsafe(text, values)", text, values);
     if (bad) return Promise.reject(bad);
-    return run(ctx, sql, (r) => r.unsafe(text, values as never[]) as PendingQuery<never>);
+    return run(ctx, sql, text, (r) => r.unsafe(text, values as never[]) as PendingQuery<never>);
   };
   return tag;
 }
@@ -122,16 +125,31 @@ export function checkText(fn: string, text: unknown, values: unknown): TypeError
   return undefined;
 }
 
-/** run is one statement under ctx on the pool `sql`: checkout, execute, and the connection's fate. */
+/**
+ * run is one statement under ctx on the pool `sql`: checkout, execute, and
+ * the connection's fate. `text` is the statement's text as far as it is
+ * known (a tagged template's strings), read for what opens a transaction.
+ */
 async function run<T>(
   ctx: Context,
   sql: PostgresSql,
+  text: string,
   build: (r: Runner) => PendingQuery<never>,
 ): Promise<T> {
   const done = ctx.err();
   if (done !== null) throw done;
   // A context that can never end never cancels: nothing to guard against.
   if (ctx.done() === null) return (await build(sql as unknown as Runner)) as T;
+  // postgres.js refuses BEGIN on a pool (UNSAFE_TRANSACTION) but not on a
+  // reserved connection, and this one goes back to the pool afterwards: the
+  // transaction would stay open on it, and every later caller's writes there
+  // would wait for a COMMIT nobody sends.
+  if (opensTransaction(text)) {
+    throw new TypeError(
+      "contextSql(ctx, sql): a statement that opens a transaction (BEGIN, START TRANSACTION) " +
+        "would leave it open on a pooled connection; run the transaction with begin(ctx, sql, fn) instead",
+    );
+  }
   const reserved = await reserve(ctx, sql);
   const outcome = await execute<T>(
     ctx,

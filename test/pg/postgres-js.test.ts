@@ -483,6 +483,53 @@ describe("contextSql(ctx, sql)", () => {
     }
   });
 
+  it("refuses BEGIN and START TRANSACTION, as sql does, and never gives a connection back in a transaction", async () => {
+    const application = "refuses_begin";
+    const sql = postgres(db.url, {
+      max: 2,
+      onnotice: () => {},
+      connection: { application_name: application },
+    });
+    const [canceled, cancel] = withCancel(background());
+    const [timed, cancelTimed] = withTimeout(background(), 10_000);
+    try {
+      for (const [name, ctx] of [
+        ["withCancel", canceled],
+        ["withTimeout", timed],
+      ] as const) {
+        const db = contextSql(ctx, sql);
+        for (const [form, run] of [
+          ["db`begin`", () => db`begin`],
+          ["unsafe begin", () => db.unsafe("begin")],
+          ["unsafe start transaction", () => db.unsafe("/* x */ START TRANSACTION read only")],
+          ["unsafe select; begin", () => db.unsafe("select 1; begin")],
+        ] as const) {
+          await assert.rejects(run(), (e) => {
+            assert.ok(
+              e instanceof TypeError,
+              `${name}, ${form}: got ${String(e)}, want a TypeError`,
+            );
+            assert.match(e.message, /^contextSql\(ctx, sql\): .*begin\(ctx, sql, fn\)/);
+            return true;
+          });
+        }
+        // Not a statement that opens one: a BEGIN in a string, a function body.
+        const [row] = await db<{ t: string }[]>`select 'begin' as t`;
+        assert.equal(row!.t, "begin");
+      }
+      assert.deepEqual(await inTransaction(application), [], "sessions idle in a transaction");
+      // A later caller's write is committed.
+      await admin`create table if not exists refuses_begin (v int)`;
+      for (let i = 0; i < 4; i++) await sql`insert into refuses_begin values (${i})`;
+      const [count] = await admin<{ n: number }[]>`select count(*)::int as n from refuses_begin`;
+      assert.equal(count!.n, 4, "rows other sessions see");
+    } finally {
+      cancel();
+      cancelTimed();
+      await sql.end();
+    }
+  });
+
   it("after a statement that ended near its deadline, clears a statement timeout the server may carry over", async () => {
     // PostgreSQL can carry a statement_timeout that fired at a statement's very
     // end over to the connection's next command, another caller's; taproot
