@@ -87,12 +87,20 @@ export function contextSql(ctx: Context, sql: PostgresSql): ContextSql {
         ),
       );
     }
-    return run(ctx, sql, strings.join("$1"), (r) => r(strings, ...(values as never[])));
+    const misuse: Misuse = { error: undefined };
+    return withoutQueryMethods(
+      run(ctx, sql, strings.join("$1"), (r) => r(strings, ...(values as never[])), misuse),
+      misuse,
+    );
   }) as ContextSql;
   tag.unsafe = (text: string, values?: readonly unknown[]) => {
     const bad = checkText("contextSql(ctx, sql).unsafe(text, values)", text, values);
     if (bad) return Promise.reject(bad);
-    return run(ctx, sql, text, (r) => r.unsafe(text, values as never[]) as PendingQuery<never>);
+    const misuse: Misuse = { error: undefined };
+    return withoutQueryMethods(
+      run(ctx, sql, text, (r) => r.unsafe(text, values as never[]) as PendingQuery<never>, misuse),
+      misuse,
+    );
   };
   return tag;
 }
@@ -125,21 +133,74 @@ export function checkText(fn: string, text: unknown, values: unknown): TypeError
   return undefined;
 }
 
+/** Set by a postgres.js query method called on a statement's promise: the TypeError it threw. */
+interface Misuse {
+  error: TypeError | undefined;
+}
+
+/** postgres.js's methods of a pending query, which a statement through contextSql does not have. */
+const QUERY_METHODS = [
+  "values",
+  "raw",
+  "cursor",
+  "forEach",
+  "describe",
+  "simple",
+  "execute",
+] as const;
+
+const MISUSE = Symbol("taproot misuse");
+
+/**
+ * withoutQueryMethods gives `promise` postgres.js's query methods, each of
+ * which throws a TypeError that says to await the result. The statement
+ * sees the mistake before anything is sent (run looks after its first await)
+ * and is not sent; its promise rejects with the same TypeError, marked as
+ * handled, since the caller got the error where they made the mistake.
+ */
+function withoutQueryMethods<T>(promise: Promise<T>, misuse: Misuse): Promise<T> {
+  const p = promise as Promise<T> & Record<string | symbol, unknown>;
+  p[MISUSE] = misuse;
+  for (const name of QUERY_METHODS) p[name] = queryMethods[name];
+  return promise;
+}
+
+const queryMethods = Object.fromEntries(
+  QUERY_METHODS.map((name) => [
+    name,
+    function (this: Promise<unknown> & { [MISUSE]: Misuse }): never {
+      const error = new TypeError(
+        `contextSql(ctx, sql): .${name}() is a method of postgres.js's own queries; a statement through contextSql is a Promise of its rows: await it (the method is not available, and this statement is not sent)`,
+      );
+      this[MISUSE].error ??= error;
+      this.catch(() => undefined);
+      throw error;
+    },
+  ]),
+);
+
 /**
  * run is one statement under ctx on the pool `sql`: checkout, execute, and
  * the connection's fate. `text` is the statement's text as far as it is
  * known (a tagged template's strings), read for what opens a transaction.
+ * A query method called on the result (`misuse`) is seen after run's first
+ * await, before anything is sent.
  */
 async function run<T>(
   ctx: Context,
   sql: PostgresSql,
   text: string,
   build: (r: Runner) => PendingQuery<never>,
+  misuse: Misuse,
 ): Promise<T> {
   const done = ctx.err();
   if (done !== null) throw done;
   // A context that can never end never cancels: nothing to guard against.
-  if (ctx.done() === null) return (await build(sql as unknown as Runner)) as T;
+  if (ctx.done() === null) {
+    await undefined;
+    if (misuse.error !== undefined) throw misuse.error;
+    return (await build(sql as unknown as Runner)) as T;
+  }
   // postgres.js refuses BEGIN on a pool (UNSAFE_TRANSACTION) but not on a
   // reserved connection, and this one goes back to the pool afterwards: the
   // transaction would stay open on it, and every later caller's writes there
@@ -151,6 +212,10 @@ async function run<T>(
     );
   }
   const reserved = await reserve(ctx, sql);
+  if (misuse.error !== undefined) {
+    await settle(sql, reserved, "reuse");
+    throw misuse.error;
+  }
   const outcome = await execute<T>(
     ctx,
     reserved as unknown as Runner,

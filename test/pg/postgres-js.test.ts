@@ -530,6 +530,67 @@ describe("contextSql(ctx, sql)", () => {
     }
   });
 
+  it("a postgres.js query method on a statement throws a TypeError naming contextSql, and nothing is sent", async () => {
+    const sent: string[] = [];
+    const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    const [canceled, cancel] = withCancel(background());
+    const [timed, cancelTimed] = withTimeout(background(), 10_000);
+    try {
+      for (const [name, ctx] of [
+        ["background", background()],
+        ["withCancel", canceled],
+        ["withTimeout", timed],
+      ] as const) {
+        const db = contextSql(ctx, sql);
+        for (const method of [
+          "values",
+          "raw",
+          "cursor",
+          "forEach",
+          "describe",
+          "simple",
+          "execute",
+        ]) {
+          for (const [form, make] of [
+            ["tag", () => db`select * from no_such_table_${sql.unsafe(method)}`],
+            ["unsafe", () => db.unsafe(`select * from no_such_table_${method}`)],
+          ] as const) {
+            const statement = make() as unknown as Record<string, () => unknown> & Promise<unknown>;
+            assert.throws(
+              () => statement[method]!(),
+              (e) =>
+                e instanceof TypeError &&
+                /^contextSql\(ctx, sql\): \.\w+\(\).*await it/.test(e.message),
+              `${name}, ${form}: .${method}()`,
+            );
+            await assert.rejects(
+              statement,
+              TypeError,
+              `${name}, ${form}: awaited after .${method}()`,
+            );
+          }
+        }
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, [], "unhandled rejections");
+      assert.deepEqual(
+        sent.filter((text) => text.includes("no_such_table")),
+        [],
+        "statements sent after a query method was called",
+      );
+      const [row] = await contextSql(timed, sql)<{ one: number }[]>`select 1 as one`;
+      assert.equal(row!.one, 1, "the next statement");
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+      cancel();
+      cancelTimed();
+      await sql.end();
+    }
+  });
+
   it("after a statement that ended near its deadline, clears a statement timeout the server may carry over", async () => {
     // PostgreSQL can carry a statement_timeout that fired at a statement's very
     // end over to the connection's next command, another caller's; taproot
