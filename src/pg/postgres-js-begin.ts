@@ -19,7 +19,6 @@ import {
   type Fate,
   type Runner,
 } from "./postgres-js-run.js";
-import { setsTransaction } from "./statement-timeout.js";
 
 const FN = "begin(ctx, sql, fn)";
 
@@ -35,13 +34,10 @@ const FN = "begin(ctx, sql, fn)";
  * transaction: if a cancel could still reach the connection, its backend is
  * terminated instead, which rolls back too.
  *
- * `ctx`'s deadline becomes the transaction's local `statement_timeout`, set
- * to the time left in front of each statement (one round trip; capped at the
- * largest value PostgreSQL takes, and never above a `statement_timeout` the
- * user configured), so the server ends the transaction's statements at the
- * deadline even if this process dies. `SET TRANSACTION` goes without it:
- * the setting's SELECT would take the snapshot, after which PostgreSQL
- * refuses to change the isolation level. The `ctx` given to
+ * `ctx`'s deadline becomes `SET LOCAL statement_timeout` with the time left
+ * (sent in front of each statement, one round trip; capped at the
+ * largest value PostgreSQL takes), so the server ends the transaction's
+ * statements at the deadline even if this process dies. The `ctx` given to
  * `fn` ends with the transaction: a statement `fn` did not await is
  * canceled, not waited for, and a transaction it left failed is not
  * committed (`begin` rejects). Statements through
@@ -113,7 +109,7 @@ async function transact<T>(
   // when it threw (or returned) is canceled rather than awaited.
   const [txCtx, cancelTx] = withCancel(ctx);
   // The connection's fate once COMMIT or ROLLBACK succeeded: they ran under
-  // the transaction's local statement_timeout, so near the deadline they
+  // the transaction's SET LOCAL statement_timeout, so near the deadline they
   // may have left a statement timeout for the connection's next caller
   // (statement-timeout.ts, CLEAR_LEAKED_TIMEOUT); it is cleared here first.
   const fateAfterEnd = (fate: Fate): Promise<Fate> | Fate =>
@@ -122,7 +118,7 @@ async function transact<T>(
   // cancel included): the next statement, and the ROLLBACK, wait for it.
   let queue: Promise<Fate> = Promise.resolve("reuse");
   let ended = false;
-  const statement = <R>(text: string, build: (r: Runner) => PendingQuery<never>): Promise<R> => {
+  const statement = <R>(build: (r: Runner) => PendingQuery<never>): Promise<R> => {
     if (ended) {
       return Promise.reject(
         new Error(
@@ -133,11 +129,10 @@ async function transact<T>(
     const run = queue.then(() => {
       const err = txCtx.err();
       if (err !== null) throw err;
-      // The local statement_timeout lowered to the time left, in front of each
+      // SET LOCAL statement_timeout to the time left, in front of each
       // statement: the server stops it at the deadline, and the
       // CancelRequest waits out the server's own timeout first.
-      const ms = setsTransaction(text) ? undefined : statementTimeoutMs(txCtx, FN);
-      return execute<R>(txCtx, runner, build, ms, true);
+      return execute<R>(txCtx, runner, build, statementTimeoutMs(txCtx, FN), true);
     });
     queue = run.then(
       (outcome) => outcome.fate,
@@ -156,12 +151,12 @@ async function transact<T>(
         ),
       );
     }
-    return statement(strings.join("$1"), (r) => r(strings, ...(values as never[])));
+    return statement((r) => r(strings, ...(values as never[])));
   }) as ContextSql;
   tx.unsafe = (text: string, values?: readonly unknown[]) => {
     const bad = checkText(`${FN}: tx.unsafe(text, values)`, text, values);
     if (bad) return Promise.reject(bad);
-    return statement(text, (r) => r.unsafe(text, values as never[]) as PendingQuery<never>);
+    return statement((r) => r.unsafe(text, values as never[]) as PendingQuery<never>);
   };
 
   // fn races ctx: a context that ends between statements ends the transaction too.
@@ -199,7 +194,7 @@ async function transact<T>(
     command = (await reserved.unsafe("commit")).command;
   } catch (error) {
     await settle(sql, reserved, isConnectionError(error) ? "gone" : "retire");
-    // The transaction's local statement_timeout covers COMMIT too: at the
+    // The transaction's SET LOCAL statement_timeout covers COMMIT too: at the
     // deadline the server refuses it, and the transaction is rolled back.
     if (timedOutAtDeadline(ctx, error)) throw DeadlineExceeded;
     throw error;
@@ -223,7 +218,7 @@ const ROLLBACK_ATTEMPTS = 3;
 /**
  * rollBack ends the transaction: "reuse" when the first ROLLBACK succeeded,
  * "retire" when it was refused (a late cancel, or a statement_timeout of our
- * local setting, can stop a ROLLBACK too: 57014; the transaction is then still
+ * SET LOCAL, can stop a ROLLBACK too: 57014; the transaction is then still
  * open, so it is sent again, up to ROLLBACK_ATTEMPTS times), "gone" when the
  * connection is.
  */

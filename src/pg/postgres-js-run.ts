@@ -20,7 +20,6 @@ import {
   CLEAR_LEAKED_TIMEOUT,
   MAX_STATEMENT_TIMEOUT_MS,
   nearDeadline as deadlineNear,
-  timeoutSetting,
 } from "./statement-timeout.js";
 
 /** A reserved connection, or the transaction scope of `sql.begin`. */
@@ -142,16 +141,13 @@ export function clearLeakedTimeout(runner: Runner): Promise<Fate> {
  * execute runs `build(runner)` under ctx on a connection no other caller
  * uses, and resolves when the caller may be answered: when the statement
  * settles, or (ctx done) once the cancel has been sent and the statement
- * ended or was given up on. `timeoutMs`, when set, is sent first as the
- * statement's `statement_timeout` (local to the transaction when `local`),
- * lowered to the value in effect when that is lower: a deadline never lifts
- * a `statement_timeout` the user configured (statement-timeout.ts,
- * timeoutSetting). Outside a transaction it is reset after, pipelined behind
- * the statement. With `timeoutMs` the server enforces the
+ * ended or was given up on. `timeoutMs`, when set, is sent first as
+ * `SET [LOCAL] statement_timeout`, and reset after (outside a transaction,
+ * pipelined behind the statement). With `timeoutMs` the server enforces the
  * deadline, so at the deadline the CancelRequest waits DEADLINE_GRACE_MS for
  * the server's own timeout.
  *
- * The setting is awaited, one round trip, before the statement is sent: postgres.js
+ * The SET is awaited, one round trip, before the statement is sent: postgres.js
  * builds a statement only as it goes on the wire, and one it cannot build (an
  * undefined parameter, 65534+ parameters, a misused helper) fails the query
  * then active instead (connection.js execute(): errored()). Pipelined behind
@@ -169,7 +165,7 @@ export async function execute<T>(
   const preludeOk =
     timeoutMs === undefined
       ? undefined
-      : await runner.unsafe(timeoutSetting(timeoutMs, local, "current")).then(
+      : await runner.unsafe(`set ${local ? "local " : ""}statement_timeout = ${timeoutMs}`).then(
           () => true,
           () => false,
         );
@@ -185,12 +181,12 @@ export async function execute<T>(
   // transaction, begin clears one after COMMIT or ROLLBACK.)
   const reuse = (): Promise<Fate> | Fate =>
     timeoutMs !== undefined && !local && nearDeadline(ctx) ? clearLeakedTimeout(runner) : "reuse";
-  // A setting refused at the deadline (a statement timeout carried over from the
+  // A SET refused at the deadline (a statement timeout carried over from the
   // statement before, in a transaction) is the deadline too, even before the
   // context's own timer has run.
   const early = ctx.err() ?? (preludeOk === false && nearDeadline(ctx) ? DeadlineExceeded : null);
   if (early !== null) {
-    // ctx ended during the setting: the statement is not sent.
+    // ctx ended during the SET: the statement is not sent.
     const resetOk = reset();
     const fate = (async (): Promise<Fate> =>
       [preludeOk ?? true, (await resetOk) ?? true].every(Boolean) ? reuse() : "retire")();

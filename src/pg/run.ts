@@ -60,9 +60,8 @@ export const running = new WeakMap<PgClient, Set<Promise<unknown>>>();
  * Clients whose current transaction holds a `SET LOCAL statement_timeout` of
  * ours: added when a timed query goes out in a transaction ("T"), deleted when
  * a query is submitted on the client idle again ("I"). Meanwhile a statement
- * of ours without a deadline sets the timeout back to the default first, and
- * one with a deadline takes the minimum with the default rather than with the
- * current value, so the earlier statement's deadline does not cap it. Never deleted earlier: a
+ * of ours without a deadline sets the timeout back to the default first, so
+ * the earlier statement's deadline does not cap it. Never deleted earlier: a
  * ROLLBACK TO SAVEPOINT can undo that reset and bring our setting back.
  */
 const capped = new WeakSet<PgClient>();
@@ -191,9 +190,7 @@ class Run {
     // an unknown status (null) counts as idle: bare is what fails as without a deadline.
     if (ms !== undefined && status !== "E" && !controlsTransaction(this.text, status !== "T")) {
       this.idleBefore = status === "I";
-      // In a transaction that holds our setting, the current value is an earlier
-      // deadline: the minimum is taken with the configured one instead.
-      query = timedQuery(Query, this.text, this.values, ms, callback, capped.has(client));
+      query = timedQuery(Query, this.text, this.values, ms, callback);
       this.serverDeadline = query !== undefined && ms !== null;
       if (this.serverDeadline && status === "T") capped.add(client);
     }

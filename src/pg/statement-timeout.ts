@@ -1,10 +1,5 @@
 // The server-side half of a deadline: a query sent with the remaining time as
-// its `statement_timeout`, in the same round trip as the query itself. A
-// deadline only ever lowers the timeout: the value sent is the smaller of the
-// time left and the one in effect (the server's configuration, ALTER ROLE or
-// DATABASE … SET, the connection's option, a SET of the caller's), computed by
-// the server in the same statement (see {@link timeoutSetting}), so a
-// `statement_timeout` the user configured as a safety net still holds.
+// its `statement_timeout`, in the same round trip as the query itself.
 //
 // Measured alternatives (PostgreSQL 18, loopback): `BEGIN; SET LOCAL …;
 // query; COMMIT` costs four round trips (~100–130 µs against ~40 µs), and a
@@ -12,25 +7,21 @@
 // stop somebody else's statement. So the setting rides in front of the query
 // and ends with the query's own implicit transaction:
 // - simple protocol (no parameters): one Query message
-//   `SELECT set_config('statement_timeout', <min>, true) …; <text>`, which
-//   PostgreSQL runs as one implicit transaction block, so the local setting
-//   holds for `<text>` and is undone after it (a `SET` cannot take the
-//   minimum: it takes only a literal);
-// - extended protocol (parameters): Parse/Bind/Execute of the same SELECT
-//   before the query's own Parse/Bind/Describe/Execute, all before one Sync
-//   (one transaction, so the local setting holds until Sync and is undone
-//   there).
-// Either way the SELECT's replies (RowDescription in the simple protocol, its
-// one row, CommandComplete) are hidden: the caller sees only their own.
-// Inside a transaction (`BEGIN` already sent) the same prefix is a local
-// setting, which holds until COMMIT or ROLLBACK. So until then, a later
+//   `SET LOCAL statement_timeout = N; <text>`, which PostgreSQL runs as one
+//   implicit transaction block, so `SET LOCAL` holds for `<text>` and is
+//   undone after it;
+// - extended protocol (parameters): Parse/Bind/Execute of
+//   `SELECT set_config('statement_timeout', 'N', true)` before the query's own
+//   Parse/Bind/Describe/Execute, all before one Sync (one transaction, so the
+//   local setting holds until Sync and is undone there; `set_config` rather
+//   than `SET LOCAL`, which would warn outside a transaction block).
+// Inside a transaction (`BEGIN` already sent) the same prefix is a plain
+// `SET LOCAL`, which holds until COMMIT or ROLLBACK. So until then, a later
 // statement of ours without a deadline gets the prefix
 // `SET LOCAL statement_timeout TO DEFAULT` instead (run.ts): the session's
 // configured value, what it would have had unless the caller ran a `SET` of
 // their own (restoring that exactly would mean reading the value before
-// every timed statement in a transaction: one more reply to hide each time);
-// and one with a deadline takes the minimum with that same configured value
-// (pg_settings.reset_val), not with the earlier statement's deadline.
+// every timed statement in a transaction: one more reply to hide each time).
 //
 // Transaction control gets no prefix; the CancelRequest alone enforces its
 // deadline:
@@ -38,11 +29,8 @@
 //   failed transaction PostgreSQL refuses everything else, the prefix
 //   included (25P02), so it would stop the very ROLLBACK that recovers;
 // - what opens one (BEGIN, START TRANSACTION): it turns the implicit
-//   transaction into the caller's explicit one, so the local setting would
+//   transaction into the caller's explicit one, so the `SET LOCAL` would
 //   outlive the query and cap every later statement of that transaction;
-// - SET TRANSACTION (and SET transaction_isolation, …): the prefix's SELECT
-//   takes the transaction's snapshot, after which PostgreSQL refuses to
-//   change the isolation level ("must be called before any query");
 // - SAVEPOINT and RELEASE, for the same rule (they take no time);
 // - what may commit in its body (CALL of a procedure, a DO block): inside the
 //   implicit transaction it fails with 2D000, though it runs without one.
@@ -60,7 +48,6 @@ interface PgQuery {
   callback: ((error: Error | null, result: unknown) => void) | undefined;
   requiresPreparation(): boolean;
   prepare(connection: unknown): void;
-  handleRowDescription(message: unknown): void;
   handleDataRow(message: unknown): void;
   handleCommandComplete(message: unknown, connection: unknown): void;
   handleError(error: unknown, connection: unknown): void;
@@ -121,7 +108,6 @@ function timedQueryClass(Query: unknown): PgQueryClass | undefined {
     typeof proto.prepare !== "function" ||
     typeof proto.requiresPreparation !== "function" ||
     typeof proto.handleCommandComplete !== "function" ||
-    typeof proto.handleRowDescription !== "function" ||
     typeof proto.handleDataRow !== "function" ||
     typeof proto.handleError !== "function"
   ) {
@@ -131,7 +117,7 @@ function timedQueryClass(Query: unknown): PgQueryClass | undefined {
   if (known !== undefined) return known;
   const Base = Query as PgQueryClass;
   class TimedQuery extends Base {
-    /** The statement that sets the timeout (extended protocol) or "prefix" (simple), until its reply was skipped; then null. */
+    /** The statement that sets the timeout (extended protocol) or "SET" (simple), until its reply was skipped; then null. */
     _setting: string | null = null;
     /** How many characters the prefix put in front of the caller's text (simple protocol; 0: none). */
     _shift = 0;
@@ -148,13 +134,8 @@ function timedQueryClass(Query: unknown): PgQueryClass | undefined {
       }
       super.prepare(connection);
     }
-    override handleRowDescription(message: unknown): void {
-      // The prefix's SELECT in the simple protocol (the extended one sends it no Describe).
-      if (this._setting !== null) return;
-      super.handleRowDescription(message);
-    }
     override handleDataRow(message: unknown): void {
-      // set_config's one row.
+      // set_config's one row (it has no RowDescription: the prefix sends no Describe).
       if (this._setting !== null) return;
       super.handleDataRow(message);
     }
@@ -183,36 +164,12 @@ function timedQueryClass(Query: unknown): PgQueryClass | undefined {
 }
 
 /**
- * timeoutSetting returns the SELECT that sets `statement_timeout` to `ms`
- * (whole ms, at least 1), or to the value in effect when that is lower: the
- * current one, or with `from` "default" the session's configured one
- * (`reset_val`, what `TO DEFAULT` gives; for a transaction whose current
- * value is an earlier deadline of ours). A value of 0 in effect means no
- * limit, so `ms` goes. `local` makes it last until the transaction ends, as
- * `SET LOCAL` does. `current_setting` reads as an interval ('0', '500ms',
- * '5s', '1min'); `reset_val` is plain milliseconds.
- */
-export function timeoutSetting(ms: number, local: boolean, from: "current" | "default"): string {
-  const source =
-    from === "current"
-      ? "ceil(extract(epoch FROM current_setting('statement_timeout')::interval) * 1000)"
-      : "(SELECT reset_val::bigint FROM pg_settings WHERE name = 'statement_timeout')";
-  return (
-    `SELECT set_config('statement_timeout', (CASE WHEN s = 0 THEN ${ms} ELSE least(${ms}, s) END)::bigint::text, ${local}) ` +
-    `FROM (SELECT ${source} AS s) t`
-  );
-}
-
-/**
  * timedQuery builds a query for `client.query()` that runs `text` with
- * `statement_timeout` lowered to `ms` for this statement only (inside a
- * transaction: until the transaction ends): the smaller of `ms` and the value
- * in effect, or with `capped` (a transaction whose current value is an
- * earlier deadline of ours) the session's configured one. When `ms` is null
- * it is set back to the session's configured value (`TO DEFAULT`, in a
- * transaction only). It calls `callback` with node-postgres's usual (error,
- * result), and returns undefined when the client's Query class is not one
- * this module knows.
+ * `statement_timeout` set to `ms` for this statement only (inside a
+ * transaction: until the transaction ends), or, when `ms` is null, set back
+ * to the session's configured value (`TO DEFAULT`, in a transaction only),
+ * calling `callback` with node-postgres's usual (error, result). It returns
+ * undefined when the client's Query class is not one this module knows.
  */
 export function timedQuery(
   Query: unknown,
@@ -220,27 +177,25 @@ export function timedQuery(
   values: unknown[] | undefined,
   ms: number | null,
   callback: (error: Error | null, result: unknown) => void,
-  capped = false,
 ): PgQuery | undefined {
   const Timed = timedQueryClass(Query);
   if (Timed === undefined) return undefined;
   const query = new Timed(text, values) as PgQuery & { _setting: string | null; _shift: number };
   query.callback = callback;
+  const timeout =
+    ms === null ? null : Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(ms)));
   // set_config has no DEFAULT. SET LOCAL warns outside a transaction, where the
   // default is sent only to a query queued before the client saw its transaction
   // end (its status is read at submit), and the warning is all that costs.
   const setting =
-    ms === null
+    timeout === null
       ? "SET LOCAL statement_timeout TO DEFAULT"
-      : timeoutSetting(
-          Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(ms))),
-          true,
-          capped ? "default" : "current",
-        );
+      : `SET LOCAL statement_timeout = ${timeout}`;
   if (query.requiresPreparation()) {
-    query._setting = setting;
+    query._setting =
+      timeout === null ? setting : `SELECT set_config('statement_timeout', '${timeout}', true)`;
   } else {
-    query._setting = "prefix";
+    query._setting = "SET";
     query.text = `${setting}; ${text}`;
     query._shift = query.text.length - text.length;
   }
@@ -251,8 +206,7 @@ export function timedQuery(
  * The first words of transaction control: what PostgreSQL still runs in a
  * failed transaction (postgres.c, IsTransactionExitStmt: COMMIT, END,
  * ROLLBACK, ABORT, PREPARE TRANSACTION), what opens a transaction (BEGIN,
- * START TRANSACTION), SET TRANSACTION (after the prefix's snapshot it is
- * refused), SAVEPOINT and RELEASE, and what may commit or roll
+ * START TRANSACTION), SAVEPOINT and RELEASE, and what may commit or roll
  * back in its body (CALL of a procedure, a DO block): PostgreSQL refuses
  * that inside the implicit transaction that carries the prefix (2D000,
  * "invalid transaction termination"), though it allows it without.
@@ -265,7 +219,6 @@ const TRANSACTION_CONTROL = new Set([
   "prepare transaction",
   "begin",
   "start",
-  "set transaction",
   "savepoint",
   "release",
   "call",
@@ -282,21 +235,7 @@ const TRANSACTION_ONLY = new Set(["lock", "declare"]);
 
 /** A cheap first look: text without any of the words of both sets needs no scan. */
 const MAY_CONTROL =
-  /\b(?:commit|end|rollback|abort|prepare|begin|start|transaction\w*|savepoint|release|call|do|lock|declare)\b/i;
-
-/** The first words of what opens a transaction block. */
-const OPENS_TRANSACTION = new Set(["begin", "start"]);
-
-/**
- * opensTransaction tells whether one of the statements in `text` opens a
- * transaction block (BEGIN, START TRANSACTION), read as controlsTransaction
- * reads it.
- */
-export function opensTransaction(text: string): boolean {
-  return (
-    /\b(?:begin|start)\b/i.test(text) && anyStatement(text, (key) => OPENS_TRANSACTION.has(key))
-  );
-}
+  /\b(?:commit|end|rollback|abort|prepare|begin|start|savepoint|release|call|do|lock|declare)\b/i;
 
 /**
  * controlsTransaction tells whether one of the statements in `text` is one
@@ -318,20 +257,24 @@ export function controlsTransaction(text: string, idle: boolean): boolean {
   );
 }
 
+/** The first words of what opens a transaction block. */
+const OPENS_TRANSACTION = new Set(["begin", "start"]);
+
 /**
- * setsTransaction tells whether one of the statements in `text` is SET
- * TRANSACTION (or sets transaction_isolation, …), which PostgreSQL refuses
- * once the transaction has its snapshot: a setting SELECT must not go first.
+ * opensTransaction tells whether one of the statements in `text` opens a
+ * transaction block (BEGIN, START TRANSACTION), read as controlsTransaction
+ * reads it.
  */
-export function setsTransaction(text: string): boolean {
-  return /\btransaction\w*/i.test(text) && anyStatement(text, (key) => key === "set transaction");
+export function opensTransaction(text: string): boolean {
+  return (
+    /\b(?:begin|start)\b/i.test(text) && anyStatement(text, (key) => OPENS_TRANSACTION.has(key))
+  );
 }
 
 /**
  * anyStatement tells whether `match` holds for the key of one of the
  * statements in `text`: its first word in lower case, or two words for
- * PREPARE TRANSACTION and SET [LOCAL | SESSION] TRANSACTION (or
- * transaction_isolation, …), which are "set transaction".
+ * PREPARE TRANSACTION ("prepare transaction").
  */
 function anyStatement(text: string, match: (key: string) => boolean): boolean {
   const n = text.length;
@@ -377,13 +320,9 @@ function anyStatement(text: string, match: (key: string) => boolean): boolean {
       const word = /^[A-Za-z_][\w$]*/.exec(text.slice(i, i + 64))![0];
       if (atStart) {
         let key = word.toLowerCase();
-        const after = text.slice(i + word.length, i + word.length + 64);
         if (key === "prepare") {
-          const rest = /^\s+(\w+)/.exec(after);
+          const rest = /^\s+(\w+)/.exec(text.slice(i + word.length, i + word.length + 64));
           key = `prepare ${rest?.[1]?.toLowerCase() ?? ""}`;
-        } else if (key === "set") {
-          const rest = /^\s+(?:(?:local|session)\s+)?(\w+)/i.exec(after);
-          if (rest?.[1]?.toLowerCase().startsWith("transaction") === true) key = "set transaction";
         }
         if (match(key)) return true;
         atStart = false;
