@@ -8,7 +8,6 @@
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import { DeadlineExceeded } from "../index.js";
 import { RequestTimeoutError } from "../fetch/errors.js";
-import { DeadlineQueue } from "../fetch/request-context.js";
 import { requestTime } from "../fetch/request-clock.js";
 import { boundContext, type RequestLifetime } from "../node/request-lifetime.js";
 
@@ -16,24 +15,14 @@ import { boundContext, type RequestLifetime } from "../node/request-lifetime.js"
 const FST_ERR_HANDLER_TIMEOUT = "FST_ERR_HANDLER_TIMEOUT";
 
 /**
- * RouteTimeoutQueue holds the live requests of one route with a
- * handlerTimeout, as the `timeout` option's queue holds every request's:
- * one timer for the route, and a cause naming the route.
+ * routeTimeoutError is the cause every request of one route with a
+ * handlerTimeout of `ms` gets when it fires.
  */
-class RouteTimeoutQueue extends DeadlineQueue {
-  readonly #cause: RequestTimeoutError;
-
-  constructor(ms: number, url: string) {
-    // "timeout": the budget is the server's own, not the caller's.
-    super(ms, "timeout");
-    const err = new RequestTimeoutError(ms, "timeout");
-    err.message = `request timed out after ${ms} ms (handlerTimeout of route '${url}')`;
-    this.#cause = err;
-  }
-
-  override cause(): RequestTimeoutError {
-    return this.#cause;
-  }
+function routeTimeoutError(ms: number, url: string): RequestTimeoutError {
+  // "timeout": the budget is the server's own, not the caller's.
+  const err = new RequestTimeoutError(ms, "timeout");
+  err.message = `request timed out after ${ms} ms (handlerTimeout of route '${url}')`;
+  return err;
 }
 
 /**
@@ -41,24 +30,27 @@ class RouteTimeoutQueue extends DeadlineQueue {
  * request of a route with a `handlerTimeout` of `ms` that deadline: it runs
  * after the plugin's own hook has bound `request.ctx`. A sooner deadline
  * (the `timeout` option, a header, the parent's) stays.
+ *
+ * The context gets the deadline, and no timer of its own: Fastify's timer,
+ * set when the request arrived, enforces it, and its abort of
+ * `request.signal` ends the context. A timer of ours, counted from this
+ * turn's clock, could fire first, and the handler would then answer before
+ * Fastify's 503; a later deadline's queue (the `timeout` option's) lets go.
  */
 export function handlerTimeoutHook(
   ms: number,
   url: string,
 ): (request: FastifyRequest, reply: FastifyReply, next: HookHandlerDoneFunction) => void {
-  const queue = new RouteTimeoutQueue(ms, url);
+  const cause = routeTimeoutError(ms, url);
   return (request, _reply, next) => {
     const ctx = boundContext(request.raw);
     if (ctx !== undefined && ctx._error === null) {
-      const deadline = ctx._deadline;
-      if (deadline === undefined || deadline > requestTime() + ms) {
-        // A context waits in one queue at a time: the later deadline's goes.
+      const deadline = requestTime() + ms;
+      if (ctx._deadline === undefined || ctx._deadline > deadline) {
         ctx._queue?.remove(ctx);
-        queue.add(ctx);
-        // Fastify's timer was set before this hook ran, so it usually fires
-        // first: its abort ends the context at the same deadline. The signal
-        // is the request's own, and dies with it.
-        request.signal.addEventListener("abort", () => onAbort(ctx, request, queue), {
+        ctx._deadline = deadline;
+        // The signal is the request's own, and dies with it.
+        request.signal.addEventListener("abort", () => onAbort(ctx, request, cause), {
           once: true,
         });
       }
@@ -68,7 +60,7 @@ export function handlerTimeoutHook(
 }
 
 /** onAbort ends the context at the route's deadline when Fastify's handlerTimeout aborted request.signal. */
-function onAbort(ctx: RequestLifetime, request: FastifyRequest, queue: RouteTimeoutQueue): void {
+function onAbort(ctx: RequestLifetime, request: FastifyRequest, cause: RequestTimeoutError): void {
   const reason = request.signal.reason as { code?: unknown } | undefined;
-  if (reason?.code === FST_ERR_HANDLER_TIMEOUT) ctx._cancel(DeadlineExceeded, queue.cause());
+  if (reason?.code === FST_ERR_HANDLER_TIMEOUT) ctx._cancel(DeadlineExceeded, cause);
 }
