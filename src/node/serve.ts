@@ -244,6 +244,11 @@ const kOpenedAt = Symbol("taproot.openedAt");
 const kTakenOver = Symbol("taproot.takenOver");
 type Conn = Socket & { [kActive]?: number; [kOpenedAt]?: number; [kTakenOver]?: true };
 
+/** isIdle tells whether a drain may close `socket` now: no request of ours on it, and not taken over. */
+function isIdle(socket: Conn): boolean {
+  return socket[kActive] === 0 && socket[kTakenOver] === undefined;
+}
+
 /**
  * How long a connection that has sent no request yet may stay open once a
  * shutdown has begun, counted from when it opened: a first request may be on
@@ -455,9 +460,7 @@ class Serving implements ContextServer {
     if (socket !== null && socket[kActive] !== undefined) socket[kActive]--;
     if (!this.#draining) return;
     if (!this.#forced) this.#result.completed++;
-    if (socket !== null && socket[kActive] === 0 && socket[kTakenOver] === undefined) {
-      closeConnection(socket);
-    }
+    if (socket !== null && isIdle(socket)) closeConnection(socket);
   }
 
   #fail(ctx: RequestLifetime, err: unknown): void {
@@ -520,7 +523,7 @@ class Serving implements ContextServer {
     const now = Date.now();
     let wait = Infinity;
     for (const socket of this.#conns) {
-      if (socket[kActive] !== 0 || socket[kTakenOver] !== undefined) continue;
+      if (!isIdle(socket)) continue;
       const opened = socket[kOpenedAt];
       if (opened !== undefined && now - opened < NEW_CONNECTION_GRACE_MS) {
         wait = Math.min(wait, opened + NEW_CONNECTION_GRACE_MS - now);
@@ -541,9 +544,7 @@ class Serving implements ContextServer {
     this.#cancel(this.#shutdownError());
     // No more waiting for the first request of new connections.
     clearTimeout(this.#newConnections);
-    for (const socket of this.#conns) {
-      if (socket[kActive] === 0 && socket[kTakenOver] === undefined) closeConnection(socket);
-    }
+    for (const socket of this.#conns) if (isIdle(socket)) closeConnection(socket);
     // Handlers that honour their context answer within a few turns; the
     // connections of the others are closed.
     this.#hammer = setTimeout(() => {
