@@ -212,20 +212,17 @@ export async function execute<T>(
       const s = settled!;
       if (!s.ok && isConnectionError(s.value)) return "gone";
       if (!ok) return "retire";
+      // A cancel was sent: reuse only if it was spent on this statement.
+      const spent = !s.ok && (s.value as { code?: unknown }).code === QUERY_CANCELED;
+      if (sent && !spent) return "retire";
       if (!s.ok && !isServerError(s.value)) {
         // postgres.js refused the statement before sending it and wrote a
         // Sync in its place. The next statement must not be pipelined behind
         // that Sync: one that also fails to build would fail the Sync's query,
-        // not itself, and never settle. An empty statement waits it out.
-        const drained = await runner.unsafe("").then(
-          () => true,
-          () => false,
-        );
-        if (!drained) return "retire";
+        // not itself, and never settle. An empty statement of ours waits it
+        // out, and, coming after the RESET, clears a leaked timeout too.
+        return clearLeakedTimeout(runner);
       }
-      // A cancel was sent: reuse only if it was spent on this statement.
-      const spent = !s.ok && (s.value as { code?: unknown }).code === QUERY_CANCELED;
-      if (sent && !spent) return "retire";
       return reuse();
     };
 

@@ -87,19 +87,16 @@ export function contextSql(ctx: Context, sql: PostgresSql): ContextSql {
         ),
       );
     }
-    const misuse: Misuse = { error: undefined };
-    return withoutQueryMethods(
-      run(ctx, sql, strings.join("$1"), (r) => r(strings, ...(values as never[])), misuse),
-      misuse,
-    );
+    return statement(ctx, sql, strings.join("$1"), (r) => r(strings, ...(values as never[])));
   }) as ContextSql;
   tag.unsafe = (text: string, values?: readonly unknown[]) => {
     const bad = checkText("contextSql(ctx, sql).unsafe(text, values)", text, values);
     if (bad) return Promise.reject(bad);
-    const misuse: Misuse = { error: undefined };
-    return withoutQueryMethods(
-      run(ctx, sql, text, (r) => r.unsafe(text, values as never[]) as PendingQuery<never>, misuse),
-      misuse,
+    return statement(
+      ctx,
+      sql,
+      text,
+      (r) => r.unsafe(text, values as never[]) as PendingQuery<never>,
     );
   };
   return tag;
@@ -150,6 +147,20 @@ const QUERY_METHODS = [
 ] as const;
 
 const MISUSE = Symbol("taproot misuse");
+
+/**
+ * statement is one statement through contextSql: {@link run}, its promise
+ * given the query methods that refuse (withoutQueryMethods).
+ */
+function statement<T>(
+  ctx: Context,
+  sql: PostgresSql,
+  text: string,
+  build: (r: Runner) => PendingQuery<never>,
+): Promise<T> {
+  const misuse: Misuse = { error: undefined };
+  return withoutQueryMethods(run<T>(ctx, sql, text, build, misuse), misuse);
+}
 
 /**
  * withoutQueryMethods gives `promise` postgres.js's query methods, each of

@@ -59,7 +59,7 @@ type PgQueryClass = new (text: string, values?: unknown[]) => PgQuery;
 export const MAX_STATEMENT_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** How close to its deadline a context is when a 57014 from our statement_timeout is taken as that deadline. */
-export const DEADLINE_SLACK_MS = 50;
+const DEADLINE_SLACK_MS = 50;
 
 /**
  * nearDeadline tells whether `deadline` (epoch ms; undefined: none) is at
