@@ -106,7 +106,12 @@ describe("serve", () => {
     }
   });
 
-  it("drains when the base context ends, and the cause names the signal", async () => {
+  /**
+   * drainOnBaseEnd serves one request that waits on its context, ends the
+   * base context with `why` while it runs, and returns that request's context
+   * once the drain is over, with what the shutdown and the client saw.
+   */
+  async function drainOnBaseEnd(why: unknown) {
     const [base, cancelBase] = withCancelCause(background());
     const started = deferred<Context>();
     const app = serve(
@@ -120,11 +125,17 @@ describe("serve", () => {
     const { port } = await app.listen(0, "127.0.0.1");
     const response = get(port, "/");
     const ctx = await started.promise;
-    cancelBase(new SignalError("SIGTERM"));
-    assert.equal(ctx.err(), null, "the base ending must not cancel requests at once");
+    cancelBase(why);
+    const liveAtOnce = ctx.err() === null;
     const result = await app.closed;
+    return { ctx, liveAtOnce, result, status: (await response).status };
+  }
+
+  it("drains when the base context ends, and the cause names the signal", async () => {
+    const { ctx, liveAtOnce, result, status } = await drainOnBaseEnd(new SignalError("SIGTERM"));
+    assert.ok(liveAtOnce, "the base ending must not cancel requests at once");
     assert.deepEqual(result, { completed: 0, canceled: 1 });
-    assert.equal((await response).status, 503);
+    assert.equal(status, 503);
     const why = cause(ctx);
     assert.ok(why instanceof ShutdownError, `cause = ${String(why)}, want ShutdownError`);
     assert.equal(why.signal, "SIGTERM");
@@ -133,23 +144,10 @@ describe("serve", () => {
   });
 
   it("drains when the base context ends with a cause String() cannot print", async () => {
-    const [base, cancelBase] = withCancelCause(background());
-    const started = deferred<Context>();
-    const app = serve(
-      async (ctx, _req, res) => {
-        started.resolve(ctx);
-        await sleep(ctx, 10_000);
-        res.end();
-      },
-      { context: base, shutdownTimeout: 100 },
-    );
-    const { port } = await app.listen(0, "127.0.0.1");
-    const response = get(port, "/");
-    const ctx = await started.promise;
     const unprintable = Object.create(null) as object;
-    cancelBase(unprintable);
-    assert.deepEqual(await app.closed, { completed: 0, canceled: 1 });
-    assert.equal((await response).status, 503);
+    const { ctx, result, status } = await drainOnBaseEnd(unprintable);
+    assert.deepEqual(result, { completed: 0, canceled: 1 });
+    assert.equal(status, 503);
     const why = cause(ctx);
     assert.ok(why instanceof ShutdownError, `cause = ${String(why)}, want ShutdownError`);
     assert.equal(why.message, "server shut down (<unprintable>)");
