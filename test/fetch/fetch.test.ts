@@ -40,7 +40,20 @@ async function heapAfterGc(): Promise<number> {
 
 /** okServer answers every request with "ok" on a keep-alive connection. */
 async function okServer(): Promise<{ url: string; server: http.Server }> {
-  const server = http.createServer((_req, res) => res.end("ok"));
+  return listening(http.createServer((_req, res) => res.end("ok")));
+}
+
+/** endlessServer answers 200 and the start of a body it never ends. */
+async function endlessServer(): Promise<{ url: string; server: http.Server }> {
+  return listening(
+    http.createServer((_req, res) => {
+      res.writeHead(200);
+      res.write("start"); // and never the end
+    }),
+  );
+}
+
+async function listening(server: http.Server): Promise<{ url: string; server: http.Server }> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
 }
@@ -146,12 +159,7 @@ describe("fetchWithContext with a Request's own signal", () => {
   });
 
   it("a signal that aborts while the body is read rejects the read with its reason", async () => {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(200);
-      res.write("start"); // and never the end
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const { url, server } = await endlessServer();
     try {
       const controller = new AbortController();
       const res = await fetchWithContext(background(), url, { signal: controller.signal });
@@ -186,12 +194,7 @@ describe("fetchWithContext with a Request, under checkLeaks", () => {
   });
 
   it("a Request's own signal aborting while the body is read rejects the read with its reason", async () => {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(200);
-      res.write("start"); // and never the end
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const { url, server } = await endlessServer();
     try {
       const controller = new AbortController();
       const request = new Request(url, { signal: controller.signal });
@@ -209,12 +212,7 @@ describe("fetchWithContext with a Request, under checkLeaks", () => {
   });
 
   it("once checkLeaks cancels a leaked context, the body's read rejects with ctx.err() and nothing is left", async () => {
-    const server = http.createServer((_req, res) => {
-      res.writeHead(200);
-      res.write("start"); // and never the end
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const { url, server } = await endlessServer();
     try {
       const request = new Request(url);
       let leaked: Context | undefined;
