@@ -6,7 +6,9 @@ import {
   checkText,
   reserve,
   settle,
+  withoutQueryMethods,
   type ContextSql,
+  type Misuse,
   type PostgresSql,
 } from "./postgres-js.js";
 import {
@@ -119,16 +121,18 @@ async function transact<T>(
   let queue: Promise<Fate> = Promise.resolve("reuse");
   let ended = false;
   const statement = <R>(build: (r: Runner) => PendingQuery<never>): Promise<R> => {
+    const misuse: Misuse = { fn: FN, through: "tx", error: undefined };
     if (ended) {
-      return Promise.reject(
-        new Error(
-          `${FN}: a statement through tx after the transaction ended; await every statement inside fn`,
-        ),
+      const late = new Error(
+        `${FN}: a statement through tx after the transaction ended; await every statement inside fn`,
       );
+      return withoutQueryMethods(Promise.reject(late), misuse);
     }
+    // Runs a turn later at the earliest: a query method called on the result has been seen.
     const run = queue.then(() => {
       const err = txCtx.err();
       if (err !== null) throw err;
+      if (misuse.error !== undefined) throw misuse.error;
       // SET LOCAL statement_timeout to the time left, in front of each
       // statement: the server stops it at the deadline, and the
       // CancelRequest waits out the server's own timeout first.
@@ -138,10 +142,11 @@ async function transact<T>(
       (outcome) => outcome.fate,
       () => "reuse" as const, // nothing was sent
     );
-    return run.then((outcome) => {
+    const answer = run.then((outcome) => {
       if (!outcome.ok) throw outcome.error;
       return outcome.value as R;
     });
+    return withoutQueryMethods(answer, misuse);
   };
   const tx = ((strings: TemplateStringsArray, ...values: unknown[]) => {
     if (!Array.isArray(strings) || !Array.isArray((strings as { raw?: unknown }).raw)) {

@@ -15,6 +15,9 @@ import { opensTransaction } from "./statement-timeout.js";
  * statement it runs is canceled on the server when the context ends, and
  * bounded by the context's deadline on the server too. Build one per
  * request or job with {@link contextSql}, or get one from {@link begin}.
+ * A statement is a Promise of its rows: postgres.js's query methods on it
+ * (`.values()`, `.cursor()`, `.forEach()`, …) throw a TypeError, and it is
+ * not sent.
  *
  * @example
  * ```ts
@@ -130,12 +133,18 @@ export function checkText(fn: string, text: unknown, values: unknown): TypeError
   return undefined;
 }
 
-/** Set by a postgres.js query method called on a statement's promise: the TypeError it threw. */
-interface Misuse {
+/**
+ * Misuse is what a postgres.js query method called on a statement's promise
+ * says (`fn`, the function the caller called; `through`, what the statement
+ * went through), and the TypeError it threw: set by the first such call.
+ */
+export interface Misuse {
+  readonly fn: string;
+  readonly through: string;
   error: TypeError | undefined;
 }
 
-/** postgres.js's methods of a pending query, which a statement through contextSql does not have. */
+/** postgres.js's methods of a pending query, which a statement through contextSql or tx does not have. */
 const QUERY_METHODS = [
   "values",
   "raw",
@@ -158,18 +167,20 @@ function statement<T>(
   text: string,
   build: (r: Runner) => PendingQuery<never>,
 ): Promise<T> {
-  const misuse: Misuse = { error: undefined };
+  const misuse: Misuse = { fn: "contextSql(ctx, sql)", through: "contextSql", error: undefined };
   return withoutQueryMethods(run<T>(ctx, sql, text, build, misuse), misuse);
 }
 
 /**
- * withoutQueryMethods gives `promise` postgres.js's query methods, each of
- * which throws a TypeError that says to await the result. The statement
- * sees the mistake before anything is sent (run looks after its first await)
- * and is not sent; its promise rejects with the same TypeError, marked as
- * handled, since the caller got the error where they made the mistake.
+ * withoutQueryMethods gives `promise`, a statement's, postgres.js's query
+ * methods, each of which throws a TypeError that says to await the result
+ * and records it in `misuse`. The statement's runner reads `misuse` after an
+ * await, before anything is sent (run after its first await, tx when the
+ * statement's turn comes), and sends nothing; its promise rejects with the
+ * same TypeError, marked as handled, since the caller got the error where
+ * they made the mistake.
  */
-function withoutQueryMethods<T>(promise: Promise<T>, misuse: Misuse): Promise<T> {
+export function withoutQueryMethods<T>(promise: Promise<T>, misuse: Misuse): Promise<T> {
   const p = promise as Promise<T> & Record<string | symbol, unknown>;
   p[MISUSE] = misuse;
   for (const name of QUERY_METHODS) p[name] = queryMethods[name];
@@ -180,10 +191,11 @@ const queryMethods = Object.fromEntries(
   QUERY_METHODS.map((name) => [
     name,
     function (this: Promise<unknown> & { [MISUSE]: Misuse }): never {
+      const misuse = this[MISUSE];
       const error = new TypeError(
-        `contextSql(ctx, sql): .${name}() is a method of postgres.js's own queries; a statement through contextSql is a Promise of its rows: await it (the method is not available, and this statement is not sent)`,
+        `${misuse.fn}: .${name}() is a method of postgres.js's own queries; a statement through ${misuse.through} is a Promise of its rows: await it (the method is not available, and this statement is not sent)`,
       );
-      this[MISUSE].error ??= error;
+      misuse.error ??= error;
       this.catch(() => undefined);
       throw error;
     },

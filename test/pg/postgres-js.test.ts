@@ -891,4 +891,77 @@ describe("begin(ctx, sql, fn)", () => {
       await sql.end({ timeout: 5 });
     }
   });
+
+  it("a postgres.js query method on a statement through tx throws a TypeError naming begin, and nothing is sent", async () => {
+    const sent: string[] = [];
+    const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    const [canceled, cancel] = withCancel(background());
+    const [timed, cancelTimed] = withTimeout(background(), 10_000);
+    try {
+      for (const [name, ctx] of [
+        ["background", background()],
+        ["withCancel", canceled],
+        ["withTimeout", timed],
+      ] as const) {
+        const one = await begin(ctx, sql, async (_ctx, tx) => {
+          for (const method of [
+            "values",
+            "raw",
+            "cursor",
+            "forEach",
+            "describe",
+            "simple",
+            "execute",
+          ]) {
+            for (const [form, make] of [
+              ["tag", () => tx`select * from no_such_table_${sql.unsafe(method)}`],
+              ["unsafe", () => tx.unsafe(`select * from no_such_table_${method}`)],
+            ] as const) {
+              const statement = make() as unknown as Record<string, () => unknown> &
+                Promise<unknown>;
+              let thrown: unknown = "nothing";
+              try {
+                statement[method]!();
+              } catch (e) {
+                thrown = e;
+              }
+              // Awaited whatever the method did: a statement that ran is not left behind.
+              const settled = await statement.then(
+                () => "resolved",
+                (e: unknown) => e,
+              );
+              assert.ok(
+                thrown instanceof TypeError &&
+                  /^begin\(ctx, sql, fn\): \.\w+\(\).*through tx.*await it/.test(thrown.message),
+                `${name}, ${form}: .${method}() threw ${String(thrown)}, want begin's TypeError saying to await`,
+              );
+              assert.equal(
+                settled,
+                thrown,
+                `${name}, ${form}: awaited after .${method}(), settled with ${String(settled)}, want the TypeError`,
+              );
+            }
+          }
+          const [row] = await tx<{ one: number }[]>`select 1 as one`;
+          return row!.one;
+        });
+        assert.equal(one, 1, `${name}: the transaction's next statement, committed`);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, [], "unhandled rejections");
+      assert.deepEqual(
+        sent.filter((text) => text.includes("no_such_table")),
+        [],
+        "statements sent after a query method was called",
+      );
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+      cancel();
+      cancelTimed();
+      await sql.end();
+    }
+  });
 });
