@@ -8,6 +8,7 @@ import {
   type Fate,
   type Runner,
 } from "./postgres-js-run.js";
+import { taggedText } from "./postgres-js-text.js";
 import { opensTransaction } from "./statement-timeout.js";
 
 /**
@@ -62,8 +63,9 @@ export type PostgresSql = Pick<Sql, "reserve" | "begin" | "unsafe">;
  * a context that can never end (`background()`) the statement goes straight
  * to `sql`, pipelined as usual. Call `contextSql` per request or job: it is a
  * closure, cheap to make. A statement that opens a transaction (BEGIN, START
- * TRANSACTION) is refused with a TypeError: the reserved connection would go
- * back to the pool inside it; use {@link begin}.
+ * TRANSACTION), in its text or in a fragment's (`${sql.unsafe("begin")}`),
+ * is refused with a TypeError before anything is sent: the reserved
+ * connection would go back to the pool inside it; use {@link begin}.
  *
  * @example
  * ```ts
@@ -90,7 +92,12 @@ export function contextSql(ctx: Context, sql: PostgresSql): ContextSql {
         ),
       );
     }
-    return statement(ctx, sql, strings.join("$1"), (r) => r(strings, ...(values as never[])));
+    return statement(
+      ctx,
+      sql,
+      () => taggedText(sql, strings, values),
+      (r) => r(strings, ...(values as never[])),
+    );
   }) as ContextSql;
   tag.unsafe = (text: string, values?: readonly unknown[]) => {
     const bad = checkText("contextSql(ctx, sql).unsafe(text, values)", text, values);
@@ -98,7 +105,7 @@ export function contextSql(ctx: Context, sql: PostgresSql): ContextSql {
     return statement(
       ctx,
       sql,
-      text,
+      () => text,
       (r) => r.unsafe(text, values as never[]) as PendingQuery<never>,
     );
   };
@@ -164,7 +171,7 @@ const MISUSE = Symbol("taproot misuse");
 function statement<T>(
   ctx: Context,
   sql: PostgresSql,
-  text: string,
+  text: () => string,
   build: (r: Runner) => PendingQuery<never>,
 ): Promise<T> {
   const misuse: Misuse = { fn: "contextSql(ctx, sql)", through: "contextSql", error: undefined };
@@ -204,15 +211,16 @@ const queryMethods = Object.fromEntries(
 
 /**
  * run is one statement under ctx on the pool `sql`: checkout, execute, and
- * the connection's fate. `text` is the statement's text as far as it is
- * known (a tagged template's strings), read for what opens a transaction.
+ * the connection's fate. `text` gives the statement's text as postgres.js
+ * will send it (fragments included: taggedText), read for what opens a
+ * transaction; only when ctx can end, since only then is a connection reserved.
  * A query method called on the result (`misuse`) is seen after run's first
  * await, before anything is sent.
  */
 async function run<T>(
   ctx: Context,
   sql: PostgresSql,
-  text: string,
+  text: () => string,
   build: (r: Runner) => PendingQuery<never>,
   misuse: Misuse,
 ): Promise<T> {
@@ -228,7 +236,7 @@ async function run<T>(
   // reserved connection, and this one goes back to the pool afterwards: the
   // transaction would stay open on it, and every later caller's writes there
   // would wait for a COMMIT nobody sends.
-  if (opensTransaction(text)) {
+  if (opensTransaction(text())) {
     throw new TypeError(
       "contextSql(ctx, sql): a statement that opens a transaction (BEGIN, START TRANSACTION) " +
         "would leave it open on a pooled connection; run the transaction with begin(ctx, sql, fn) instead",

@@ -485,6 +485,63 @@ describe("contextSql(ctx, sql)", () => {
     }
   });
 
+  it("refuses a BEGIN that fragments put in the text (sql.unsafe, nested sql``, arrays of them), and sends none of it", async () => {
+    const application = "refuses_fragment_begin";
+    const sent: string[] = [];
+    const sql = postgres(db.url, {
+      max: 2,
+      onnotice: () => {},
+      connection: { application_name: application },
+      debug: (_c, text) => sent.push(text),
+    });
+    const [canceled, cancel] = withCancel(background());
+    const [timed, cancelTimed] = withTimeout(background(), 10_000);
+    try {
+      for (const [name, ctx] of [
+        ["withCancel", canceled],
+        ["withTimeout", timed],
+      ] as const) {
+        const db = contextSql(ctx, sql);
+        for (const [form, run] of [
+          ["db`${sql.unsafe('begin')}`", () => db`${sql.unsafe("begin")}`],
+          [
+            "a comment, then sql.unsafe('BEGIN')",
+            () => db`/* x */ ${sql.unsafe("BEGIN")} isolation level serializable`,
+          ],
+          ["db`${sql`begin`}`", () => db`${sql`begin`}`],
+          [
+            "start transaction two fragments deep",
+            () => db`${sql`${sql.unsafe("start")} transaction`} read only`,
+          ],
+          ["an array of fragments", () => db`${[sql.unsafe("begin")]}`],
+        ] as const) {
+          await assert.rejects(run(), (e) => {
+            assert.ok(
+              e instanceof TypeError,
+              `${name}, ${form}: got ${String(e)}, want a TypeError`,
+            );
+            assert.match(e.message, /^contextSql\(ctx, sql\): .*begin\(ctx, sql, fn\)/);
+            return true;
+          });
+        }
+        // Fragments that open nothing run as postgres.js builds them.
+        const [row] = await db`select ${sql.unsafe("'begin'")} as t, ${sql`${1}::int`} as n,
+          2 as ${sql("begin")}, ${sql({ s: "x" })}`;
+        assert.deepEqual({ ...row }, { t: "begin", n: 1, begin: 2, s: "x" }, `${name}: the row`);
+      }
+      assert.deepEqual(
+        sent.filter((text) => /^\s*(?:\/\*.*?\*\/\s*)?(?:begin|start)\b/i.test(text)),
+        [],
+        "statements sent that open a transaction",
+      );
+      assert.deepEqual(await inTransaction(application), [], "sessions idle in a transaction");
+    } finally {
+      cancel();
+      cancelTimed();
+      await sql.end();
+    }
+  });
+
   it("a postgres.js query method on a statement throws a TypeError naming contextSql, and nothing is sent", async () => {
     const sent: string[] = [];
     const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
