@@ -22,11 +22,28 @@ const nextTurn: ((f: () => void) => unknown) | undefined =
 /** The time read in this turn (epoch ms), and the monotonic clock's reading beside it; valid while `fresh` is true. */
 let turnTime = 0;
 let turnMonotonic = 0;
-/** Set by the first read of a turn; cleared once the turn is over, by the immediate that read scheduled. */
+/** Set by the first read of a turn; cleared once the turn is over, by the turn's immediate. */
 let fresh = false;
+/** Set while the turn's immediate is scheduled; cleared when it runs. */
+let scheduled = false;
+/** The work atTurnEnd() was given in this turn, run by the turn's immediate; null when none. */
+let turnEndTask: (() => void) | null = null;
 
-function expire(): void {
+/** turnOver runs once a turn of the event loop is over: the clock expires, then the turn's task runs. */
+function turnOver(): void {
   fresh = false;
+  scheduled = false;
+  const task = turnEndTask;
+  turnEndTask = null;
+  if (task !== null) task();
+}
+
+/** schedule makes sure the turn's immediate runs once this turn is over. */
+function schedule(): void {
+  if (!scheduled && nextTurn !== undefined) {
+    scheduled = true;
+    nextTurn(turnOver);
+  }
 }
 
 /** read takes this turn's readings of both clocks. */
@@ -35,8 +52,23 @@ function read(): void {
   turnMonotonic = performance.now();
   if (nextTurn !== undefined) {
     fresh = true;
-    nextTurn(expire);
+    schedule();
   }
+}
+
+/**
+ * atTurnEnd runs `task` once this turn of the event loop is over, from the
+ * immediate that also expires the clock (one per turn for both), and returns
+ * true; it returns false, and runs nothing, on a runtime without
+ * setImmediate. One task per turn: a second call in the same turn replaces
+ * the first, so its caller batches its own work (taproot/node's response
+ * watch, which is the only caller).
+ */
+export function atTurnEnd(task: () => void): boolean {
+  if (nextTurn === undefined) return false;
+  turnEndTask = task;
+  schedule();
+  return true;
 }
 
 /**

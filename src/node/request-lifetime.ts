@@ -21,7 +21,7 @@ import {
   startRequestContext,
   type RequestPolicy,
 } from "../fetch/request-context.js";
-import { requestTime } from "../fetch/request-clock.js";
+import { atTurnEnd, requestTime } from "../fetch/request-clock.js";
 
 /**
  * An incoming request of `node:http`, `node:https` or the `node:http2` compatibility API.
@@ -268,7 +268,7 @@ export function bindRequest(
   res: OutgoingResponse | undefined,
   policy: RequestPolicy,
   set: RequestSet | null,
-  watch: Watch = "now",
+  watch: Watch = "turn",
 ): RequestLifetime {
   let connect: string | string[] | undefined;
   let grpc: string | string[] | undefined;
@@ -301,7 +301,8 @@ export function bindRequest(
     else stream.on("close", onStreamClose);
     return ctx;
   }
-  if (watch === "now") watchResponse(ctx);
+  if (watch === "turn") watchAtTurnEnd(ctx);
+  else if (watch === "now") watchResponse(ctx);
   else {
     const r = res as ResponseOf;
     if (r.closed || r.destroyed) responseClosed(ctx, !r.writableFinished);
@@ -313,21 +314,70 @@ export function bindRequest(
  * When bindRequest starts watching an HTTP/1 response for its close.
  * Nothing can close a response while the code that bound it runs on (its
  * 'close' comes in a later tick at the soonest), and most handlers finish
- * their response before they return: watched after that, such a response
- * needs no listener at all (see watchReturned).
- * - `now`: at once (requestContext(), called by handlers taproot does not
- *   run, and the integrations). Deferring the watch to a microtask was
- *   measured: queueing one per request costs more than the listener.
+ * their response at once, or within the same turn of the event loop:
+ * watched after that, such a response needs no listener at all (see
+ * watchReturned).
+ * - `turn`: once this turn of the event loop is over (requestContext(),
+ *   called by handlers taproot does not run, and the integrations). The
+ *   requests bound in a turn wait in one list, watched by the immediate the
+ *   request clock runs per turn anyway: a push per request, where a listener
+ *   costs its addition and its call. A response that closed in between is
+ *   seen closed then (`closed`, `destroyed`), and its client's leaving is
+ *   read off `writableFinished` as the listener would have. Deferring each
+ *   request's watch to a microtask of its own was measured: that costs more
+ *   than the listener.
+ * - `now`: at once (where there is no setImmediate to end a turn with).
  * - `caller`: the caller runs the handler and calls watchReturned() once it
- *   has returned (serve()).
+ *   has returned, or watchAtTurnEnd() when it returned a promise (serve()).
  */
-export type Watch = "now" | "caller";
+export type Watch = "turn" | "now" | "caller";
 
 /**
- * watchReturned is watchResponse() for a handler that has returned: a
- * response it finished, handed to the socket whole (`writableFinished`),
- * can no longer lose its client, counts as closed now, and needs no
- * listener.
+ * The HTTP/1 requests bound in this turn of the event loop whose response is
+ * watched once the turn is over (Watch `turn`); emptied by watchPending.
+ */
+// eslint-disable-next-line taproot/no-stored-context -- held until the turn's immediate, which empties it
+let pendingWatch: RequestLifetime[] = [];
+
+/**
+ * watchAtTurnEnd watches an HTTP/1 response once this turn of the event loop
+ * is over (Watch `turn`): serve() calls it for a handler that returned a
+ * promise, which most often has answered by then.
+ */
+export function watchAtTurnEnd(ctx: RequestLifetime): void {
+  if (pendingWatch.length === 0 && !atTurnEnd(watchPending)) {
+    watchResponse(ctx);
+    return;
+  }
+  pendingWatch.push(ctx);
+}
+
+/**
+ * watchPending watches the responses of the requests bound in the turn just
+ * over. One whose end throws (a user froze the context) does not keep the
+ * others from being watched: its error is thrown again in a microtask, as
+ * uncaught as it would have been from a close listener.
+ */
+function watchPending(): void {
+  const list = pendingWatch;
+  pendingWatch = [];
+  for (let i = 0; i < list.length; i++) {
+    const ctx = list[i] as RequestLifetime;
+    try {
+      if (ctx.res !== undefined) watchReturned(ctx);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+/**
+ * watchReturned is watchResponse() for a handler that has returned, or a
+ * request whose turn of the event loop is over: a response finished and
+ * handed to the socket whole (`writableFinished`) can no longer lose its
+ * client, counts as closed now, and needs no listener.
  */
 export function watchReturned(ctx: RequestLifetime): void {
   if (ctx.responseClosed) return;

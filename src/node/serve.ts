@@ -29,6 +29,7 @@ import {
 import {
   bindRequest,
   RequestSet,
+  watchAtTurnEnd,
   watchReturned,
   type RequestLifetime,
 } from "./request-lifetime.js";
@@ -435,8 +436,10 @@ class Serving implements ContextServer {
       l.handlerReturned();
       return;
     }
-    watchReturned(l);
     if (isThenable(result)) {
+      // An async handler most often answers within this turn of the event
+      // loop: watched once the turn is over, its response needs no listener.
+      watchAtTurnEnd(l);
       result.then(
         () => l.handlerReturned(),
         (err: unknown) => {
@@ -445,6 +448,7 @@ class Serving implements ContextServer {
         },
       );
     } else {
+      watchReturned(l);
       l.handlerReturned();
     }
   }

@@ -112,6 +112,88 @@ describe("requestContext", () => {
     }
   });
 
+  it("ends the context of a response finished within its turn of the event loop, and leaves it no close listener", async () => {
+    const seen: { ctx: Context; closeListeners: number; errInTurn: Error | null }[] = [];
+    const [parent, cancelParent] = withCancel(background());
+    const plainCloseListeners = deferred<number>();
+    const server = http.createServer((req, res) => {
+      if (req.url === "/plain") {
+        res.end("ok");
+        plainCloseListeners.resolve(res.listenerCount("close"));
+        return;
+      }
+      const ctx = requestContext(req, res, { context: parent, timeout: 5_000 });
+      // A handler that answers after a microtask still finishes within the turn.
+      void Promise.resolve().then(() => {
+        res.end("ok");
+        const entry = { ctx, closeListeners: res.listenerCount("close"), errInTurn: ctx.err() };
+        seen.push(entry);
+      });
+    });
+    const { port, close } = await loopback(server);
+    try {
+      const agent = new http.Agent({ keepAlive: true });
+      await get(port, "/plain", { agent });
+      for (let i = 0; i < 10; i++) assert.equal((await get(port, "/", { agent })).body, "ok");
+      agent.destroy();
+      const plain = await plainCloseListeners.promise;
+      assert.equal(seen.length, 10);
+      for (const s of seen) {
+        assert.equal(s.errInTurn, null, "ctx.err() in the handler's turn, want null");
+        assert.equal(
+          s.closeListeners,
+          plain,
+          "close listeners on the response, want node's own only",
+        );
+        assert.equal(
+          cause(s.ctx),
+          Canceled,
+          "cause once the turn is over, want Canceled (released)",
+        );
+      }
+      assert.equal(liveChildCount(parent), 0, "request contexts left in the parent");
+    } finally {
+      cancelParent();
+      await close();
+    }
+  });
+
+  it("sees a response destroyed within its turn as the client leaving, and watches one answered later", async () => {
+    const destroyed = deferred<Context>();
+    const later = deferred<{ ctx: Context; duringWait: Error | null }>();
+    const server = http.createServer((req, res) => {
+      const ctx = requestContext(req, res);
+      if (req.url === "/destroy") {
+        // Gone before the turn is over: no close listener of ours saw it.
+        res.destroy();
+        destroyed.resolve(ctx);
+        return;
+      }
+      setTimeout(() => {
+        const duringWait = ctx.err();
+        res.end("late");
+        later.resolve({ ctx, duringWait });
+      }, 30);
+    });
+    const { port, close } = await loopback(server);
+    try {
+      await assert.rejects(get(port, "/destroy"));
+      const ctx = await destroyed.promise;
+      await until(() => ctx.err() !== null, 1_000, "the destroyed response's context to end");
+      assert.ok(
+        cause(ctx) instanceof ClientDisconnectedError,
+        `cause ${String(cause(ctx))}, want ClientDisconnectedError`,
+      );
+      assert.equal((await get(port, "/later")).body, "late");
+      const { ctx: lateCtx, duringWait } = await later.promise;
+      assert.equal(duringWait, null, "ctx.err() 30 ms in, before the answer, want null");
+      await until(() => lateCtx.err() !== null, 1_000, "the late response's release");
+      assert.equal(cause(lateCtx), Canceled, "cause after the late answer, want Canceled");
+    } finally {
+      await close();
+    }
+  });
+
   it("leaves no listener and no context behind on a keep-alive socket reused for 1,000 requests", async () => {
     const app = serve((_ctx, _req, res) => {
       res.end("ok");

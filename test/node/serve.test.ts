@@ -208,6 +208,52 @@ describe("serve", () => {
     }
   });
 
+  it("releases an async handler's request answered within its turn without a close listener, and watches a slower one", async () => {
+    const seen: { ctx: import("../../src/index.js").Context; closeListeners: number }[] = [];
+    const late = deferred<import("../../src/index.js").Context>();
+    const app = serve(async (ctx, req, res) => {
+      if (req.url === "/late") {
+        await sleep(ctx, 30);
+        res.end("late");
+        late.resolve(ctx);
+        return;
+      }
+      await Promise.resolve();
+      res.end("ok");
+      seen.push({ ctx, closeListeners: res.listenerCount("close") });
+    });
+    const { port } = await app.listen(0, "127.0.0.1");
+    const plain = http.createServer((_req, res) => {
+      res.end("ok");
+      plainListeners.resolve(res.listenerCount("close"));
+    });
+    const plainListeners = deferred<number>();
+    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
+    try {
+      await get((plain.address() as net.AddressInfo).port);
+      const agent = new http.Agent({ keepAlive: true });
+      for (let i = 0; i < 10; i++) assert.equal((await get(port, "/", { agent })).body, "ok");
+      agent.destroy();
+      const want = await plainListeners.promise;
+      await until(() => liveChildCount(app.context) === 0, 1_000, "every request's release");
+      for (const s of seen) {
+        assert.equal(
+          s.closeListeners,
+          want,
+          "close listeners on the response, want node's own only",
+        );
+        assert.ok(s.ctx.err() !== null, "the context after its release, want ended");
+      }
+      assert.equal((await get(port, "/late")).body, "late");
+      const lateCtx = await late.promise;
+      await until(() => lateCtx.err() !== null, 1_000, "the slow handler's release");
+      assert.equal(app.inflight().length, 0, "inflight().length");
+    } finally {
+      plain.close();
+      await app.shutdown();
+    }
+  });
+
   it("lists the requests in flight", async () => {
     const release = deferred();
     const app = serve(async (_ctx, _req, res) => {
