@@ -33,8 +33,10 @@ export class ClientDisconnectedError extends Error {
 /**
  * RequestTimeoutError is the cause of a request context whose deadline
  * passed: `ms` is the budget the request had and `source` where it came
- * from: the server's `timeout` option or a deadline header sent by the
- * caller (`connect-timeout-ms`, `grpc-timeout`).
+ * from: the server's `timeout` option, a deadline header sent by the
+ * caller (`connect-timeout-ms`, `grpc-timeout`), or, on `node:http`, the
+ * server's own `requestTimeout` (Node answered 408 because the request's
+ * body had not all arrived in time).
  *
  * @example
  * ```ts
@@ -46,16 +48,29 @@ export class RequestTimeoutError extends Error {
   /** The request's time budget in milliseconds. */
   readonly ms: number;
   /** Where the budget came from. */
-  readonly source: "timeout" | "connect-timeout-ms" | "grpc-timeout";
+  readonly source: RequestTimeoutSource;
 
-  constructor(ms: number, source: "timeout" | "connect-timeout-ms" | "grpc-timeout") {
+  constructor(ms: number, source: RequestTimeoutSource) {
     super(
       source === "timeout"
         ? `request timed out after ${ms} ms (timeout option)`
-        : `request deadline of ${ms} ms from the ${source} header exceeded`,
+        : source === "requestTimeout"
+          ? `request not received within the server's requestTimeout of ${ms} ms (node:http answered 408)`
+          : `request deadline of ${ms} ms from the ${source} header exceeded`,
     );
     this.name = "RequestTimeoutError";
     this.ms = ms;
     this.source = source;
   }
 }
+
+/**
+ * Where a request's time budget came from (see {@link RequestTimeoutError}).
+ *
+ * @example
+ * ```ts
+ * const fromCaller = (s: RequestTimeoutSource) => s === "connect-timeout-ms" || s === "grpc-timeout";
+ * ```
+ */
+export type RequestTimeoutSource =
+  "timeout" | "connect-timeout-ms" | "grpc-timeout" | "requestTimeout";

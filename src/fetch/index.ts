@@ -20,5 +20,9 @@ export {
   headerBudget,
   type HeaderBudget,
 } from "./deadline-header.js";
-export { ClientDisconnectedError, RequestTimeoutError } from "./errors.js";
+export {
+  ClientDisconnectedError,
+  RequestTimeoutError,
+  type RequestTimeoutSource,
+} from "./errors.js";
 export { every, type EveryOptions } from "./every.js";

@@ -346,7 +346,7 @@ export class DeadlineQueue {
 
   constructor(
     readonly ms: number,
-    readonly source: RequestTimeoutError["source"],
+    readonly source: QueueSource,
   ) {}
 
   cause(): RequestTimeoutError {
@@ -421,19 +421,22 @@ function expireHead(q: DeadlineQueue): void {
   if (c !== null) q.arm(c._expiresAt);
 }
 
+/** Where a queue's budget comes from: every source of a RequestTimeoutError but Node's own requestTimeout, which ends a request without a queue. */
+type QueueSource = Exclude<RequestTimeoutError["source"], "requestTimeout">;
+
 /**
  * The queues: one per budget of the `timeout` option (a server has one),
  * kept for the life of the process; one per budget read from a deadline
  * header, made only for a request it will hold and dropped when it empties
  * (a caller picks the budget, so those must not accumulate).
  */
-const queues: Record<RequestTimeoutError["source"], Map<number, DeadlineQueue>> = {
+const queues: Record<QueueSource, Map<number, DeadlineQueue>> = {
   timeout: new Map(),
   "connect-timeout-ms": new Map(),
   "grpc-timeout": new Map(),
 };
 
-function queueFor(ms: number, source: RequestTimeoutError["source"]): DeadlineQueue {
+function queueFor(ms: number, source: QueueSource): DeadlineQueue {
   const map = queues[source];
   let q = map.get(ms);
   if (q === undefined) map.set(ms, (q = new DeadlineQueue(ms, source)));

@@ -7,7 +7,11 @@
 
 import { formatValue } from "../format.js";
 
-export { ClientDisconnectedError, RequestTimeoutError } from "../fetch/errors.js";
+export {
+  ClientDisconnectedError,
+  RequestTimeoutError,
+  type RequestTimeoutSource,
+} from "../fetch/errors.js";
 
 /**
  * ShutdownError is the cause of a request context canceled because the server

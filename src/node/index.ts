@@ -60,6 +60,7 @@ export {
   RequestTimeoutError,
   ShutdownError,
   SignalError,
+  type RequestTimeoutSource,
 } from "./errors.js";
 export {
   debugHandler,

@@ -12,7 +12,8 @@
 import { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
-import { Canceled, type Context } from "../index.js";
+import { Canceled, DeadlineExceeded, type Context } from "../index.js";
+import { RequestTimeoutError } from "../fetch/errors.js";
 import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "../fetch/deadline-header.js";
 import {
   fetchContexts,
@@ -492,8 +493,37 @@ function responseClosed(ctx: RequestLifetime, disconnected: boolean): void {
   if (ctx.responseClosed) return;
   ctx.responseClosed = true;
   ctx.socketList?.remove(ctx);
-  if (disconnected) ctx.clientLeft(ctx.method, ctx.url);
+  if (disconnected) closedUnfinished(ctx);
   if (ctx.handlerDone) ctx.release();
+}
+
+/** A node:http server's socket as Node's own requestTimeout leaves it. */
+type ServerSocket = Socket & { server?: { requestTimeout?: unknown } };
+
+/**
+ * closedUnfinished cancels a request whose response closed before it was
+ * finished. Most often the client left. But Node's own server also closes
+ * a request whose body has not all arrived within `server.requestTimeout`
+ * (default 300 s): it answers 408 and destroys the socket with
+ * ERR_HTTP_REQUEST_TIMEOUT. That is the server's deadline, not the client
+ * leaving: `DeadlineExceeded`, with a RequestTimeoutError of source
+ * `requestTimeout` as cause.
+ */
+function closedUnfinished(ctx: RequestLifetime): void {
+  const req = ctx.req;
+  if (req instanceof IncomingMessage) {
+    const socket = req.socket as ServerSocket | null;
+    const error = socket?.errored as { code?: unknown } | null | undefined;
+    if (error?.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+      const ms = socket?.server?.requestTimeout;
+      ctx._cancel(
+        DeadlineExceeded,
+        new RequestTimeoutError(typeof ms === "number" ? ms : NaN, "requestTimeout"),
+      );
+      return;
+    }
+  }
+  ctx.clientLeft(ctx.method, ctx.url);
 }
 
 /** isRequest tells a node:http or node:http2 request from anything else. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
+import net from "node:net";
 import { describe, it } from "node:test";
 import {
   background,
@@ -190,6 +191,40 @@ describe("requestContext", () => {
       await until(() => lateCtx.err() !== null, 1_000, "the late response's release");
       assert.equal(cause(lateCtx), Canceled, "cause after the late answer, want Canceled");
     } finally {
+      await close();
+    }
+  });
+
+  it("reads Node's own requestTimeout as the server's deadline, not as the client leaving", async () => {
+    const bound = deferred<Context>();
+    const server = http.createServer(
+      { requestTimeout: 300, connectionsCheckingInterval: 50 },
+      (req, res) => {
+        bound.resolve(requestContext(req, res));
+        req.resume(); // waits for a body that never completes
+      },
+    );
+    const { port, close } = await loopback(server);
+    const socket = net.connect(port, "127.0.0.1");
+    let answer = "";
+    socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+    socket.on("error", () => {});
+    try {
+      socket.write("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial");
+      const ctx = await bound.promise;
+      await until(() => ctx.err() !== null, 5_000, "node's requestTimeout to end the request");
+      assert.equal(ctx.err(), DeadlineExceeded);
+      const why = cause(ctx);
+      assert.ok(
+        why instanceof RequestTimeoutError,
+        `cause ${String(why)}, want RequestTimeoutError`,
+      );
+      assert.equal(why.source, "requestTimeout");
+      assert.equal(why.ms, 300);
+      assert.match(why.message, /requestTimeout of 300 ms/);
+      await until(() => answer.includes(" 408 "), 2_000, "node's 408 answer");
+    } finally {
+      socket.destroy();
       await close();
     }
   });
