@@ -17,15 +17,15 @@
  * process (under tsx, the same wrapper measured several times slower).
  */
 import { createServer } from "node:http";
-import { requestContext, serve } from "../dist/node/index.js";
+import { pathToFileURL } from "node:url";
 import { answerProfile, cpuMeter } from "./server-profile.js";
 
 const kFloor = Symbol("floor");
 function onFloorClose() {
   this.req[kFloor].closed = true;
 }
-/** createFor makes the server of one mode. */
-function createFor(mode) {
+/** createFor makes the server of one mode, with `requestContext` and `serve` from the build it is given. */
+function createFor(mode, { requestContext, serve }) {
   return mode === "plain" || mode === "plain-again"
     ? createServer((_req, res) => res.end("ok"))
     : mode === "floor"
@@ -52,8 +52,23 @@ function createFor(mode) {
  * size alone moves the stack's alignment and can shift a process's speed
  * by a few percent for its whole life.
  */
-const mode = await new Promise((resolve) => process.once("message", resolve));
-const server = createFor(mode);
+const asked = await new Promise((resolve) => process.once("message", resolve));
+/**
+ * A mode written `before:<mode>` runs <mode> on the earlier build whose
+ * dist/ directory TAPROOT_BENCH_BEFORE names (as `npm run bench` does), so
+ * that two builds are measured in one run.
+ */
+const before = asked.startsWith("before:");
+const mode = before ? asked.slice("before:".length) : asked;
+if (before && process.env.TAPROOT_BENCH_BEFORE === undefined) {
+  throw new Error(`mode ${asked}: set TAPROOT_BENCH_BEFORE to the earlier build's dist directory`);
+}
+const build = await import(
+  before
+    ? pathToFileURL(`${process.env.TAPROOT_BENCH_BEFORE}/node/index.js`).href
+    : "../dist/node/index.js"
+);
+const server = createFor(mode, build);
 // The load generator keeps its connections open between rounds, which may
 // be seconds apart: the same keep-alive timer runs per request, only
 // longer than Node's default 5 s.

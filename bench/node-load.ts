@@ -253,7 +253,8 @@ const PROFILE_MS = Number(process.env.PROFILE_MS ?? 2_000);
 const contenders = (
   process.env.MODES ?? "plain-again,requestContext+timeout,serve,serve+timeout"
 ).split(",");
-const judged = contenders.filter((m) => m !== "plain-again");
+/** A mode `before:<mode>` is <mode> on the build TAPROOT_BENCH_BEFORE names (bench/node-load-server.js), shown beside the current one and held to no bar. */
+const judged = contenders.filter((m) => m !== "plain-again" && !m.startsWith("before:"));
 const modes = ["plain", ...contenders];
 
 /**
@@ -382,18 +383,20 @@ const iqr = (m: string) =>
   `${signed(quantile(paired[m]!, 0.25) - 1)} … ${signed(quantile(paired[m]!, 0.75) - 1)}`;
 const generationRange = (m: string) =>
   `${signed(Math.min(...generationMedians[m]!) - 1)} … ${signed(Math.max(...generationMedians[m]!) - 1)}`;
-const nameOf = (m: string) =>
-  m === "plain"
-    ? "node:http alone"
-    : m === "plain-again"
-      ? "node:http alone again (the method's own error)"
-      : m === "floor"
-        ? "node:http + one property and one close listener per request (any layer's floor)"
-        : m === "serve"
-          ? "serve()"
-          : m === "serve+timeout"
-            ? "serve() with timeout: 5 s"
-            : "node:http + requestContext(req, res, { timeout: 5 s })";
+const nameOf = (m: string): string =>
+  m.startsWith("before:")
+    ? `${nameOf(m.slice("before:".length))}, earlier build`
+    : m === "plain"
+      ? "node:http alone"
+      : m === "plain-again"
+        ? "node:http alone again (the method's own error)"
+        : m === "floor"
+          ? "node:http + one property and one close listener per request (any layer's floor)"
+          : m === "serve"
+            ? "serve()"
+            : m === "serve+timeout"
+              ? "serve() with timeout: 5 s"
+              : "node:http + requestContext(req, res, { timeout: 5 s })";
 const BAR = 0.03;
 
 const lines = [
