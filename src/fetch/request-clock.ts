@@ -22,28 +22,17 @@ const nextTurn: ((f: () => void) => unknown) | undefined =
 /** The time read in this turn (epoch ms), and the monotonic clock's reading beside it; valid while `fresh` is true. */
 let turnTime = 0;
 let turnMonotonic = 0;
-/** Set by the first read of a turn; cleared once the turn is over, by the turn's immediate. */
+/** Set by the first read of a turn, which schedules the turn's immediate; cleared by that immediate once the turn is over. */
 let fresh = false;
-/** Set while the turn's immediate is scheduled; cleared when it runs. */
-let scheduled = false;
-/** The work atTurnEnd() was given in this turn, run by the turn's immediate; null when none. */
+/** The work joinTurnEnd() was given in this turn, run by the turn's immediate; null when none. */
 let turnEndTask: (() => void) | null = null;
 
 /** turnOver runs once a turn of the event loop is over: the clock expires, then the turn's task runs. */
 function turnOver(): void {
   fresh = false;
-  scheduled = false;
   const task = turnEndTask;
   turnEndTask = null;
   if (task !== null) task();
-}
-
-/** schedule makes sure the turn's immediate runs once this turn is over. */
-function schedule(): void {
-  if (!scheduled && nextTurn !== undefined) {
-    scheduled = true;
-    nextTurn(turnOver);
-  }
 }
 
 /** read takes this turn's readings of both clocks. */
@@ -52,22 +41,25 @@ function read(): void {
   turnMonotonic = performance.now();
   if (nextTurn !== undefined) {
     fresh = true;
-    schedule();
+    nextTurn(turnOver);
   }
 }
 
 /**
- * atTurnEnd runs `task` once this turn of the event loop is over, from the
- * immediate that also expires the clock (one per turn for both), and returns
- * true; it returns false, and runs nothing, on a runtime without
- * setImmediate. One task per turn: a second call in the same turn replaces
- * the first, so its caller batches its own work (taproot/node's response
- * watch, which is the only caller).
+ * joinTurnEnd runs `task` once this turn of the event loop is over, from the
+ * immediate that expires the clock, and returns true, when that immediate
+ * is already due: the clock was read in this turn. Otherwise it runs
+ * nothing and returns false: an immediate of its own would cost its caller
+ * more than it saves (Hono's middleware, which reads no clock, read about 3
+ * points dearer with one per turn than with a listener per request:
+ * BENCHMARKS.md). One task
+ * per turn: a second call in the same turn replaces the first, so its
+ * caller batches its own work (taproot/node's response watch, the only
+ * caller).
  */
-export function atTurnEnd(task: () => void): boolean {
-  if (nextTurn === undefined) return false;
+export function joinTurnEnd(task: () => void): boolean {
+  if (!fresh) return false;
   turnEndTask = task;
-  schedule();
   return true;
 }
 

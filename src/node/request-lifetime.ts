@@ -22,7 +22,7 @@ import {
   startRequestContext,
   type RequestPolicy,
 } from "../fetch/request-context.js";
-import { atTurnEnd, requestTime } from "../fetch/request-clock.js";
+import { joinTurnEnd, requestTime } from "../fetch/request-clock.js";
 
 /**
  * An incoming request of `node:http`, `node:https` or the `node:http2` compatibility API.
@@ -319,15 +319,16 @@ export function bindRequest(
  * watched after that, such a response needs no listener at all (see
  * watchReturned).
  * - `turn`: once this turn of the event loop is over (requestContext(),
- *   called by handlers taproot does not run, and the integrations). The
- *   requests bound in a turn wait in one list, watched by the immediate the
- *   request clock runs per turn anyway: a push per request, where a listener
- *   costs its addition and its call. A response that closed in between is
- *   seen closed then (`closed`, `destroyed`), and its client's leaving is
- *   read off `writableFinished` as the listener would have. Deferring each
- *   request's watch to a microtask of its own was measured: that costs more
- *   than the listener.
- * - `now`: at once (where there is no setImmediate to end a turn with).
+ *   called by handlers taproot does not run, and the integrations), when
+ *   the request clock's immediate ends this turn anyway (a deadline or an
+ *   arrival time was read); otherwise `now`. The requests bound in a turn
+ *   wait in one list, watched by that immediate: a push per request, where a
+ *   listener costs its addition and its call. A response that closed in
+ *   between is seen closed then (`closed`, `destroyed`), and its client's
+ *   leaving is read off `writableFinished` as the listener would have.
+ *   Measured dearer than the listener: a microtask per request, and an
+ *   immediate of the watch's own per turn (see joinTurnEnd).
+ * - `now`: at once.
  * - `caller`: the caller runs the handler and calls watchReturned() once it
  *   has returned, or watchAtTurnEnd() when it returned a promise (serve()).
  */
@@ -346,7 +347,7 @@ let pendingWatch: RequestLifetime[] = [];
  * promise, which most often has answered by then.
  */
 export function watchAtTurnEnd(ctx: RequestLifetime): void {
-  if (pendingWatch.length === 0 && !atTurnEnd(watchPending)) {
+  if (pendingWatch.length === 0 && !joinTurnEnd(watchPending)) {
     watchResponse(ctx);
     return;
   }
