@@ -1,4 +1,4 @@
-/* global process */
+/* global process, URL */
 /**
  * The server half of bench/frameworks-load.ts, in its own process so the
  * load generator does not share its CPU. `mode` names a framework and
@@ -22,6 +22,7 @@
  * Plain JavaScript on the built package (dist/), run by plain `node`.
  */
 import http from "node:http";
+import { pathToFileURL } from "node:url";
 import { answerProfile, cpuMeter } from "./server-profile.js";
 
 /**
@@ -31,7 +32,16 @@ import { answerProfile, cpuMeter } from "./server-profile.js";
  */
 const mode = await new Promise((resolve) => process.once("message", resolve));
 const [framework, extra] = mode.split("+");
-const taproot = extra === "taproot";
+/**
+ * `taproot@before` is the integration of the earlier build whose dist/
+ * directory TAPROOT_BENCH_BEFORE names (bench/frameworks-load.ts adds that
+ * side when it is set): two builds in one run.
+ */
+const before = extra === "taproot@before";
+const taproot = extra === "taproot" || before;
+const dist = before
+  ? pathToFileURL(`${process.env.TAPROOT_BENCH_BEFORE}/`).href
+  : new URL("../dist/", import.meta.url).href;
 const hook = extra === "hook";
 const fn = extra === "function";
 
@@ -39,7 +49,7 @@ async function fastifyServer() {
   const { default: Fastify } = await import("fastify");
   const app = Fastify();
   if (taproot) {
-    const { contextPlugin } = await import("../dist/fastify/index.js");
+    const { contextPlugin } = await import(`${dist}fastify/index.js`);
     await app.register(contextPlugin);
     app.get("/", async (request) => (request.ctx.err() === null ? "ok" : "done"));
   } else if (hook) {
@@ -57,11 +67,11 @@ async function honoServer() {
   const { createAdaptorServer } = await import("@hono/node-server");
   const app = new Hono();
   if (taproot) {
-    const { contextMiddleware } = await import("../dist/hono/index.js");
+    const { contextMiddleware } = await import(`${dist}hono/index.js`);
     app.use(contextMiddleware());
     app.get("/", (c) => c.text(c.get("ctx").err() === null ? "ok" : "done"));
   } else if (fn) {
-    const { requestContext } = await import("../dist/hono/index.js");
+    const { requestContext } = await import(`${dist}hono/index.js`);
     app.get("/", (c) => c.text(requestContext(c).err() === null ? "ok" : "done"));
   } else if (hook) {
     app.use((_c, next) => next());
@@ -103,7 +113,7 @@ async function connectServer() {
   let interceptors = [];
   let sleep = async () => ({ value: "ok" });
   if (taproot) {
-    const { handlerContext, handlerInterceptor } = await import("../dist/connect/index.js");
+    const { handlerContext, handlerInterceptor } = await import(`${dist}connect/index.js`);
     interceptors = [handlerInterceptor()];
     sleep = async (_req, hctx) => ({ value: handlerContext(hctx).err() === null ? "ok" : "done" });
   } else if (hook) {

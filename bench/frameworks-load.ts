@@ -121,6 +121,18 @@ const frameworks: Framework[] = [
 ];
 
 /**
+ * With TAPROOT_BENCH_BEFORE naming an earlier build's dist/ directory, each
+ * framework also runs that build's integration (`+taproot@before`), in the
+ * same windows: two builds in one run, the earlier one held to no bar.
+ */
+if (process.env.TAPROOT_BENCH_BEFORE !== undefined) {
+  for (const fw of frameworks) {
+    const own = fw.sides.find((side) => side.extra === "taproot")!;
+    fw.sides.push({ extra: "taproot@before", label: `${own.label}, earlier build` });
+  }
+}
+
+/**
  * Fresh sets of server processes: two processes started alike can read
  * several percent apart for their whole life (bench/node-load.ts), so each
  * generation starts every server anew, and a side's figure is the median of

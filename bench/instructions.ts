@@ -6,9 +6,11 @@
  * with a timeout, serve(), serve() with a timeout) runs under valgrind's
  * callgrind, with V8's perf map on so that its compiled JavaScript has names.
  * Ten keep-alive connections load it (bench/keep-alive-load.ts) for WARM_MS
- * (default 30 s; valgrind runs it some fifty times slower), then its counters
- * are zeroed, RUN_MS (default 10 s) of the same load runs, and they are
- * dumped. MODES may also name the GET servers of
+ * (default 150 s; valgrind runs it some fifty times slower), then its counters
+ * are zeroed, RUN_MS (default 40 s) of the same load runs, and they are
+ * dumped. The warm-up is long because the JIT is slow to settle under
+ * valgrind: after 20 s, node:http alone still counted 127,556 instructions
+ * per request, most of them the compiler's; after 150 s, 48,700–52,600. MODES may also name the GET servers of
  * bench/frameworks-load-server.js (`fastify`, `fastify+taproot`, `hono`, …),
  * each then compared with the first mode of MODES. Printed per request:
  * - the whole process's instructions (every thread: the JIT's and the GC's
@@ -36,8 +38,8 @@ import { KeepAliveLoad } from "./keep-alive-load.js";
 import { ask, requireCommand } from "./paired-rounds.js";
 
 const MODES = (process.env.MODES ?? "plain,requestContext+timeout,serve,serve+timeout").split(",");
-const WARM_MS = Number(process.env.WARM_MS ?? 30_000);
-const RUN_MS = Number(process.env.RUN_MS ?? 10_000);
+const WARM_MS = Number(process.env.WARM_MS ?? 150_000);
+const RUN_MS = Number(process.env.RUN_MS ?? 40_000);
 const CONNECTIONS = 10;
 /** CACHE=1 has callgrind simulate the caches too: misses per request beside the instructions. */
 const CACHE = process.env.CACHE === "1";
