@@ -49,10 +49,10 @@ function read(): void {
  * joinTurnEnd runs `task` once this turn of the event loop is over, from the
  * immediate that expires the clock, and returns true, when that immediate
  * is already due: the clock was read in this turn. Otherwise it runs
- * nothing and returns false: an immediate of its own would cost its caller
- * more than it saves (Hono's middleware, which reads no clock, read about 3
- * points dearer with one per turn than with a listener per request:
- * BENCHMARKS.md). One task
+ * nothing and returns false: an immediate of its own, a call from native
+ * code into JavaScript per turn, may cost more than the listeners it saves
+ * where a turn holds few requests (BENCHMARKS.md, "no listener for a
+ * response finished within its turn"). One task
  * per turn: a second call in the same turn replaces the first, so its
  * caller batches its own work (taproot/node's response watch, the only
  * caller).

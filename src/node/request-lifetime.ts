@@ -326,8 +326,8 @@ export function bindRequest(
  *   listener costs its addition and its call. A response that closed in
  *   between is seen closed then (`closed`, `destroyed`), and its client's
  *   leaving is read off `writableFinished` as the listener would have.
- *   Measured dearer than the listener: a microtask per request, and an
- *   immediate of the watch's own per turn (see joinTurnEnd).
+ *   Dearer than the listener: a microtask per request (measured), and
+ *   perhaps an immediate of the watch's own per turn (see joinTurnEnd).
  * - `now`: at once.
  * - `caller`: the caller runs the handler and calls watchReturned() once it
  *   has returned, or watchAtTurnEnd() when it returned a promise (serve()).
