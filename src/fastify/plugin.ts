@@ -27,6 +27,7 @@ import {
 } from "../node/index.js";
 import {
   bindRequest,
+  boundContext,
   contextOf,
   RequestSet,
   type RequestLifetime,
@@ -248,6 +249,23 @@ function setup(app: FastifyInstance, o: ContextPluginOptions): void {
         // Kept in the lifetime, not on the raw request: one property fewer added to every IncomingMessage.
         l.frameworkRequest = request;
       }
+      next();
+    },
+  );
+
+  // A handler or hook that throws or rejects: the request's context ends
+  // with that error as cause, as under serve(), before Fastify sends its
+  // error reply; one that had ended already (a deadline, the client
+  // leaving) keeps its cause. Only failing requests run this hook.
+  app.addHook(
+    "onError",
+    (
+      request: FastifyRequest,
+      _reply: FastifyReply,
+      error: Error,
+      next: HookHandlerDoneFunction,
+    ) => {
+      boundContext(request.raw)?.handlerFailed(error);
       next();
     },
   );

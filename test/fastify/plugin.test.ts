@@ -161,6 +161,43 @@ describe("contextPlugin (Fastify 5)", () => {
     }
   });
 
+  it("ends request.ctx with the handler's error as cause when it throws, and keeps an earlier cause", async () => {
+    const failure = new Error("the handler failed");
+    const seen = deferred<{ ctx: Context; atResponse: unknown }>();
+    const late = deferred<Context>();
+    const { app, port } = await start({ timeout: 50 }, (app) => {
+      app.get("/throws", async () => {
+        throw failure;
+      });
+      app.get("/after-deadline", async (request) => {
+        await request.ctx.done();
+        late.resolve(request.ctx);
+        throw new Error("thrown after the deadline");
+      });
+      app.addHook("onResponse", async (request) => {
+        if (request.url === "/throws")
+          seen.resolve({ ctx: request.ctx, atResponse: cause(request.ctx) });
+      });
+    });
+    try {
+      const failed = await get(port, "/throws");
+      assert.equal(failed.status, 500);
+      const { ctx, atResponse } = await seen.promise;
+      assert.equal(atResponse, failure, "cause(request.ctx) once the error reply is sent");
+      assert.equal(cause(ctx), failure);
+      const timedOut = await get(port, "/after-deadline");
+      assert.equal(timedOut.status, 500);
+      const lateCtx = await late.promise;
+      assert.equal(lateCtx.err(), DeadlineExceeded);
+      assert.ok(
+        cause(lateCtx) instanceof RequestTimeoutError,
+        `cause ${String(cause(lateCtx))}, want the deadline's RequestTimeoutError`,
+      );
+    } finally {
+      await app.close();
+    }
+  });
+
   it("ends request.ctx at the timeout option, and sooner when a deadline header asks", async () => {
     const { app, port } = await start({ timeout: 150 }, (app) => {
       app.get("/slow", async (request, reply) => {
