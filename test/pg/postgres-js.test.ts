@@ -10,6 +10,7 @@ import {
   withCancel,
   withCancelCause,
   withTimeout,
+  type Context,
 } from "../../src/index.js";
 import { begin } from "../../src/pg/postgres-js-begin.js";
 import { contextSql } from "../../src/pg/postgres-js.js";
@@ -96,6 +97,63 @@ async function connections(): Promise<number> {
     where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'
       and application_name <> 'admin'`;
   return row!.n;
+}
+
+/** rejectsAsOpeningATransaction checks that `statement` was refused as contextSql refuses a BEGIN, pointing at begin(). */
+async function rejectsAsOpeningATransaction(
+  statement: Promise<unknown>,
+  what: string,
+): Promise<void> {
+  await assert.rejects(statement, (e) => {
+    assert.ok(e instanceof TypeError, `${what}: got ${String(e)}, want a TypeError`);
+    assert.match(e.message, /^contextSql\(ctx, sql\): .*begin\(ctx, sql, fn\)/);
+    return true;
+  });
+}
+
+/** The methods of postgres.js's pending queries, which taproot's statements refuse. */
+const QUERY_METHODS = ["values", "raw", "cursor", "forEach", "describe", "simple", "execute"];
+
+/**
+ * withMisuseHarness runs `body` on a pool of one connection that records
+ * every text it sends, with a context of each kind (one that never ends, a
+ * cancelable one, one with a deadline: `timed`), then checks that no
+ * rejection went unhandled and that nothing naming `no_such_table` was sent.
+ */
+async function withMisuseHarness(
+  body: (
+    sql: postgres.Sql,
+    contexts: readonly (readonly [string, Context])[],
+    timed: Context,
+  ) => Promise<void>,
+): Promise<void> {
+  const sent: string[] = [];
+  const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on("unhandledRejection", onUnhandled);
+  const [canceled, cancel] = withCancel(background());
+  const [timed, cancelTimed] = withTimeout(background(), 10_000);
+  try {
+    const contexts = [
+      ["background", background()],
+      ["withCancel", canceled],
+      ["withTimeout", timed],
+    ] as const;
+    await body(sql, contexts, timed);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(unhandled, [], "unhandled rejections");
+    assert.deepEqual(
+      sent.filter((text) => text.includes("no_such_table")),
+      [],
+      "statements sent after a query method was called",
+    );
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+    cancel();
+    cancelTimed();
+    await sql.end();
+  }
 }
 
 describe("contextSql(ctx, sql)", () => {
@@ -459,14 +517,7 @@ describe("contextSql(ctx, sql)", () => {
           ["unsafe start transaction", () => db.unsafe("/* x */ START TRANSACTION read only")],
           ["unsafe select; begin", () => db.unsafe("select 1; begin")],
         ] as const) {
-          await assert.rejects(run(), (e) => {
-            assert.ok(
-              e instanceof TypeError,
-              `${name}, ${form}: got ${String(e)}, want a TypeError`,
-            );
-            assert.match(e.message, /^contextSql\(ctx, sql\): .*begin\(ctx, sql, fn\)/);
-            return true;
-          });
+          await rejectsAsOpeningATransaction(run(), `${name}, ${form}`);
         }
         // Not a statement that opens one: a BEGIN in a string, a function body.
         const [row] = await db<{ t: string }[]>`select 'begin' as t`;
@@ -515,14 +566,7 @@ describe("contextSql(ctx, sql)", () => {
           ],
           ["an array of fragments", () => db`${[sql.unsafe("begin")]}`],
         ] as const) {
-          await assert.rejects(run(), (e) => {
-            assert.ok(
-              e instanceof TypeError,
-              `${name}, ${form}: got ${String(e)}, want a TypeError`,
-            );
-            assert.match(e.message, /^contextSql\(ctx, sql\): .*begin\(ctx, sql, fn\)/);
-            return true;
-          });
+          await rejectsAsOpeningATransaction(run(), `${name}, ${form}`);
         }
         // Fragments that open nothing run as postgres.js builds them.
         const [row] = await db`select ${sql.unsafe("'begin'")} as t, ${sql`${1}::int`} as n,
@@ -543,29 +587,10 @@ describe("contextSql(ctx, sql)", () => {
   });
 
   it("a postgres.js query method on a statement throws a TypeError naming contextSql, and nothing is sent", async () => {
-    const sent: string[] = [];
-    const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on("unhandledRejection", onUnhandled);
-    const [canceled, cancel] = withCancel(background());
-    const [timed, cancelTimed] = withTimeout(background(), 10_000);
-    try {
-      for (const [name, ctx] of [
-        ["background", background()],
-        ["withCancel", canceled],
-        ["withTimeout", timed],
-      ] as const) {
+    await withMisuseHarness(async (sql, contexts, timed) => {
+      for (const [name, ctx] of contexts) {
         const db = contextSql(ctx, sql);
-        for (const method of [
-          "values",
-          "raw",
-          "cursor",
-          "forEach",
-          "describe",
-          "simple",
-          "execute",
-        ]) {
+        for (const method of QUERY_METHODS) {
           for (const [form, make] of [
             ["tag", () => db`select * from no_such_table_${sql.unsafe(method)}`],
             ["unsafe", () => db.unsafe(`select * from no_such_table_${method}`)],
@@ -586,21 +611,9 @@ describe("contextSql(ctx, sql)", () => {
           }
         }
       }
-      await new Promise((resolve) => setImmediate(resolve));
-      assert.deepEqual(unhandled, [], "unhandled rejections");
-      assert.deepEqual(
-        sent.filter((text) => text.includes("no_such_table")),
-        [],
-        "statements sent after a query method was called",
-      );
       const [row] = await contextSql(timed, sql)<{ one: number }[]>`select 1 as one`;
       assert.equal(row!.one, 1, "the next statement");
-    } finally {
-      process.off("unhandledRejection", onUnhandled);
-      cancel();
-      cancelTimed();
-      await sql.end();
-    }
+    });
   });
 
   it("after a statement that ended near its deadline, clears a statement timeout the server may carry over", async () => {
@@ -950,29 +963,10 @@ describe("begin(ctx, sql, fn)", () => {
   });
 
   it("a postgres.js query method on a statement through tx throws a TypeError naming begin, and nothing is sent", async () => {
-    const sent: string[] = [];
-    const sql = postgres(db.url, { max: 1, debug: (_c, text) => sent.push(text) });
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on("unhandledRejection", onUnhandled);
-    const [canceled, cancel] = withCancel(background());
-    const [timed, cancelTimed] = withTimeout(background(), 10_000);
-    try {
-      for (const [name, ctx] of [
-        ["background", background()],
-        ["withCancel", canceled],
-        ["withTimeout", timed],
-      ] as const) {
+    await withMisuseHarness(async (sql, contexts) => {
+      for (const [name, ctx] of contexts) {
         const one = await begin(ctx, sql, async (_ctx, tx) => {
-          for (const method of [
-            "values",
-            "raw",
-            "cursor",
-            "forEach",
-            "describe",
-            "simple",
-            "execute",
-          ]) {
+          for (const method of QUERY_METHODS) {
             for (const [form, make] of [
               ["tag", () => tx`select * from no_such_table_${sql.unsafe(method)}`],
               ["unsafe", () => tx.unsafe(`select * from no_such_table_${method}`)],
@@ -1007,18 +1001,6 @@ describe("begin(ctx, sql, fn)", () => {
         });
         assert.equal(one, 1, `${name}: the transaction's next statement, committed`);
       }
-      await new Promise((resolve) => setImmediate(resolve));
-      assert.deepEqual(unhandled, [], "unhandled rejections");
-      assert.deepEqual(
-        sent.filter((text) => text.includes("no_such_table")),
-        [],
-        "statements sent after a query method was called",
-      );
-    } finally {
-      process.off("unhandledRejection", onUnhandled);
-      cancel();
-      cancelTimed();
-      await sql.end();
-    }
+    });
   });
 });
