@@ -303,7 +303,6 @@ export function bindRequest(
     return ctx;
   }
   if (watch === "turn") watchAtTurnEnd(ctx);
-  else if (watch === "now") watchResponse(ctx);
   else {
     const r = res as ResponseOf;
     if (r.closed || r.destroyed) responseClosed(ctx, !r.writableFinished);
@@ -321,18 +320,17 @@ export function bindRequest(
  * - `turn`: once this turn of the event loop is over (requestContext(),
  *   called by handlers taproot does not run, and the integrations), when
  *   the request clock's immediate ends this turn anyway (a deadline or an
- *   arrival time was read); otherwise `now`. The requests bound in a turn
+ *   arrival time was read); otherwise at once. The requests bound in a turn
  *   wait in one list, watched by that immediate: a push per request, where a
  *   listener costs its addition and its call. A response that closed in
  *   between is seen closed then (`closed`, `destroyed`), and its client's
  *   leaving is read off `writableFinished` as the listener would have.
  *   Dearer than the listener: a microtask per request (measured), and
  *   perhaps an immediate of the watch's own per turn (see joinTurnEnd).
- * - `now`: at once.
  * - `caller`: the caller runs the handler and calls watchReturned() once it
  *   has returned, or watchAtTurnEnd() when it returned a promise (serve()).
  */
-export type Watch = "turn" | "now" | "caller";
+export type Watch = "turn" | "caller";
 
 /**
  * The HTTP/1 requests bound in this turn of the event loop whose response is
@@ -366,7 +364,8 @@ function watchPending(): void {
   for (let i = 0; i < list.length; i++) {
     const ctx = list[i] as RequestLifetime;
     try {
-      if (ctx.res !== undefined) watchReturned(ctx);
+      // A request released meanwhile has its response closed: watchReturned skips it.
+      watchReturned(ctx);
     } catch (err) {
       queueMicrotask(() => {
         throw err;
