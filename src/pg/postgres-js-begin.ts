@@ -97,7 +97,7 @@ async function transact<T>(
   const done = ctx.err();
   if (done !== null) throw done;
   // Read once here so that a deadline() that is not a Date is a TypeError before anything is sent.
-  statementTimeoutMs(ctx, FN);
+  statementTimeoutMs(ctx, FN, sql);
   const reserved = await reserve(ctx, sql);
   const runner = reserved as unknown as Runner;
   try {
@@ -136,7 +136,7 @@ async function transact<T>(
       // SET LOCAL statement_timeout to the time left, in front of each
       // statement: the server stops it at the deadline, and the
       // CancelRequest waits out the server's own timeout first.
-      return execute<R>(txCtx, runner, build, statementTimeoutMs(txCtx, FN), true);
+      return execute<R>(txCtx, runner, build, statementTimeoutMs(txCtx, FN, sql), true);
     });
     queue = run.then(
       (outcome) => outcome.fate,

@@ -251,7 +251,7 @@ async function run<T>(
     ctx,
     reserved as unknown as Runner,
     build,
-    statementTimeoutMs(ctx, "contextSql(ctx, sql)"),
+    statementTimeoutMs(ctx, "contextSql(ctx, sql)", sql),
     false,
   );
   const settled = outcome.fate.then((fate) => settle(sql, reserved, fate));

@@ -19,6 +19,7 @@ import { channel } from "node:diagnostics_channel";
 import { deadlineOf } from "../context.js";
 import { afterFunc, DeadlineExceeded, type Context } from "../index.js";
 import { sendCancelRequest } from "./cancel-request.js";
+import { pgConfiguredTimeoutMs } from "./configured-timeout.js";
 import {
   cancelTarget,
   dequeue,
@@ -182,8 +183,10 @@ class Run {
     // The prefix's timeout: the time left, null for the default (after a timed
     // query of ours in this transaction), undefined for no prefix.
     let ms: number | null | undefined;
-    if (this.timed && this.deadline !== undefined) ms = this.deadline - Date.now();
-    else if (this.timed && capped.has(client)) ms = null;
+    // Never more than the client's own configured statement_timeout: a deadline tightens it, never lifts it.
+    if (this.timed && this.deadline !== undefined) {
+      ms = Math.min(this.deadline - Date.now(), pgConfiguredTimeoutMs(client));
+    } else if (this.timed && capped.has(client)) ms = null;
     // Transaction control runs bare (statement-timeout.ts says why), and so does
     // anything in a failed transaction ("E"), which refuses all but what ends it.
     // Unless the client is in a transaction ("T"), LOCK and DECLARE run bare too;

@@ -255,6 +255,42 @@ describe("contextSql(ctx, sql)", () => {
     }
   });
 
+  it("never lifts the statement_timeout the connection was configured with, in contextSql and begin", async () => {
+    for (const configured of [400, "400ms", "0.4s"] as const) {
+      // postgres.js types the option as a number, but sends any value as it is, as
+      // a connection string's `?statement_timeout=…` (a string) is sent.
+      const sql = postgres(db.url, {
+        max: 1,
+        connection: { statement_timeout: configured as number },
+      });
+      try {
+        const [ctx, cancel] = withTimeout(background(), 30_000);
+        const q = contextSql(ctx, sql);
+        const [shown] = await q<{ statement_timeout: string }[]>`show statement_timeout`;
+        assert.equal(shown!.statement_timeout, "400ms", `${configured}: under a 30 s deadline`);
+        const t0 = performance.now();
+        await assert.rejects(
+          q`select pg_sleep(3)`,
+          (err: { code?: string }) => err.code === "57014" && err !== DeadlineExceeded,
+          `${configured}: the server's own statement timeout, not the deadline`,
+        );
+        const ms = performance.now() - t0;
+        assert.ok(ms >= 350 && ms < 2_500, `rejected after ${ms.toFixed(0)} ms, want ~400`);
+        const inTransaction = await begin(ctx, sql, async (_txCtx, tx) => {
+          const [row] = await tx<{ statement_timeout: string }[]>`show statement_timeout`;
+          return row!.statement_timeout;
+        });
+        assert.equal(inTransaction, "400ms", `${configured}: in begin under a 30 s deadline`);
+        assert.equal(ctx.err(), null, "the deadline has not passed");
+        cancel();
+        const [after] = await sql<{ statement_timeout: string }[]>`show statement_timeout`;
+        assert.equal(after!.statement_timeout, "400ms", "the configured value stays");
+      } finally {
+        await sql.end();
+      }
+    }
+  });
+
   it("stops the statement at its deadline even when the process is killed with SIGKILL", async () => {
     const code = `
       import postgres from "postgres";

@@ -202,6 +202,51 @@ describe("query(ctx, db, text, values)", () => {
     await p.end();
   });
 
+  it("a deadline never lifts the statement_timeout the pool was configured with", async () => {
+    const configured = new pg.Pool({
+      connectionString: fixture.db.url,
+      max: 1,
+      statement_timeout: 400,
+    });
+    try {
+      const [ctx, cancel] = withTimeout(background(), 30_000);
+      // With values (extended protocol) and without (simple protocol): the pool's 400 ms still stops each.
+      for (const [text, values] of [
+        ["select pg_sleep($1)", [3]],
+        ["select pg_sleep(3)", undefined],
+      ] as const) {
+        const t0 = performance.now();
+        await assert.rejects(
+          query(ctx, configured, text, values === undefined ? undefined : [...values]),
+          (e: { code?: string }) => e.code === "57014" && e !== DeadlineExceeded,
+          `${text}: the server's own statement timeout, not the deadline`,
+        );
+        const ms = performance.now() - t0;
+        assert.ok(
+          ms >= 350 && ms < 2_500,
+          `${text}: rejected after ${ms.toFixed(0)} ms, want ~400`,
+        );
+      }
+      assert.equal(ctx.err(), null, "the deadline has not passed");
+      const inside = await query(
+        ctx,
+        configured,
+        "select current_setting('statement_timeout') as t",
+      );
+      assert.equal(inside.rows[0]!.t, "400ms", "statement_timeout under a 30 s deadline");
+      cancel();
+      // A deadline nearer than the configured value still wins.
+      const [near, cancelNear] = withTimeout(background(), 150);
+      await assert.rejects(
+        query(near, configured, "select pg_sleep(3)"),
+        (e) => e === DeadlineExceeded,
+      );
+      cancelNear();
+    } finally {
+      await configured.end();
+    }
+  });
+
   it("under a deadline, ROLLBACK and COMMIT end a failed transaction you began yourself", async () => {
     const p = pool(1);
     const client = await p.connect();
