@@ -28,23 +28,29 @@ function onFloorClose() {
 function createFor(mode, { requestContext, serve }) {
   return mode === "plain" || mode === "plain-again"
     ? createServer((_req, res) => res.end("ok"))
-    : mode === "floor"
+    : mode === "property"
       ? createServer((req, res) => {
-          // What any request layer needs, and nothing else: one property on
-          // the request and one close listener on its response.
-          req[kFloor] = { closed: false };
-          res.on("close", onFloorClose);
+          // One property on the request and nothing else: what storing a context on it costs.
+          req[kFloor] = res;
           res.end("ok");
         })
-      : mode === "requestContext+timeout"
+      : mode === "floor"
         ? createServer((req, res) => {
-            // The README's own example: the options object is written inline, a new one per request.
-            requestContext(req, res, { timeout: 5_000 });
+            // What any request layer needs, and nothing else: one property on
+            // the request and one close listener on its response.
+            req[kFloor] = { closed: false };
+            res.on("close", onFloorClose);
             res.end("ok");
           })
-        : serve((_ctx, _req, res) => void res.end("ok"), {
-            timeout: mode === "serve+timeout" ? 5_000 : undefined,
-          }).server;
+        : mode === "requestContext+timeout"
+          ? createServer((req, res) => {
+              // The README's own example: the options object is written inline, a new one per request.
+              requestContext(req, res, { timeout: 5_000 });
+              res.end("ok");
+            })
+          : serve((_ctx, _req, res) => void res.end("ok"), {
+              timeout: mode === "serve+timeout" ? 5_000 : undefined,
+            }).server;
 }
 /**
  * The mode comes in the first IPC message, not on the command line: every

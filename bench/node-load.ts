@@ -27,8 +27,9 @@
  *
  * Prints a table and writes it to bench/results/node-load.md. MODES (e.g.
  * "serve") picks contenders; "floor" is node:http with one property and
- * one close listener per request, what any request layer needs. Each
- * generation's medians are printed as it ends.
+ * one close listener per request, what any request layer needs, and
+ * "property" the property alone. Each generation's medians are printed as
+ * it ends.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -392,11 +393,13 @@ const nameOf = (m: string): string =>
         ? "node:http alone again (the method's own error)"
         : m === "floor"
           ? "node:http + one property and one close listener per request (any layer's floor)"
-          : m === "serve"
-            ? "serve()"
-            : m === "serve+timeout"
-              ? "serve() with timeout: 5 s"
-              : "node:http + requestContext(req, res, { timeout: 5 s })";
+          : m === "property"
+            ? "node:http + one property per request"
+            : m === "serve"
+              ? "serve()"
+              : m === "serve+timeout"
+                ? "serve() with timeout: 5 s"
+                : "node:http + requestContext(req, res, { timeout: 5 s })";
 const BAR = 0.03;
 
 const lines = [

@@ -114,6 +114,10 @@ export function fetchHandler<A extends unknown[]>(
       const response = await handler(ctx, request, ...rest);
       checkResult(response);
       return response;
+    } catch (error) {
+      // What the handler left running learns why: the error is the cause.
+      ctx.handlerFailed(error);
+      throw error;
     } finally {
       ctx.end();
       signal?.removeEventListener("abort", onAbort);

@@ -236,6 +236,19 @@ export class RequestCtx extends CancelCtx {
   }
 
   /**
+   * handlerFailed cancels the context because its handler threw or rejected,
+   * with that error as cause (`Canceled` for a bare `throw undefined`),
+   * unless it had already ended. serve() calls it before it answers 500 or
+   * resets a half-sent response (the reset closes the response unfinished,
+   * which would otherwise read as the client leaving); fetchHandler() before
+   * its promise rejects; the Fastify plugin from its onError hook; the Hono
+   * middleware once the chain has returned with `c.error` set.
+   */
+  handlerFailed(err: unknown): void {
+    this._cancel(Canceled, err ?? Canceled);
+  }
+
+  /**
    * clientLeft cancels the context because the caller went away: with
    * ClientDisconnectedError as cause, or as its deadline when the deadline
    * came from the caller's headers and had all but passed (the caller gave

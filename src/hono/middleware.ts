@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Context as HonoContext, MiddlewareHandler, Next } from "hono";
 import type { Context } from "../index.js";
 import { requestContextOf } from "../fetch/fetch-handler.js";
-import { resolvePolicy, type RequestPolicy } from "../fetch/request-context.js";
+import { resolvePolicy, type RequestCtx, type RequestPolicy } from "../fetch/request-context.js";
 import { fetchHandler, type RequestContextOptions } from "../node/index.js";
-import { bindRequest, contextOf } from "../node/request-lifetime.js";
+import { bindRequest, boundContext, type RequestLifetime } from "../node/request-lifetime.js";
 import { checkContext, checkMs, describeValue } from "../validate.js";
 
 /**
@@ -44,6 +44,29 @@ interface NodeBindings {
 const FN = "contextMiddleware(options)";
 
 function noop(): void {}
+
+/**
+ * honoError reads the error Hono caught from a handler: Hono answers it
+ * itself (`app.onError`, or its own 500), so the middleware's `next()`
+ * resolves as usual, with `c.error` set.
+ */
+function honoError(c: object): unknown {
+  return (c as HonoContext).error;
+}
+
+/**
+ * reportsHonoError makes the context of a Node request Hono handles end with
+ * the handler's error as cause when Hono caught one (read at the release,
+ * once the response is done), and returns it. A lifetime released already
+ * is left as it is: it would keep `c` alive.
+ */
+function reportsHonoError(ctx: RequestLifetime, c: HonoContext): RequestLifetime {
+  if (ctx.frameworkRequest === null && ctx.req !== null) {
+    ctx.frameworkRequest = c;
+    ctx.caughtError = honoError;
+  }
+  return ctx;
+}
 
 /**
  * contextMiddleware returns a Hono middleware that gives each request a
@@ -88,6 +111,8 @@ export function contextMiddleware(options?: RequestContextOptions): MiddlewareHa
     async (ctx: Context, _request: Request, c: HonoContext<ContextEnv>, next: Next) => {
       c.set("ctx", ctx);
       await next();
+      // Hono answered a handler's error itself: the context ends with it as cause.
+      if (c.error !== undefined) (ctx as RequestCtx).handlerFailed(c.error);
       return c.res;
     },
     options,
@@ -100,7 +125,8 @@ export function contextMiddleware(options?: RequestContextOptions): MiddlewareHa
     if (isNodeRequest(incoming) && isNodeResponse(outgoing)) {
       // The HTTP/2 compatibility objects pass too: bindRequest finds their
       // stream. A request served by serve() keeps the context it has.
-      c.set("ctx", contextOf(incoming) ?? bindRequest(incoming, outgoing, policy, null));
+      const lifetime = boundContext(incoming) ?? bindRequest(incoming, outgoing, policy, null);
+      c.set("ctx", reportsHonoError(lifetime, c));
       return next();
     }
     return viaFetch(c.req.raw, c, next).then(noop);
@@ -158,13 +184,13 @@ export function requestContext(c: HonoContext, options?: RequestContextOptions):
   const incoming = env?.incoming;
   const outgoing = env?.outgoing;
   if (isNodeRequest(incoming) && isNodeResponse(outgoing)) {
-    const known = contextOf(incoming);
-    if (known !== undefined) return known;
+    const known = boundContext(incoming);
+    if (known !== undefined) return reportsHonoError(known, c);
     const policy =
       options === undefined
         ? (defaultPolicy ??= resolvePolicy(fn, undefined))
         : resolvePolicy(fn, options);
-    return bindRequest(incoming, outgoing, policy, null);
+    return reportsHonoError(bindRequest(incoming, outgoing, policy, null), c);
   }
   const made = (c.get("ctx") as Context | undefined) ?? requestContextOf(c.req.raw);
   if (made !== undefined) return made;

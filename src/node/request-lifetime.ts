@@ -12,7 +12,7 @@
 import { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
-import { Canceled, DeadlineExceeded, type Context } from "../index.js";
+import { DeadlineExceeded, type Context } from "../index.js";
 import { RequestTimeoutError } from "../fetch/errors.js";
 import { CONNECT_TIMEOUT, GRPC_TIMEOUT } from "../fetch/deadline-header.js";
 import {
@@ -176,8 +176,20 @@ export class RequestLifetime {
   laterOnSocket: RequestLifetime | null;
   /** Epoch ms of arrival as of its turn of the event loop, for inflight() (serve() only; 0 otherwise). */
   startedAt: number;
-  /** A framework's own request object (Fastify's), for its debug page; set by its integration after binding, cleared by release(). */
+  /**
+   * A framework's own request object: Fastify's, for its debug page; Hono's
+   * context, for the error its handler threw. Set by the integration after
+   * binding, cleared by release().
+   */
   frameworkRequest: object | null;
+  /**
+   * Reads the error a framework caught from the handler off
+   * `frameworkRequest` (Hono's `c.error`), once, at the release: a framework
+   * that answers a thrown error itself tells no one else. Set with
+   * `frameworkRequest` by an integration whose framework has no hook for
+   * failures; null otherwise (Fastify's plugin has its onError hook).
+   */
+  caughtError: ((frameworkRequest: object) => unknown) | null;
 
   constructor(
     policy: RequestPolicy,
@@ -217,6 +229,7 @@ export class RequestLifetime {
     this.laterOnSocket = null;
     this.startedAt = 0;
     this.frameworkRequest = null;
+    this.caughtError = null;
   }
 
   /**
@@ -229,22 +242,16 @@ export class RequestLifetime {
   }
 
   /**
-   * handlerFailed cancels the context because its handler threw or rejected
-   * (serve() only), with that error as cause (`Canceled` for a bare
-   * `throw undefined`), unless it had already ended. serve() calls it before
-   * it answers 500 or resets a half-sent response: the reset closes the
-   * response unfinished, which would otherwise read as the client leaving.
-   */
-  handlerFailed(err: unknown): void {
-    this._cancel(Canceled, err ?? Canceled);
-  }
-
-  /**
    * release ends the context, as Go's ends r.Context() when ServeHTTP
    * returns (work the handler started and did not wait for stops here), and
    * takes the request out of its server's list.
    */
   release(): void {
+    const framework = this.frameworkRequest;
+    if (framework !== null && this.caughtError !== null) {
+      const error = this.caughtError(framework);
+      if (error !== undefined) this.handlerFailed(error);
+    }
     this.end();
     const s = this.set;
     if (s !== null) {

@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import {
   background,
+  Canceled,
   cause,
   DeadlineExceeded,
   sleep,
@@ -115,6 +116,41 @@ describe("contextMiddleware (Hono on @hono/node-server)", () => {
     }
   });
 
+  it("ends the context with the error Hono caught from the handler as cause", async () => {
+    const app = new Hono<ContextEnv>();
+    app.use(contextMiddleware());
+    const failure = new Error("boom");
+    let seen: Context | undefined;
+    let whileAnswering: unknown;
+    app.get("/fail", (c) => {
+      seen = c.var.ctx;
+      throw failure;
+    });
+    app.get("/ok", (c) => {
+      seen = c.var.ctx;
+      return c.text("ok");
+    });
+    app.onError((error, c) => {
+      whileAnswering = c.var.ctx.err();
+      return c.text(error.message, 500);
+    });
+    const server = await onNode(app);
+    try {
+      const res = await get(server.port, "/fail");
+      assert.equal(res.status, 500);
+      assert.equal(res.body, "boom");
+      assert.equal(whileAnswering, null, "live while app.onError answers");
+      await until(() => seen!.err() !== null, 2_000, "the context to end");
+      assert.equal(cause(seen!), failure, "the cause says why the context ended");
+      const ok = await get(server.port, "/ok");
+      assert.equal(ok.body, "ok");
+      await until(() => seen!.err() !== null, 2_000, "the context to end");
+      assert.equal(cause(seen!), seen!.err(), "a handler that answered ends with Canceled");
+    } finally {
+      await server.close();
+    }
+  });
+
   it("honours the caller's deadline header", async () => {
     const app = new Hono<ContextEnv>();
     app.use(contextMiddleware({ timeout: 60_000 }));
@@ -202,6 +238,22 @@ describe("contextMiddleware (Hono's fetch path: app.fetch(request))", () => {
     } finally {
       cancelParent();
     }
+  });
+
+  it("ends the context with the error Hono caught from the handler as cause", async () => {
+    const app = new Hono<ContextEnv>();
+    app.use(contextMiddleware());
+    const failure = new Error("boom");
+    let seen: Context | undefined;
+    app.get("/fail", async (c) => {
+      seen = c.var.ctx;
+      await Promise.resolve();
+      throw failure;
+    });
+    const res = await app.fetch(new Request("http://example.test/fail"));
+    assert.equal(res.status, 500, "Hono's own answer to the error");
+    assert.equal(seen!.err(), Canceled);
+    assert.equal(cause(seen!), failure, "the cause says why the context ended");
   });
 
   it("reads the deadline headers and the timeout option", async () => {

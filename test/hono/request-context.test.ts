@@ -46,6 +46,29 @@ describe("requestContext(c) (Hono on @hono/node-server, no middleware)", () => {
     }
   });
 
+  it("ends the context with the error Hono caught from the handler as cause, once any middleware runs", async () => {
+    const app = new Hono();
+    // A lone handler takes Hono's fast path, which hands an error to app.onError
+    // without recording it on c (docs/hono.md); any middleware leaves that path.
+    app.use((_c, next) => next());
+    const failure = new Error("boom");
+    let seen: Context | undefined;
+    app.get("/fail", async (c) => {
+      seen = requestContext(c);
+      await sleep(seen, 10);
+      throw failure;
+    });
+    const server = await onNode(app);
+    try {
+      const res = await get(server.port, "/fail");
+      assert.equal(res.status, 500);
+      await until(() => seen!.err() !== null, 2_000, "the context to end");
+      assert.equal(cause(seen!), failure, "the cause says why the context ended");
+    } finally {
+      await server.close();
+    }
+  });
+
   it("keeps the context live while a body streams, and cancels it when the client leaves", async () => {
     const app = new Hono();
     const left = deferred<Context>();

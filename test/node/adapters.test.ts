@@ -158,6 +158,19 @@ describe("fetchHandler", () => {
     assert.equal(await r.text(), "true", "a zero budget is born done");
   });
 
+  it("ends the context with the handler's error as cause when it throws or rejects", async () => {
+    const failure = new Error("boom");
+    let seen: Context | undefined;
+    const handle = fetchHandler(async (ctx) => {
+      seen = ctx;
+      await Promise.resolve();
+      throw failure;
+    });
+    await assert.rejects(handle(new Request("http://example.test/")), (e) => e === failure);
+    assert.equal(seen!.err(), Canceled);
+    assert.equal(cause(seen!), failure, "the cause says why the context ended");
+  });
+
   it("explains a Request no fetchHandler wrapped", () => {
     assert.throws(() => requestContext(new Request("http://example.test/")), {
       name: "TypeError",
