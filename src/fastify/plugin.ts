@@ -32,7 +32,7 @@ import {
   RequestSet,
   type RequestLifetime,
 } from "../node/request-lifetime.js";
-import { closeConnection } from "../node/serve.js";
+import { closeConnection } from "../node/connections.js";
 import { handlerTimeoutHook } from "./handler-timeout.js";
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 

@@ -20,12 +20,8 @@ import {
 } from "../index.js";
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 import { ShutdownError } from "./errors.js";
-import {
-  resolvePolicy,
-  withParent,
-  type RequestContextOptions,
-  type RequestPolicy,
-} from "../fetch/request-context.js";
+import { resolvePolicy, withParent, type RequestPolicy } from "../fetch/request-context.js";
+import { closeIfIdle, Connections } from "./connections.js";
 import {
   bindRequest,
   RequestSet,
@@ -34,133 +30,21 @@ import {
   type RequestLifetime,
 } from "./request-lifetime.js";
 
-/**
- * InflightRequest describes a request that a {@link serve} server is handling:
- * its context, method, target and the time it arrived (epoch ms).
- *
- * @example
- * ```ts
- * for (const r of app.inflight()) {
- *   console.log(`${r.method} ${r.url} running for ${Date.now() - r.startedAt} ms`);
- * }
- * ```
- */
-export interface InflightRequest {
-  ctx: Context;
-  method: string;
-  /** The target as the client sent it (before any router rewrote `req.url`). */
-  url: string;
-  startedAt: number;
-  /** The route pattern that matched, when the handler is an Express app that set `req.route`. */
-  route?: string;
-}
+import type {
+  ContextServer,
+  Handler,
+  InflightRequest,
+  ServeOptions,
+  ShutdownResult,
+} from "./serve-types.js";
 
-/**
- * Handler handles one request of a {@link serve} server. `ctx` is the
- * request's context (also returned by `requestContext(req)`). A rejection or
- * throw becomes a 500, or a 503 when `ctx` is done, if nothing was sent yet,
- * and resets a response already begun; `ctx` then ends with the error as its
- * cause, unless it had ended already.
- *
- * @example
- * ```ts
- * const hello: Handler = async (ctx, req, res) => {
- *   const name = await users.lookup(ctx, req.headers["x-user-id"]);
- *   res.end(`hello ${name}\n`);
- * };
- * ```
- */
-export type Handler = (ctx: Context, req: IncomingMessage, res: ServerResponse) => unknown;
-
-/**
- * ServeOptions configure {@link serve}.
- *
- * @example
- * ```ts
- * const app = serve(handler, {
- *   context: root, // from signalContext(background())
- *   timeout: 5_000,
- *   shutdownTimeout: 20_000,
- *   server: https.createServer({ key, cert }),
- * });
- * ```
- */
-export interface ServeOptions extends RequestContextOptions {
-  /**
-   * The server's base context, Go's `BaseContext`: request contexts see its
-   * values. Its cancellation does not cut requests short: it starts a graceful
-   * shutdown with a grace period of `shutdownTimeout`, so one root from
-   * `signalContext()` can stop the server and the workers alike.
-   */
-  context?: Context;
-  /** The grace period in milliseconds of the shutdown started by `context` ending. Default 10,000. */
-  shutdownTimeout?: number;
-  /**
-   * The server to serve on, e.g. from `https.createServer(tls)`, with no
-   * 'request' listener of its own. Default: a new `http.createServer()`.
-   */
-  server?: Server;
-  /**
-   * onError reports a handler's failure that is not its context's own
-   * cancellation. Default: `console.error`.
-   */
-  onError?: (ctx: Context, err: unknown, req: IncomingMessage) => void;
-}
-
-/**
- * ShutdownResult counts how a shutdown ended the requests it found in flight.
- * A connection an 'upgrade' or 'connect' listener took over (a WebSocket, a
- * tunnel) is no request, and counts in neither.
- *
- * @example
- * ```ts
- * const { completed, canceled } = await app.shutdown(graceCtx);
- * console.log(`drained ${completed} request(s), canceled ${canceled}`);
- * ```
- */
-export interface ShutdownResult {
-  /** Requests that finished during the grace period. */
-  completed: number;
-  /** Requests whose context was canceled when the grace period ran out. */
-  canceled: number;
-}
-
-/**
- * ContextServer is a server started by {@link serve}.
- *
- * @example
- * ```ts
- * const app: ContextServer = serve(handler);
- * const { port } = await app.listen(8080);
- * // ...
- * const [grace, cancel] = withTimeout(background(), 10_000);
- * await app.shutdown(grace);
- * cancel();
- * ```
- */
-export interface ContextServer extends AsyncDisposable {
-  /** The underlying `node:http` (or `node:https`) server. */
-  readonly server: Server;
-  /** The server's context: the parent of every request context. It ends when the server has stopped. */
-  readonly context: Context;
-  /** Settles once the server has stopped, by {@link ContextServer.shutdown} or by its base context ending. */
-  readonly closed: Promise<ShutdownResult>;
-  /** inflight returns a snapshot of the requests being handled, oldest first. */
-  inflight(): InflightRequest[];
-  /** listen starts accepting connections on `port` (default 0, any free port) and resolves with the bound address. */
-  listen(port?: number, host?: string): Promise<AddressInfo>;
-  /**
-   * shutdown stops accepting connections, closes idle keep-alive connections
-   * at once, lets requests in flight finish until `ctx` is done, then cancels
-   * the rest (cause {@link ShutdownError}) and closes their connections. A
-   * connection an 'upgrade' or 'connect' listener took over (a WebSocket, a
-   * tunnel) is the app's to close: it is left open until `ctx` is done, and
-   * destroyed with the connections of handlers that ignored their context.
-   * It resolves when every connection is closed; calling it again joins the
-   * same shutdown, and the earliest `ctx` to end cuts the grace period.
-   */
-  shutdown(ctx?: Context): Promise<ShutdownResult>;
-}
+export type {
+  ContextServer,
+  Handler,
+  InflightRequest,
+  ServeOptions,
+  ShutdownResult,
+} from "./serve-types.js";
 
 /** How long handlers whose context the shutdown canceled get to answer before their connections are closed. */
 const HAMMER_MS = 1_000;
@@ -232,32 +116,6 @@ function checkServer(fn: string, server: unknown): void {
   );
 }
 
-/** Per connection: how many of its requests are in flight. */
-const kActive = Symbol("taproot.activeRequests");
-/** Per connection: when it opened (epoch ms), until its first request arrives. */
-const kOpenedAt = Symbol("taproot.openedAt");
-/**
- * Per connection: set when an 'upgrade' or 'connect' listener took it over
- * from HTTP (a WebSocket, a CONNECT tunnel). No request of serve()'s runs on
- * it, so it counts none in flight, yet it is not idle: the drain leaves it to
- * its new owner, and only the hammer destroys it.
- */
-const kTakenOver = Symbol("taproot.takenOver");
-type Conn = Socket & { [kActive]?: number; [kOpenedAt]?: number; [kTakenOver]?: true };
-
-/** isIdle tells whether a drain may close `socket` now: no request of ours on it, and not taken over. */
-function isIdle(socket: Conn): boolean {
-  return socket[kActive] === 0 && socket[kTakenOver] === undefined;
-}
-
-/**
- * How long a connection that has sent no request yet may stay open once a
- * shutdown has begun, counted from when it opened: a first request may be on
- * its way (Go's Shutdown waits for such connections too, golang/go#22682).
- * One that has been silent longer is closed at once.
- */
-const NEW_CONNECTION_GRACE_MS = 500;
-
 class Serving implements ContextServer {
   readonly server: Server;
   // The server's lifetime context: it lives exactly as long as the server, and
@@ -282,25 +140,10 @@ class Serving implements ContextServer {
   #finished = false;
   #result: ShutdownResult = { completed: 0, canceled: 0 };
   #hammer: ReturnType<typeof setTimeout> | undefined;
-  /** Closes the new connections that sent no request in their grace period; set during a drain. */
-  #newConnections: ReturnType<typeof setTimeout> | undefined;
   /** Stops watching the base context; cleared at shutdown. */
   #stopBaseWatch: (() => boolean) | undefined;
-  /**
-   * Open connections: each enters at 'connection' and leaves at its 'close';
-   * its count of requests in flight is kept on it (kActive). Node's own
-   * closeIdleConnections() does not count a connection that has not sent a
-   * request yet as idle (fetch opens such spare connections), and would leave
-   * it to hold the shutdown open.
-   */
-  readonly #conns = new Set<Conn>();
-  /**
-   * Over TLS, every TCP connection, from its 'connection' to its 'close':
-   * one still in its handshake is in no other list, and would hold the
-   * shutdown open past its grace period (Node gives a handshake 120 s). The
-   * hammer destroys them with the rest. Empty for a plain HTTP server.
-   */
-  readonly #tcp = new Set<Socket>();
+  /** The server's connections, with their requests in flight, for the drain. */
+  readonly #connections: Connections;
 
   constructor(handler: Handler, options: ServeOptions, policy: RequestPolicy, grace: number) {
     this.#handler = handler;
@@ -317,21 +160,7 @@ class Serving implements ContextServer {
     this.server.on("request", (req: IncomingMessage, res: ServerResponse) =>
       this.#handle(req, res),
     );
-    // Over TLS the request's socket is the TLSSocket of 'secureConnection'.
-    const connectionEvent = this.server instanceof HttpsServer ? "secureConnection" : "connection";
-    if (this.server instanceof HttpsServer) {
-      this.server.on("connection", (socket: Socket) => {
-        this.#tcp.add(socket);
-        socket.once("close", () => this.#tcp.delete(socket));
-      });
-    }
-    this.server.on(connectionEvent, (socket: Conn) => {
-      socket[kActive] = 0;
-      socket[kOpenedAt] = Date.now();
-      this.#conns.add(socket);
-      socket.once("close", () => this.#conns.delete(socket));
-    });
-    watchTakeovers(this.server);
+    this.#connections = new Connections(this.server);
     if (this.#base.done() !== null) {
       this.#stopBaseWatch = afterFunc(this.#base, () => {
         const [graceCtx, cancelGrace] = withTimeout(background(), grace);
@@ -422,11 +251,7 @@ class Serving implements ContextServer {
     // The response is watched once the handler returns: one the handler
     // finished needs no listener (see Watch).
     const l = bindRequest(req, res, this.#policy, this.#requests, "caller");
-    const socket = req.socket as Conn;
-    if (socket[kActive] !== undefined) {
-      socket[kActive]++;
-      socket[kOpenedAt] = undefined;
-    }
+    this.#connections.requestStarted(req.socket);
     let result: unknown;
     try {
       result = this.#handler(l, req, res);
@@ -460,11 +285,11 @@ class Serving implements ContextServer {
    */
   #released(ctx: RequestLifetime): void {
     // Called by release() before it drops the request.
-    const socket = (ctx.req as IncomingMessage).socket as Conn | null;
-    if (socket !== null && socket[kActive] !== undefined) socket[kActive]--;
+    const socket = (ctx.req as IncomingMessage).socket as Socket | null;
+    if (socket !== null) this.#connections.requestEnded(socket);
     if (!this.#draining) return;
     if (!this.#forced) this.#result.completed++;
-    if (socket !== null && isIdle(socket)) closeConnection(socket);
+    if (socket !== null) closeIfIdle(socket);
   }
 
   #fail(ctx: RequestLifetime, err: unknown): void {
@@ -500,8 +325,8 @@ class Serving implements ContextServer {
    */
   #lastOnConnection(req: IncomingMessage, res: ServerResponse): void {
     if (!res.headersSent) res.setHeader("connection", "close");
-    const socket = req.socket as Conn | null;
-    if (socket === null || !(socket[kActive]! > 0)) return;
+    const socket = req.socket as Socket | null;
+    if (socket === null || !this.#connections.busy(socket)) return;
     for (let l = this.#requests.head; l !== null; l = l.newer) {
       const earlier = l.res as ServerResponse | undefined;
       if (earlier === res || earlier === undefined || earlier.headersSent) continue;
@@ -519,25 +344,7 @@ class Serving implements ContextServer {
     // A connection that opened a moment ago and has sent nothing yet gets
     // the rest of its grace: its first request may be on its way.
     this.server.close(() => this.#finish());
-    this.#closeIdle();
-  }
-
-  /** closeIdle closes the connections with no request in flight, but for those still in their first moments. */
-  #closeIdle(): void {
-    const now = Date.now();
-    let wait = Infinity;
-    for (const socket of this.#conns) {
-      if (!isIdle(socket)) continue;
-      const opened = socket[kOpenedAt];
-      if (opened !== undefined && now - opened < NEW_CONNECTION_GRACE_MS) {
-        wait = Math.min(wait, opened + NEW_CONNECTION_GRACE_MS - now);
-      } else {
-        closeConnection(socket);
-      }
-    }
-    if (wait !== Infinity) {
-      this.#newConnections = setTimeout(() => this.#closeIdle(), Math.max(wait, 1));
-    }
+    this.#connections.closeIdle();
   }
 
   #force(): void {
@@ -547,14 +354,10 @@ class Serving implements ContextServer {
     // One cancel reaches every request context: they are all children.
     this.#cancel(this.#shutdownError());
     // No more waiting for the first request of new connections.
-    clearTimeout(this.#newConnections);
-    for (const socket of this.#conns) if (isIdle(socket)) closeConnection(socket);
+    this.#connections.closeIdleNow();
     // Handlers that honour their context answer within a few turns; the
     // connections of the others are closed.
-    this.#hammer = setTimeout(() => {
-      for (const socket of this.#conns) socket.destroy();
-      for (const socket of this.#tcp) socket.destroy();
-    }, HAMMER_MS);
+    this.#hammer = setTimeout(() => this.#connections.destroyAll(), HAMMER_MS);
   }
 
   #shutdownError(): ShutdownError {
@@ -564,51 +367,10 @@ class Serving implements ContextServer {
   #finish(): void {
     this.#finished = true;
     clearTimeout(this.#hammer);
-    clearTimeout(this.#newConnections);
+    this.#connections.stopWaiting();
     this.#cancel(this.#shutdownError());
     this.#resolveClosed({ ...this.#result });
   }
-}
-
-/**
- * watchTakeovers marks each connection that an 'upgrade' or 'connect'
- * listener of the server takes over (see kTakenOver). The marking listener is
- * on an event only while one of the app's is: with none, Node answers an
- * upgrade as a plain request and destroys a CONNECT's socket, and a listener
- * of ours alone would change that. It goes first, so that the socket is
- * marked even if the app's listener throws.
- */
-function watchTakeovers(server: Server): void {
-  const mark = (_req: IncomingMessage, socket: Conn): void => {
-    socket[kTakenOver] = true;
-  };
-  const takeover = (event: string | symbol): event is "upgrade" | "connect" =>
-    event === "upgrade" || event === "connect";
-  for (const event of ["upgrade", "connect"] as const) {
-    if (server.listenerCount(event) > 0) server.prependListener(event, mark);
-  }
-  // 'newListener' comes before the app's listener is added, 'removeListener' after it is gone.
-  server.on("newListener", (event: string | symbol, listener: unknown) => {
-    if (takeover(event) && listener !== mark && !server.listeners(event).includes(mark)) {
-      server.prependListener(event, mark);
-    }
-  });
-  server.on("removeListener", (event: string | symbol, listener: unknown) => {
-    if (takeover(event) && listener !== mark && server.listeners(event).every((l) => l === mark)) {
-      server.off(event, mark);
-    }
-  });
-}
-
-/**
- * closeConnection ends a connection that has no request in flight: FIN after
- * whatever is still buffered, then release, where an immediate destroy could
- * reset a response still in the kernel's buffer.
- */
-export function closeConnection(socket: Socket): void {
-  socket.end();
-  if (socket.writableFinished) socket.destroy();
-  else socket.once("finish", () => socket.destroy());
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
