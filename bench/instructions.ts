@@ -26,7 +26,8 @@
  * bench/results/instructions.md. MODES picks servers; DIFF=30 adds, for each
  * mode after the first, the 30 functions whose own count differs most from
  * the first mode's (taproot's or Node's); CACHE=1 has callgrind simulate the
- * caches and adds their misses per request (slower still).
+ * caches and adds their misses per request (slower still); KEEP=1 keeps the
+ * dumps for callgrind_annotate.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -106,7 +107,7 @@ function perfMap(pid: number): { start: number; end: number; name: string }[] {
       return { start: s, end: s + parseInt(size!, 16), name: name.join(" ") };
     })
     .sort((a, b) => a.start - b.start);
-  rmSync(file, { force: true });
+  if (process.env.KEEP !== "1") rmSync(file, { force: true });
   return entries;
 }
 
@@ -201,7 +202,9 @@ try {
     counts.push(await count(mode, dir));
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  // KEEP=1 leaves the dumps (and V8's perf maps in /tmp) for callgrind_annotate.
+  if (process.env.KEEP === "1") console.log(`callgrind dumps kept in ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
 }
 
 /** What the shares are of: node:http alone, or the first mode when MODES leaves it out. */
