@@ -19,26 +19,33 @@
 const nextTurn: ((f: () => void) => unknown) | undefined =
   typeof setImmediate === "function" ? setImmediate : undefined;
 
-/** The time read in this turn (epoch ms), and the monotonic clock's reading beside it; valid while `fresh` is true. */
+/** The time read in this turn (epoch ms); valid while `fresh` is true. */
 let turnTime = 0;
+/** The monotonic clock's reading of this turn, taken by its first requestMonotonic(); valid while `monotonicFresh` is true. */
 let turnMonotonic = 0;
 /** Set by the first read of a turn, which schedules the turn's immediate; cleared by that immediate once the turn is over. */
 let fresh = false;
+/**
+ * Set by the first requestMonotonic() of a turn, cleared with `fresh`: a
+ * turn that only dates its requests (serve()'s arrival times, without a
+ * timeout) reads one clock, not two.
+ */
+let monotonicFresh = false;
 /** The work joinTurnEnd() was given in this turn, run by the turn's immediate; null when none. */
 let turnEndTask: (() => void) | null = null;
 
 /** turnOver runs once a turn of the event loop is over: the clock expires, then the turn's task runs. */
 function turnOver(): void {
   fresh = false;
+  monotonicFresh = false;
   const task = turnEndTask;
   turnEndTask = null;
   if (task !== null) task();
 }
 
-/** read takes this turn's readings of both clocks. */
+/** read takes this turn's reading of the wall clock, and schedules the immediate that expires it. */
 function read(): void {
   turnTime = Date.now();
-  turnMonotonic = performance.now();
   if (nextTurn !== undefined) {
     fresh = true;
     nextTurn(turnOver);
@@ -75,11 +82,18 @@ export function requestTime(): number {
 }
 
 /**
- * requestMonotonic returns `performance.now()` as of this turn, read with
- * requestTime's: request deadlines expire by it, so a wall clock stepped back
- * or forward neither stretches nor cuts a request's time budget.
+ * requestMonotonic returns `performance.now()` as of this turn, read by the
+ * turn's first call (in the same turn as requestTime's reading, at most a
+ * few callbacks later): request deadlines expire by it, so a wall clock
+ * stepped back or forward neither stretches nor cuts a request's time
+ * budget.
  */
 export function requestMonotonic(): number {
   if (!fresh) read();
+  if (!monotonicFresh) {
+    turnMonotonic = performance.now();
+    // Without an immediate to expire it (no setImmediate), every read is fresh.
+    monotonicFresh = fresh;
+  }
   return turnMonotonic;
 }
