@@ -25,14 +25,9 @@ export {
 } from "./request-context.js";
 
 // Servers and graceful shutdown
-export {
-  serve,
-  type ContextServer,
-  type Handler,
-  type InflightRequest,
-  type ServeOptions,
-  type ShutdownResult,
-} from "./serve.js";
+export { serve } from "./serve.js";
+// ContextServer, Handler, InflightRequest, ServeOptions, ShutdownResult
+export type * from "./serve-types.js";
 
 // Adapters: Express/Connect middleware, Fetch API handlers
 export { contextMiddleware } from "./middleware.js";

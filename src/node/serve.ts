@@ -38,14 +38,6 @@ import type {
   ShutdownResult,
 } from "./serve-types.js";
 
-export type {
-  ContextServer,
-  Handler,
-  InflightRequest,
-  ServeOptions,
-  ShutdownResult,
-} from "./serve-types.js";
-
 /** How long handlers whose context the shutdown canceled get to answer before their connections are closed. */
 const HAMMER_MS = 1_000;
 
