@@ -17,6 +17,7 @@ import {
   cause,
   sleep,
   withCancel,
+  withCancelCause,
   withTimeout,
   type Context,
 } from "../../src/index.js";
@@ -32,7 +33,7 @@ import {
   unaryCall,
 } from "../../src/grpc/index.js";
 import { liveChildCount } from "../../src/introspect.js";
-import { useEchoServer, type Message } from "./echo.js";
+import { Echo, useEchoServer, type Message } from "./echo.js";
 
 /** What the server saw of each call: its context, and every "cancelled" event grpc-js emitted. */
 interface Seen {
@@ -576,5 +577,60 @@ describe("client helpers", () => {
       unaryCall(background(), echo.client, "nope", {}),
       /unaryCall\(ctx, client, method, request\): client\.nope must be a unary method/,
     );
+  });
+});
+
+describe("server shutdown", () => {
+  /** startServer serves Echo's `say` with a handler that waits for its context, under `parent`. */
+  async function startServer(parent: Context) {
+    const seen: Context[] = [];
+    const server = new grpc.Server();
+    server.addService(Echo.service, {
+      say: handleUnary(
+        async (ctx, _call: grpc.ServerUnaryCall<Message, Message>) => {
+          seen.push(ctx);
+          await ctx.done();
+          return { text: "late" };
+        },
+        { context: parent },
+      ),
+      count: () => {},
+      collect: () => {},
+      chat: () => {},
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    const client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client &
+      Record<string, unknown>;
+    return { server, client, seen };
+  }
+
+  test("forceShutdown() alone reads as the call cancelled; the parent canceled first gives its cause", async () => {
+    for (const cancelParentFirst of [false, true]) {
+      const [parent, cancelParent] = withCancelCause(background());
+      const { server, client, seen } = await startServer(parent);
+      try {
+        const answered = unaryCall(background(), client, "say", { text: "x" }).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        const start = Date.now();
+        while (seen.length === 0 && Date.now() - start < 5_000) await sleep(background(), 10);
+        assert.equal(seen.length, 1, "the handler started");
+        const shutdown = new Error("server shutting down");
+        if (cancelParentFirst) cancelParent(shutdown);
+        server.forceShutdown();
+        await seen[0]!.done();
+        if (cancelParentFirst) assert.equal(cause(seen[0]!), shutdown, "the parent's cause");
+        else assert.ok(cause(seen[0]!) instanceof CallCancelledError, String(cause(seen[0]!)));
+        assert.ok((await answered) !== undefined, "the client's call failed");
+      } finally {
+        cancelParent(undefined);
+        client.close();
+      }
+    }
   });
 });
