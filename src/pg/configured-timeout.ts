@@ -53,12 +53,15 @@ const TIME_SETTING = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|ms|s|min|h|d)?\s*$/;
 export function postgresJsConfiguredTimeoutMs(sql: unknown): number {
   const options = (sql as { options?: { connection?: { statement_timeout?: unknown } } }).options;
   const value = options?.connection?.statement_timeout;
-  if (typeof value === "number") return value > 0 ? value : NONE;
-  if (typeof value !== "string") return NONE;
-  const match = TIME_SETTING.exec(value);
-  if (match === null) return NONE;
-  const ms = Number(match[1]) * (UNIT_MS[match[2] ?? "ms"] as number);
-  // PostgreSQL rounds to whole ms; 0 is no limit.
+  const ms = typeof value === "number" ? value : typeof value === "string" ? settingMs(value) : NaN;
+  // PostgreSQL rounds to whole ms, a number sent as text too (0.4 is 0); 0 is no limit.
   const rounded = Math.round(ms);
   return rounded > 0 ? rounded : NONE;
+}
+
+/** settingMs reads a time setting as PostgreSQL does, in ms; NaN for one it would refuse. */
+function settingMs(value: string): number {
+  const match = TIME_SETTING.exec(value);
+  if (match === null) return NaN;
+  return Number(match[1]) * (UNIT_MS[match[2] ?? "ms"] as number);
 }
