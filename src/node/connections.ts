@@ -84,6 +84,11 @@ export class Connections {
     if (conn[kActive] !== undefined) conn[kActive]--;
   }
 
+  /** closeIfIdle closes `socket` during a drain once its last request of serve()'s was released. */
+  closeIfIdle(socket: Socket): void {
+    if (isIdle(socket as Conn)) closeConnection(socket);
+  }
+
   /** busy tells whether `socket` has a request of serve()'s in flight. */
   busy(socket: Socket): boolean {
     return (socket as Conn)[kActive]! > 0;
@@ -127,11 +132,6 @@ export class Connections {
     for (const socket of this.#open) socket.destroy();
     for (const socket of this.#tcp) socket.destroy();
   }
-}
-
-/** closeIfIdle closes `socket` during a drain once its last request of serve()'s was released. */
-export function closeIfIdle(socket: Socket): void {
-  if (isIdle(socket as Conn)) closeConnection(socket);
 }
 
 /** isIdle tells whether a drain may close `socket` now: no request of ours on it, and not taken over. */

@@ -21,7 +21,7 @@ import {
 import { checkContext, checkMs, checkOptions, describeValue } from "../validate.js";
 import { ShutdownError } from "./errors.js";
 import { resolvePolicy, withParent, type RequestPolicy } from "../fetch/request-context.js";
-import { closeIfIdle, Connections } from "./connections.js";
+import { Connections } from "./connections.js";
 import {
   bindRequest,
   RequestSet,
@@ -281,7 +281,7 @@ class Serving implements ContextServer {
     if (socket !== null) this.#connections.requestEnded(socket);
     if (!this.#draining) return;
     if (!this.#forced) this.#result.completed++;
-    if (socket !== null) closeIfIdle(socket);
+    if (socket !== null) this.#connections.closeIfIdle(socket);
   }
 
   #fail(ctx: RequestLifetime, err: unknown): void {
