@@ -332,8 +332,9 @@ export function bindRequest(
  *   listener costs its addition and its call. A response that closed in
  *   between is seen closed then (`closed`, `destroyed`), and its client's
  *   leaving is read off `writableFinished` as the listener would have.
- *   Dearer than the listener: a microtask per request (measured), and
- *   perhaps an immediate of the watch's own per turn (see joinTurnEnd).
+ *   Two other ways to wait for the turn's end cost more than the listener
+ *   they save, and are not used: a microtask per request (measured), and an
+ *   immediate of the watch's own per turn (see joinTurnEnd).
  * - `caller`: the caller runs the handler and calls watchReturned() once it
  *   has returned, or watchAtTurnEnd() when it returned a promise (serve()).
  */
