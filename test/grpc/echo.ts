@@ -27,6 +27,35 @@ export interface EchoFixture {
   readonly port: number;
 }
 
+/** A running Echo server and a client connected to it. */
+export interface RunningEcho {
+  readonly server: grpc.Server;
+  readonly client: grpc.Client & Record<string, unknown>;
+  readonly port: number;
+}
+
+/**
+ * startEchoServer serves `implementation` of the Echo service on 127.0.0.1 (a
+ * free port) and connects a client to it; the caller shuts both down. For a
+ * test that ends the server itself (useEchoServer's ends with the file).
+ */
+export async function startEchoServer(
+  implementation: grpc.UntypedServiceImplementation,
+): Promise<RunningEcho> {
+  const server = new grpc.Server();
+  server.addService(Echo.service, implementation);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  const client = new Echo(
+    `127.0.0.1:${port}`,
+    grpc.credentials.createInsecure(),
+  ) as RunningEcho["client"];
+  return { server, client, port };
+}
+
 /**
  * useEchoServer registers a `before` hook that serves `implementation` of
  * the Echo service on 127.0.0.1 (a free port) and connects a client to it,
@@ -43,15 +72,7 @@ export function useEchoServer(
   let client: (grpc.Client & Record<string, unknown>) | undefined;
   let port = 0;
   before(async () => {
-    server = new grpc.Server();
-    server.addService(Echo.service, implementation());
-    const running = server;
-    port = await new Promise<number>((resolve, reject) =>
-      running.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
-    );
-    client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as typeof client;
+    ({ server, client, port } = await startEchoServer(implementation()));
   });
   after(async () => {
     client?.close();

@@ -33,7 +33,8 @@ import {
   unaryCall,
 } from "../../src/grpc/index.js";
 import { liveChildCount } from "../../src/introspect.js";
-import { Echo, useEchoServer, type Message } from "./echo.js";
+import { startEchoServer, useEchoServer, type Message } from "./echo.js";
+import { until } from "../helpers.js";
 
 /** What the server saw of each call: its context, and every "cancelled" event grpc-js emitted. */
 interface Seen {
@@ -584,27 +585,21 @@ describe("server shutdown", () => {
   /** startServer serves Echo's `say` with a handler that waits for its context, under `parent`. */
   async function startServer(parent: Context) {
     const seen: Context[] = [];
-    const server = new grpc.Server();
-    server.addService(Echo.service, {
-      say: handleUnary(
-        async (ctx, _call: grpc.ServerUnaryCall<Message, Message>) => {
-          seen.push(ctx);
-          await ctx.done();
-          return { text: "late" };
-        },
-        { context: parent },
-      ),
-      count: () => {},
-      collect: () => {},
-      chat: () => {},
-    });
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
+    const say = handleUnary(
+      async (ctx, _call: grpc.ServerUnaryCall<Message, Message>) => {
+        seen.push(ctx);
+        await ctx.done();
+        return { text: "late" };
+      },
+      { context: parent },
     );
-    const client = new Echo(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client &
-      Record<string, unknown>;
+    const none = () => {};
+    const { server, client } = await startEchoServer({
+      say,
+      count: none,
+      collect: none,
+      chat: none,
+    });
     return { server, client, seen };
   }
 
@@ -617,8 +612,7 @@ describe("server shutdown", () => {
           () => undefined,
           (err: unknown) => err,
         );
-        const start = Date.now();
-        while (seen.length === 0 && Date.now() - start < 5_000) await sleep(background(), 10);
+        await until(() => seen.length > 0, 5_000, "the handler to start");
         assert.equal(seen.length, 1, "the handler started");
         const shutdown = new Error("server shutting down");
         if (cancelParentFirst) cancelParent(shutdown);
