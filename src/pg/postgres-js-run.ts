@@ -19,8 +19,8 @@ import { afterFunc, DeadlineExceeded, type Context } from "../index.js";
 import { postgresJsConfiguredTimeoutMs } from "./configured-timeout.js";
 import {
   CLEAR_LEAKED_TIMEOUT,
-  MAX_STATEMENT_TIMEOUT_MS,
   nearDeadline as deadlineNear,
+  statementTimeoutFor,
 } from "./statement-timeout.js";
 
 /** A reserved connection, or the transaction scope of `sql.begin`. */
@@ -89,18 +89,15 @@ export interface Outcome<T> {
 
 /**
  * statementTimeoutMs is the remaining time of ctx's deadline as a
- * statement_timeout (whole ms, at least 1: 0 would mean no limit, and at most
- * MAX_STATEMENT_TIMEOUT_MS, the largest value PostgreSQL accepts: a farther
- * deadline is left to the CancelRequest past that), or undefined when ctx has
- * no deadline; never more than the statement_timeout `sql` was configured
+ * statement_timeout (statementTimeoutFor), or undefined when ctx has no
+ * deadline; never more than the statement_timeout `sql` was configured
  * with (configured-timeout.ts). A user context whose deadline() is not a
  * Date is a TypeError naming `fn`, the function the caller called.
  */
 export function statementTimeoutMs(ctx: Context, fn: string, sql: unknown): number | undefined {
   const deadline = deadlineOf(fn, ctx);
   if (deadline === undefined) return undefined;
-  const left = Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(deadline - Date.now())));
-  return Math.min(left, postgresJsConfiguredTimeoutMs(sql));
+  return Math.min(statementTimeoutFor(deadline - Date.now()), postgresJsConfiguredTimeoutMs(sql));
 }
 
 /** How long past the deadline a statement with a server deadline may run before a CancelRequest is sent. */

@@ -56,7 +56,17 @@ interface PgQuery {
 type PgQueryClass = new (text: string, values?: unknown[]) => PgQuery;
 
 /** The largest value `statement_timeout` takes (an int of milliseconds); longer deadlines are left to the client. */
-export const MAX_STATEMENT_TIMEOUT_MS = 2 ** 31 - 1;
+const MAX_STATEMENT_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * statementTimeoutFor turns a deadline's time left (ms) into the value of a
+ * statement_timeout: whole ms, at least 1 (0 would mean no limit), at most
+ * MAX_STATEMENT_TIMEOUT_MS (a farther deadline is left to the CancelRequest).
+ * Both drivers' prefixes send it.
+ */
+export function statementTimeoutFor(msLeft: number): number {
+  return Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(msLeft)));
+}
 
 /** How close to its deadline a context is when a 57014 from our statement_timeout is taken as that deadline. */
 const DEADLINE_SLACK_MS = 50;
@@ -182,8 +192,7 @@ export function timedQuery(
   if (Timed === undefined) return undefined;
   const query = new Timed(text, values) as PgQuery & { _setting: string | null; _shift: number };
   query.callback = callback;
-  const timeout =
-    ms === null ? null : Math.min(MAX_STATEMENT_TIMEOUT_MS, Math.max(1, Math.ceil(ms)));
+  const timeout = ms === null ? null : statementTimeoutFor(ms);
   // set_config has no DEFAULT. SET LOCAL warns outside a transaction, where the
   // default is sent only to a query queued before the client saw its transaction
   // end (its status is read at submit), and the warning is all that costs.
