@@ -50,24 +50,32 @@ export function answerProfile(msg) {
 /**
  * cpuMeter returns the answer to "mark" and "report" over IPC for a server
  * whose requests (or calls) so far `served()` counts: "mark" starts a window
- * (answered "marked"), "report" answers { cpuMicros, userMicros, served },
- * the process's CPU time (user + system), its user-mode part, and the count
- * since the mark. The answer returns whether the message was one of those.
+ * (answered "marked"), "report" answers { cpuMicros, userMicros, served,
+ * minorFaults, voluntarySwitches, involuntarySwitches }: the process's CPU
+ * time (user + system), its user-mode part, the count since the mark, and
+ * the page faults and context switches since the mark (a voluntary switch
+ * is the event loop going to sleep). The answer returns whether the message
+ * was one of those.
  */
 export function cpuMeter(served) {
-  let mark = { cpu: process.cpuUsage(), served: 0 };
+  let mark = { cpu: process.cpuUsage(), usage: process.resourceUsage(), served: 0 };
   return (msg) => {
     if (msg === "mark") {
-      mark = { cpu: process.cpuUsage(), served: served() };
+      mark = { cpu: process.cpuUsage(), usage: process.resourceUsage(), served: served() };
       process.send?.("marked");
       return true;
     }
     if (msg === "report") {
       const cpu = process.cpuUsage(mark.cpu);
+      const usage = process.resourceUsage();
       process.send?.({
         cpuMicros: cpu.user + cpu.system,
         userMicros: cpu.user,
         served: served() - mark.served,
+        minorFaults: usage.minorPageFault - mark.usage.minorPageFault,
+        voluntarySwitches: usage.voluntaryContextSwitches - mark.usage.voluntaryContextSwitches,
+        involuntarySwitches:
+          usage.involuntaryContextSwitches - mark.usage.involuntaryContextSwitches,
       });
       return true;
     }
