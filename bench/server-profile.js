@@ -58,24 +58,24 @@ export function answerProfile(msg) {
  * was one of those.
  */
 export function cpuMeter(served) {
-  let mark = { cpu: process.cpuUsage(), usage: process.resourceUsage(), served: 0 };
+  // One getrusage() reading per mark and per report: CPU times, faults and switches from the same moment.
+  let mark = { usage: process.resourceUsage(), served: 0 };
   return (msg) => {
     if (msg === "mark") {
-      mark = { cpu: process.cpuUsage(), usage: process.resourceUsage(), served: served() };
+      mark = { usage: process.resourceUsage(), served: served() };
       process.send?.("marked");
       return true;
     }
     if (msg === "report") {
-      const cpu = process.cpuUsage(mark.cpu);
       const usage = process.resourceUsage();
+      const since = (field) => usage[field] - mark.usage[field];
       process.send?.({
-        cpuMicros: cpu.user + cpu.system,
-        userMicros: cpu.user,
+        cpuMicros: since("userCPUTime") + since("systemCPUTime"),
+        userMicros: since("userCPUTime"),
         served: served() - mark.served,
-        minorFaults: usage.minorPageFault - mark.usage.minorPageFault,
-        voluntarySwitches: usage.voluntaryContextSwitches - mark.usage.voluntaryContextSwitches,
-        involuntarySwitches:
-          usage.involuntaryContextSwitches - mark.usage.involuntaryContextSwitches,
+        minorFaults: since("minorPageFault"),
+        voluntarySwitches: since("voluntaryContextSwitches"),
+        involuntarySwitches: since("involuntaryContextSwitches"),
       });
       return true;
     }
