@@ -38,10 +38,27 @@ const [framework, extra] = mode.split("+");
  * side when it is set): two builds in one run.
  */
 const before = extra === "taproot@before";
-const taproot = extra === "taproot" || before;
+/**
+ * `taproot@<name>` is the integration of a build that TAPROOT_BENCH_VARIANTS
+ * names (`name=/path/to/dist,other=/path/to/dist`): one-off variants of the
+ * code, each beside the current build in the same windows.
+ */
+const variants = new Map(
+  (process.env.TAPROOT_BENCH_VARIANTS ?? "")
+    .split(",")
+    .filter((entry) => entry !== "")
+    .map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]),
+);
+const variant = !before && extra?.startsWith("taproot@") ? extra.slice("taproot@".length) : null;
+if (variant !== null && !variants.has(variant)) {
+  throw new Error(`frameworks-load-server: TAPROOT_BENCH_VARIANTS names no build "${variant}"`);
+}
+const taproot = extra === "taproot" || before || variant !== null;
 const dist = before
   ? pathToFileURL(`${process.env.TAPROOT_BENCH_BEFORE}/`).href
-  : new URL("../dist/", import.meta.url).href;
+  : variant !== null
+    ? pathToFileURL(`${variants.get(variant)}/`).href
+    : new URL("../dist/", import.meta.url).href;
 const hook = extra === "hook";
 const fn = extra === "function";
 

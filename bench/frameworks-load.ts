@@ -131,6 +131,23 @@ if (process.env.TAPROOT_BENCH_BEFORE !== undefined) {
     fw.sides.push({ extra: "taproot@before", label: `${own.label}, earlier build` });
   }
 }
+/**
+ * TAPROOT_BENCH_VARIANTS (`name=/path/to/dist,…`) adds, to every framework, the
+ * integration of each build it names (`+taproot@name`), in the same windows:
+ * one-off variants of the code, held to no bar. A name holds no `+`, `=` or `,`.
+ */
+for (const entry of (process.env.TAPROOT_BENCH_VARIANTS ?? "").split(",")) {
+  if (entry === "") continue;
+  const at = entry.indexOf("=");
+  const name = at === -1 ? "" : entry.slice(0, at);
+  if (!/^[\w.-]+$/.test(name) || name === "before") {
+    throw new Error(
+      `bench/frameworks-load.ts: TAPROOT_BENCH_VARIANTS entry "${entry}" must read name=/path/to/dist, with a name of letters, digits, ".", "-" or "_" other than "before"`,
+    );
+  }
+  for (const fw of frameworks)
+    fw.sides.push({ extra: `taproot@${name}`, label: `variant ${name}` });
+}
 
 /**
  * Fresh sets of server processes: two processes started alike can read

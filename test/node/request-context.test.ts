@@ -21,7 +21,7 @@ import {
   serve,
 } from "../../src/node/index.js";
 import { deferred, loopback, until } from "../helpers.js";
-import { get, startAbandoned } from "./helpers.js";
+import { get, rawConnection, startAbandoned } from "./helpers.js";
 
 describe("requestContext", () => {
   it("cancels the context within 50 ms of the client disconnecting mid-request", async () => {
@@ -150,6 +150,57 @@ describe("requestContext", () => {
           cause(s.ctx),
           Canceled,
           "cause once the turn is over, want Canceled (released)",
+        );
+      }
+      assert.equal(liveChildCount(parent), 0, "request contexts left in the parent");
+    } finally {
+      cancelParent();
+      await close();
+    }
+  });
+
+  it("releases a request answered earlier in its turn as soon as the next one is bound, not at the turn's end", async () => {
+    // Held to the turn's end, a finished request keeps its request and
+    // response alive through every garbage collection in between.
+    const [parent, cancelParent] = withCancel(background());
+    const seen: { sameTurn: boolean; firstCause: unknown }[] = [];
+    let first: Context | undefined;
+    let turnOver = false;
+    const server = http.createServer((req, res) => {
+      const ctx = requestContext(req, res, { context: parent, timeout: 5_000 });
+      if (first === undefined) {
+        first = ctx;
+        turnOver = false;
+        setImmediate(() => (turnOver = true));
+        res.end("first");
+        return;
+      }
+      seen.push({ sameTurn: !turnOver, firstCause: cause(first) });
+      first = undefined;
+      res.end("second");
+    });
+    let accepted = 0;
+    server.on("connection", () => accepted++);
+    const { port, close } = await loopback(server);
+    try {
+      // Two connections the server has accepted, written to at once, are most
+      // often read in one turn; a few tries make sure that happened once.
+      for (let attempt = 0; attempt < 20 && !seen.some((s) => s.sameTurn); attempt++) {
+        const connections = [rawConnection(port), rawConnection(port)];
+        const expected = accepted + 2;
+        await until(() => accepted === expected, 1_000, "the server to accept both connections");
+        for (const c of connections) {
+          c.socket.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        }
+        await Promise.all(connections.map((c) => c.ended));
+      }
+      const sameTurn = seen.filter((s) => s.sameTurn);
+      assert.ok(sameTurn.length > 0, "no try had both requests read in one turn of the event loop");
+      for (const s of sameTurn) {
+        assert.equal(
+          s.firstCause,
+          Canceled,
+          "the first request's cause when the second was bound, want Canceled (released)",
         );
       }
       assert.equal(liveChildCount(parent), 0, "request contexts left in the parent");
