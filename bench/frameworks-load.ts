@@ -17,7 +17,9 @@
  * servers are loaded at the same time by one autocannon (16 connections
  * each), for ROUNDS (default 8) windows of SECONDS (default 1 s); in each
  * window every server's CPU time per request is divided by that of the
- * framework alone in the same window. That is one generation: GENERATIONS
+ * framework alone in the same window (the servers start, and take their
+ * share of autocannon's connections, in an order rotated by one from one
+ * generation to the next). That is one generation: GENERATIONS
  * (default 5) times, every server is started anew, and a side's figure is
  * the median over generations of each generation's median paired ratio,
  * printed with the generations' range (the interquartile range of all
@@ -211,7 +213,12 @@ for (const fw of chosen) {
   for (let generation = 0; generation < GENERATIONS; generation++) {
     const servers: LoadedServer[] = [];
     try {
-      for (const mode of modes) servers.push(await startServer(mode));
+      // Started, and so loaded, in an order rotated by one each generation:
+      // in a fixed order, two copies of one build read 0.7–4.4 points apart,
+      // always the same way round (BENCHMARKS.md, 8 December).
+      for (let i = 0; i < modes.length; i++) {
+        servers.push(await startServer(modes[(i + generation) % modes.length]!));
+      }
       // Warm-up: JIT, sockets, lazy allocations, on every server before any window counts.
       const { path: _path, ...rest } = fw.request;
       await loadHttp(
