@@ -27,7 +27,8 @@
  * mode after the first, the 30 functions whose own count differs most from
  * the first mode's (taproot's or Node's); CACHE=1 has callgrind simulate the
  * caches and adds their misses per request (slower still); KEEP=1 keeps the
- * dumps for callgrind_annotate.
+ * dumps for callgrind_annotate; PERF_MAP=0 leaves V8's perf map off (see
+ * PERF_MAP below).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -44,6 +45,14 @@ const RUN_MS = Number(process.env.RUN_MS ?? 40_000);
 const CONNECTIONS = 10;
 /** CACHE=1 has callgrind simulate the caches too: misses per request beside the instructions. */
 const CACHE = process.env.CACHE === "1";
+/**
+ * PERF_MAP=0 runs node without V8's perf map: compiled JavaScript has no
+ * names, so taproot's own count reads 0, but the process runs as the CPU
+ * benches run it. With V8's code logging on, a Fastify process with taproot
+ * builds some object literals in the runtime that it otherwise does not
+ * (BENCHMARKS.md, 8 December).
+ */
+const PERF_MAP = process.env.PERF_MAP !== "0";
 const dist = pathToFileURL(fileURLToPath(new URL("../dist/", import.meta.url))).href;
 
 requireCommand("bench/instructions.ts", "valgrind", "valgrind", "count instructions");
@@ -155,7 +164,7 @@ async function count(mode: string, dir: string): Promise<Count> {
       ...(CACHE ? ["--cache-sim=yes"] : []),
       `--callgrind-out-file=${join(dir, "callgrind.%p")}`,
       process.execPath,
-      "--perf-basic-prof",
+      ...(PERF_MAP ? ["--perf-basic-prof"] : []),
       fileURLToPath(new URL(serverOf(mode), import.meta.url)),
     ],
     { stdio: ["ignore", "ignore", "ignore", "ipc"] },
@@ -173,7 +182,7 @@ async function count(mode: string, dir: string): Promise<Count> {
     load.close();
     const dump = join(dir, `callgrind.${child.pid}.1`);
     if (!existsSync(dump)) throw new Error(`${mode}: callgrind wrote no dump`);
-    const entries = perfMap(child.pid!);
+    const entries = PERF_MAP ? perfMap(child.pid!) : [];
     const byName = new Map<string, number>();
     const { costs, totals } = selfCosts(dump);
     for (const [fn, cost] of costs) {
