@@ -47,7 +47,10 @@ const variants = new Map(
   (process.env.TAPROOT_BENCH_VARIANTS ?? "")
     .split(",")
     .filter((entry) => entry !== "")
-    .map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]),
+    .map((entry) => {
+      const at = entry.indexOf("=");
+      return [entry.slice(0, at), entry.slice(at + 1)];
+    }),
 );
 const variant = !before && extra?.startsWith("taproot@") ? extra.slice("taproot@".length) : null;
 if (variant !== null && !variants.has(variant)) {

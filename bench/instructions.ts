@@ -37,7 +37,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { format } from "prettier";
 import { KeepAliveLoad } from "./keep-alive-load.js";
-import { ask, requireCommand } from "./paired-rounds.js";
+import { ask, requireCommand, serverScriptOf } from "./paired-rounds.js";
 
 const MODES = (process.env.MODES ?? "plain,requestContext+timeout,serve,serve+timeout").split(",");
 const WARM_MS = Number(process.env.WARM_MS ?? 150_000);
@@ -149,13 +149,6 @@ interface Count {
   events: Map<string, number>;
 }
 
-/** The server script of a mode: node-load-server.js's, or frameworks-load-server.js's (a GET route of Fastify or Hono, as MODES may ask). */
-function serverOf(mode: string): string {
-  return /^(fastify|hono)(\+|$)/.test(mode)
-    ? "./frameworks-load-server.js"
-    : "./node-load-server.js";
-}
-
 async function count(mode: string, dir: string): Promise<Count> {
   const child = spawn(
     "valgrind",
@@ -165,7 +158,7 @@ async function count(mode: string, dir: string): Promise<Count> {
       `--callgrind-out-file=${join(dir, "callgrind.%p")}`,
       process.execPath,
       ...(PERF_MAP ? ["--perf-basic-prof"] : []),
-      fileURLToPath(new URL(serverOf(mode), import.meta.url)),
+      fileURLToPath(serverScriptOf(mode)),
     ],
     { stdio: ["ignore", "ignore", "ignore", "ipc"] },
   );

@@ -171,17 +171,44 @@ export interface LoadedServer {
  * with its port. The mode goes over IPC, not on the command line, so every
  * mode runs with the same arguments: their size moves a process's stack
  * alignment, and with it its speed. `nodeArgs` go to node before the script
- * (the same for every mode); `quiet` drops the server's stdout.
+ * (the same for every mode). The server's stdout goes to this process's, or
+ * nowhere with `quiet`, or line by line to `onStdoutLine` from the moment it
+ * starts (for V8's GC traces: a pipe nobody read would fill and stall the
+ * server before it could answer).
  */
 export async function startLoadedServer(
   script: URL,
   mode: string,
-  options: { nodeArgs?: string[]; quiet?: boolean } = {},
+  options: { nodeArgs?: string[]; quiet?: boolean; onStdoutLine?: (line: string) => void } = {},
 ): Promise<LoadedServer> {
+  const { onStdoutLine } = options;
+  const stdout =
+    onStdoutLine !== undefined ? "pipe" : options.quiet === true ? "ignore" : "inherit";
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), fileURLToPath(script)], {
-    stdio: ["ignore", options.quiet === true ? "ignore" : "inherit", "inherit", "ipc"],
+    stdio: ["ignore", stdout, "inherit", "ipc"],
   });
+  if (onStdoutLine !== undefined) {
+    let partial = "";
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop()!;
+      for (const line of lines) onStdoutLine(line);
+    });
+  }
   return { name: mode, child, port: await ask<number>(child, mode, mode) };
+}
+
+/**
+ * serverScriptOf returns the server script of a mode: bench/frameworks-load-server.js
+ * for a GET route of Fastify or Hono (`fastify`, `hono+taproot`, …),
+ * bench/node-load-server.js for the others (`plain`, `serve`, …).
+ */
+export function serverScriptOf(mode: string): URL {
+  return new URL(
+    /^(fastify|hono)(\+|$)/.test(mode) ? "./frameworks-load-server.js" : "./node-load-server.js",
+    import.meta.url,
+  );
 }
 
 /**

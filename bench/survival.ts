@@ -19,9 +19,7 @@
  * fastify,fastify+taproot`); TAPROOT_BENCH_VARIANTS and TAPROOT_BENCH_BEFORE
  * reach the servers as in bench/frameworks-load.ts (`fastify+taproot@name`).
  */
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { ask, loadHttp, median, stopChild } from "./paired-rounds.js";
+import { loadHttp, median, serverScriptOf, startLoadedServer, stopChild } from "./paired-rounds.js";
 
 const MODES = (process.env.MODES ?? "plain,requestContext+timeout,serve,fastify,fastify+taproot")
   .split(",")
@@ -29,7 +27,6 @@ const MODES = (process.env.MODES ?? "plain,requestContext+timeout,serve,fastify,
 const WARM = Number(process.env.WARM ?? 4);
 const SECONDS = Number(process.env.SECONDS ?? 8);
 const CONNECTIONS = 16;
-const frameworks = ["fastify", "hono"];
 
 interface Survival {
   mode: string;
@@ -39,28 +36,16 @@ interface Survival {
 }
 
 async function measure(mode: string): Promise<Survival> {
-  const framework = frameworks.includes(mode.split("+")[0]!);
-  const script = new URL(
-    framework ? "./frameworks-load-server.js" : "./node-load-server.js",
-    import.meta.url,
-  );
-  const child = spawn(process.execPath, ["--trace-gc-nvp", fileURLToPath(script)], {
-    stdio: ["ignore", "pipe", "inherit", "ipc"],
-  });
   // One array entry per scavenge, in order: the bytes that survived it.
   const survived: number[] = [];
-  let pending = "";
-  child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    const lines = (pending + chunk).split("\n");
-    pending = lines.pop()!;
-    for (const line of lines) {
+  const { child, port } = await startLoadedServer(serverScriptOf(mode), mode, {
+    nodeArgs: ["--trace-gc-nvp"],
+    onStdoutLine: (line) => {
       const found = / gc=s .* new_space_survived=(\d+)/.exec(line);
       if (found !== null) survived.push(Number(found[1]));
-    }
+    },
   });
   try {
-    const port = await ask<number>(child, mode, mode);
     const url = `http://127.0.0.1:${port}/`;
     await loadHttp({ url, connections: CONNECTIONS }, WARM);
     const from = survived.length;

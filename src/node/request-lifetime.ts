@@ -378,11 +378,9 @@ export function watchAtTurnEnd(ctx: RequestLifetime): void {
 function releaseFinished(): void {
   while (pendingStart < pendingWatch.length) {
     const older = pendingWatch[pendingStart] as RequestLifetime;
-    // A request released meanwhile (its response closed) is skipped; res is set until then.
-    if (!older.responseClosed) {
-      if (!(older.res as ResponseOf).writableFinished) return;
-      watchQuietly(older);
-    }
+    // res is set until the response closes; watchReturned skips a closed one and releases a finished one.
+    if (!older.responseClosed && !(older.res as ResponseOf).writableFinished) return;
+    watchQuietly(older);
     pendingWatch[pendingStart++] = undefined;
   }
 }
